@@ -1,0 +1,98 @@
+//! The storage stage: bytes under string keys, with expiry.
+//!
+//! [`Backend`] is deliberately small and knows nothing of sessions or cryptography: the
+//! store hands it finished envelopes and storage keys. The built-in [`MemoryBackend`] keeps
+//! everything in the process; the Redis backend lives behind the `redis` feature.
+//!
+//! The methods return `Send` futures, so a store can be used from any multi-threaded runtime.
+//! Implement them with `async fn` in the `impl` block.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::BackendError;
+
+#[cfg(feature = "memory")]
+mod memory;
+
+#[cfg(feature = "memory")]
+pub use memory::MemoryBackend;
+
+/// Whether a write may replace an existing value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetMode {
+    /// Write whether or not the key exists (Redis `SET`).
+    Upsert,
+    /// Write only if the key does not exist (Redis `SET … NX`).
+    CreateOnly,
+}
+
+/// Where a scan resumes. Opaque: its text means something only to the backend that made it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanCursor(String);
+
+impl ScanCursor {
+    /// The cursor that starts a scan.
+    pub fn start() -> Self {
+        ScanCursor(String::new())
+    }
+
+    /// A backend-defined cursor.
+    pub fn new(text: impl Into<String>) -> Self {
+        ScanCursor(text.into())
+    }
+
+    /// The backend-defined text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for the starting cursor.
+    pub fn is_start(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One page of a scan: some keys, and the cursor for the next page, `None` when done.
+/// A page may be empty while `next` is still `Some`; a key may appear on two pages.
+#[derive(Clone, Debug, Default)]
+pub struct ScanPage {
+    /// Full keys, prefix included.
+    pub keys: Vec<String>,
+    /// Where to continue; `None` once the scan is complete.
+    pub next: Option<ScanCursor>,
+}
+
+/// Stores bytes under string keys with optional expiry.
+pub trait Backend: Send + Sync + 'static {
+    /// Writes `value` under `key`, expiring after `ttl` (`None`: never). Returns `false`,
+    /// without writing, when `mode` is [`SetMode::CreateOnly`] and the key exists.
+    fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Reads the value under `key`; `None` if absent or expired.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, BackendError>> + Send;
+
+    /// Removes `key`; returns whether it existed.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Sets the expiry of an existing `key` to `ttl` from now; returns whether it existed.
+    fn expire(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Lists keys that start with `prefix`, about `count` at a time.
+    fn scan(
+        &self,
+        prefix: &str,
+        cursor: ScanCursor,
+        count: usize,
+    ) -> impl Future<Output = Result<ScanPage, BackendError>> + Send;
+}

@@ -1,0 +1,210 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use super::{Backend, ScanCursor, ScanPage, SetMode};
+use crate::clock::{Clock, SystemClock};
+use crate::error::BackendError;
+
+/// The embedded backend: a sorted map in the process, with real expiry.
+///
+/// For development, demos, tests and single-process services. Expired entries are invisible
+/// at once and their memory is reclaimed as writes go on (or by
+/// [`MemoryBackend::purge_expired`]). Clones share the same map.
+#[derive(Clone)]
+pub struct MemoryBackend {
+    state: Arc<Mutex<State>>,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Default)]
+struct State {
+    map: BTreeMap<String, Entry>,
+    writes_since_sweep: usize,
+}
+
+struct Entry {
+    value: Vec<u8>,
+    /// Unix milliseconds after which the entry is gone.
+    expires_at: Option<u64>,
+}
+
+impl Entry {
+    fn live(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        MemoryBackend::new()
+    }
+}
+
+impl MemoryBackend {
+    /// An empty backend on the system clock.
+    pub fn new() -> Self {
+        MemoryBackend::with_clock(SystemClock)
+    }
+
+    /// An empty backend on the given clock (use the store's clock).
+    pub fn with_clock(clock: impl Clock) -> Self {
+        MemoryBackend {
+            state: Arc::new(Mutex::new(State::default())),
+            clock: Arc::new(clock),
+        }
+    }
+
+    /// Drops every expired entry now.
+    pub fn purge_expired(&self) {
+        let now = self.clock.now_millis();
+        let mut state = self.lock();
+        state.map.retain(|_, e| e.live(now));
+        state.writes_since_sweep = 0;
+    }
+
+    /// Number of entries held, expired ones not yet reclaimed included.
+    pub fn stored_entries(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    /// Remaining time to live of `key`, `None` if absent, expired or without expiry.
+    pub fn ttl(&self, key: &str) -> Option<Duration> {
+        let now = self.clock.now_millis();
+        let state = self.lock();
+        let entry = state.map.get(key).filter(|e| e.live(now))?;
+        entry
+            .expires_at
+            .map(|at| Duration::from_millis(at.saturating_sub(now)))
+    }
+
+    /// Replaces the bytes under an existing key, keeping its expiry; for tests that tamper
+    /// with stored values. Returns whether the key was there.
+    pub fn overwrite(&self, key: &str, value: &[u8]) -> bool {
+        let now = self.clock.now_millis();
+        let mut state = self.lock();
+        match state.map.get_mut(key).filter(|e| e.live(now)) {
+            Some(entry) => {
+                entry.value = value.to_vec();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock, and every update leaves the map valid, so
+        // a poisoned lock still guards consistent data.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn deadline(&self, now: u64, ttl: Option<Duration>) -> Option<u64> {
+        ttl.map(|ttl| now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))
+    }
+}
+
+impl Backend for MemoryBackend {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, BackendError> {
+        let now = self.clock.now_millis();
+        let expires_at = self.deadline(now, ttl);
+        let mut state = self.lock();
+        if mode == SetMode::CreateOnly && state.map.get(key).is_some_and(|e| e.live(now)) {
+            return Ok(false);
+        }
+        state.map.insert(
+            key.to_owned(),
+            Entry {
+                value: value.to_vec(),
+                expires_at,
+            },
+        );
+        // Amortised reclamation: a full sweep after as many writes as there are entries.
+        state.writes_since_sweep += 1;
+        if state.writes_since_sweep >= state.map.len().max(64) {
+            state.map.retain(|_, e| e.live(now));
+            state.writes_since_sweep = 0;
+        }
+        Ok(true)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let now = self.clock.now_millis();
+        let state = self.lock();
+        Ok(state
+            .map
+            .get(key)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+        let now = self.clock.now_millis();
+        let mut state = self.lock();
+        Ok(state.map.remove(key).is_some_and(|e| e.live(now)))
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
+        let now = self.clock.now_millis();
+        let expires_at = self.deadline(now, Some(ttl));
+        let mut state = self.lock();
+        match state.map.get_mut(key).filter(|e| e.live(now)) {
+            Some(entry) => {
+                entry.expires_at = expires_at;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: ScanCursor,
+        count: usize,
+    ) -> Result<ScanPage, BackendError> {
+        let now = self.clock.now_millis();
+        let count = count.max(1);
+        // A cursor is ">" followed by the last key returned.
+        let lower = match cursor.as_str().strip_prefix('>') {
+            Some(last) => Bound::Excluded(last.to_owned()),
+            None => Bound::Included(prefix.to_owned()),
+        };
+        let state = self.lock();
+        let mut keys = Vec::new();
+        let mut more = false;
+        for (key, entry) in state.map.range((lower, Bound::Unbounded)) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if !entry.live(now) {
+                continue;
+            }
+            if keys.len() == count {
+                more = true;
+                break;
+            }
+            keys.push(key.clone());
+        }
+        let next = match keys.last() {
+            Some(last) if more => Some(ScanCursor::new(format!(">{last}"))),
+            _ => None,
+        };
+        Ok(ScanPage { keys, next })
+    }
+}
+
+impl fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBackend")
+            .field("entries", &self.stored_entries())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,94 @@
+//! The serializer stage: session data ⇄ plaintext bytes.
+//!
+//! A [`Codec`] turns the application's session type into the plaintext that the sealer
+//! encrypts, and back. Each codec has a one-byte [`CodecId`] that the envelope records, so a
+//! store can write with one codec and still read values written by another: that is how a
+//! deployment moves from JSON to bincode without logging everybody out.
+//!
+//! Decoding is strict: a codec refuses bytes left over after a complete value, so one
+//! plaintext has exactly one meaning.
+
+use std::fmt;
+
+use crate::error::CodecError;
+
+mod bincode;
+mod json;
+#[cfg(feature = "postcard")]
+mod postcard;
+
+pub use self::bincode::Bincode;
+pub use self::json::Json;
+#[cfg(feature = "postcard")]
+pub use self::postcard::Postcard;
+
+/// The codec byte of an envelope (offset 2).
+///
+/// `0x01` bincode 2, `0x02` JSON, `0x03` postcard 1 are assigned by the format;
+/// `0x80`–`0xFF` are free for user-defined codecs; every other value is refused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CodecId(u8);
+
+impl CodecId {
+    /// bincode 2, standard configuration, through serde.
+    pub const BINCODE: CodecId = CodecId(0x01);
+    /// JSON through serde_json.
+    pub const JSON: CodecId = CodecId(0x02);
+    /// postcard 1.
+    pub const POSTCARD: CodecId = CodecId(0x03);
+
+    /// A user-defined codec id; `None` unless `byte` is in `0x80..=0xFF`.
+    pub const fn user_defined(byte: u8) -> Option<CodecId> {
+        if byte >= 0x80 {
+            Some(CodecId(byte))
+        } else {
+            None
+        }
+    }
+
+    /// The id for a codec byte read from an envelope; `None` for an unassigned byte.
+    pub const fn from_byte(byte: u8) -> Option<CodecId> {
+        match byte {
+            0x01..=0x03 | 0x80..=0xFF => Some(CodecId(byte)),
+            _ => None,
+        }
+    }
+
+    /// The byte written into the envelope.
+    pub const fn to_byte(self) -> u8 {
+        self.0
+    }
+}
+
+impl fmt::Debug for CodecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for CodecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0x01 => f.write_str("bincode"),
+            0x02 => f.write_str("json"),
+            0x03 => f.write_str("postcard"),
+            b => write!(f, "codec 0x{b:02x}"),
+        }
+    }
+}
+
+/// Turns session data of type `T` into plaintext bytes and back.
+///
+/// Implementations must be deterministic enough to round-trip, must refuse trailing bytes on
+/// decode, and must not put session data into their errors (build a [`CodecError`] from a
+/// category instead).
+pub trait Codec<T>: Send + Sync + 'static {
+    /// The byte recorded in the envelope for values this codec wrote.
+    fn id(&self) -> CodecId;
+
+    /// Appends the encoding of `value` to `out`.
+    fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError>;
+
+    /// Decodes exactly one value that spans all of `bytes`.
+    fn decode(&self, bytes: &[u8]) -> Result<T, CodecError>;
+}

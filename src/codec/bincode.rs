@@ -1,0 +1,68 @@
+use ::bincode::config::{self, Configuration, LittleEndian, Limit, Varint};
+use ::bincode::error::{DecodeError, EncodeError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Codec, CodecId};
+use crate::error::{CodecError, CodecErrorKind, CodecOp};
+
+/// Largest plaintext the bincode codec encodes or decodes: 4 MiB. Length prefixes that claim
+/// more are refused before anything is allocated.
+pub const BINCODE_LIMIT: usize = 4 * 1024 * 1024;
+
+type Config = Configuration<LittleEndian, Varint, Limit<BINCODE_LIMIT>>;
+
+const CONFIG: Config = config::standard().with_limit::<BINCODE_LIMIT>();
+
+/// bincode 2 with its standard configuration (little endian, variable-length integers)
+/// through serde, limited to [`BINCODE_LIMIT`] bytes. The default codec: compact and fast.
+///
+/// bincode is not self-describing: it cannot decode `serde_json::Value` or other types that
+/// deserialize with `deserialize_any`. Use [`Json`](super::Json) for those.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bincode;
+
+impl<T: Serialize + DeserializeOwned> Codec<T> for Bincode {
+    fn id(&self) -> CodecId {
+        CodecId::BINCODE
+    }
+
+    fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        ::bincode::serde::encode_into_std_write(value, out, CONFIG)
+            .map(|_| ())
+            .map_err(|e| CodecError::new(CodecId::BINCODE, CodecOp::Encode, encode_kind(&e)))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let err = |kind| CodecError::new(CodecId::BINCODE, CodecOp::Decode, kind);
+        let (value, read) = ::bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG)
+            .map_err(|e| err(decode_kind(&e)))?;
+        if read != bytes.len() {
+            return Err(err(CodecErrorKind::TrailingBytes));
+        }
+        Ok(value)
+    }
+}
+
+fn encode_kind(e: &EncodeError) -> CodecErrorKind {
+    match e {
+        EncodeError::UnexpectedEnd => CodecErrorKind::Limit,
+        EncodeError::Serde(_) => CodecErrorKind::Unsupported,
+        _ => CodecErrorKind::Other,
+    }
+}
+
+fn decode_kind(e: &DecodeError) -> CodecErrorKind {
+    match e {
+        DecodeError::UnexpectedEnd { .. } => CodecErrorKind::UnexpectedEnd,
+        DecodeError::LimitExceeded => CodecErrorKind::Limit,
+        DecodeError::Utf8 { .. }
+        | DecodeError::InvalidCharEncoding(_)
+        | DecodeError::InvalidBooleanValue(_)
+        | DecodeError::InvalidIntegerType { .. }
+        | DecodeError::OutsideUsizeRange(_)
+        | DecodeError::NonZeroTypeIsZero { .. } => CodecErrorKind::Syntax,
+        DecodeError::Serde(_) => CodecErrorKind::Unsupported,
+        _ => CodecErrorKind::Data,
+    }
+}

@@ -1,0 +1,98 @@
+//! The byte layout of envelope v1 (see `docs/FORMAT.md`).
+//!
+//! ```text
+//! offset  len  field
+//!      0    1  version      0x01
+//!      1    1  suite        0x01 AES-256-GCM, 0x02 ChaCha20-Poly1305
+//!      2    1  codec        0x01 bincode, 0x02 JSON, 0x03 postcard, 0x80..=0xFF user-defined
+//!      3    4  key_id       u32 big-endian, never 0
+//!      7    8  expires_at   u64 big-endian Unix seconds, 0 = no absolute lifetime
+//!     15   32  salt         fresh per envelope
+//!     47   32  commitment   HKDF output binding the derived key
+//!     79    n  ciphertext
+//!   79+n   16  tag
+//! ```
+//!
+//! This module only reads and writes those fields. It knows nothing of keys: the header it
+//! parses is *unauthenticated* until the sealer has opened the whole envelope, which is why
+//! [`Header`] is only offered for inspection and statistics.
+
+use crate::codec::CodecId;
+use crate::crypto::Suite;
+use crate::error::{RejectKind, Rejection};
+
+/// The only version this crate reads or writes.
+pub const VERSION: u8 = 0x01;
+/// Length of the header: version, suite, codec, key id, expiry, salt.
+pub const HEADER_LEN: usize = 47;
+/// End of the commitment, where the ciphertext starts.
+pub const CIPHERTEXT_OFFSET: usize = 79;
+/// Length of the AEAD tag at the end.
+pub const TAG_LEN: usize = 16;
+/// Fixed overhead of an envelope over its plaintext: 79 + 16 = 95 bytes.
+pub const OVERHEAD: usize = CIPHERTEXT_OFFSET + TAG_LEN;
+
+pub(crate) const SALT_RANGE: std::ops::Range<usize> = 15..47;
+pub(crate) const COMMITMENT_RANGE: std::ops::Range<usize> = 47..79;
+const AAD_LABEL: &[u8] = b"sealed-session v1 aad";
+
+/// The clear-text header fields of an envelope, read without any key.
+///
+/// Nothing here is authenticated until the envelope has been opened: use it to count
+/// envelopes per key id or to inspect a stored value, never to decide what a session may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Header {
+    /// The AEAD suite byte, decoded.
+    pub suite: Suite,
+    /// The codec byte.
+    pub codec: CodecId,
+    /// The key id (non-zero is not checked here; the keyring refuses 0 as unknown).
+    pub key_id: u32,
+    /// Absolute expiry in Unix seconds, 0 for none.
+    pub expires_at: u64,
+}
+
+impl Header {
+    /// Reads the header, applying opening steps 1 (minimum length only) and 2.
+    pub fn parse(envelope: &[u8]) -> Result<Header, Rejection> {
+        let fixed = envelope
+            .get(..HEADER_LEN)
+            .filter(|_| envelope.len() >= OVERHEAD)
+            .ok_or(RejectKind::Length)?;
+        let mut key_id = [0u8; 4];
+        let mut expires_at = [0u8; 8];
+        key_id.copy_from_slice(fixed.get(3..7).ok_or(RejectKind::Length)?);
+        expires_at.copy_from_slice(fixed.get(7..15).ok_or(RejectKind::Length)?);
+        match fixed {
+            [VERSION, suite, codec, ..] => Ok(Header {
+                suite: Suite::from_byte(*suite).ok_or(RejectKind::Suite)?,
+                codec: CodecId::from_byte(*codec).ok_or(RejectKind::Codec)?,
+                key_id: u32::from_be_bytes(key_id),
+                expires_at: u64::from_be_bytes(expires_at),
+            }),
+            _ => Err(RejectKind::Version.into()),
+        }
+    }
+
+    /// Appends the first 15 bytes (version through expiry) to `out`.
+    pub(crate) fn write_fixed(&self, out: &mut Vec<u8>) {
+        out.push(VERSION);
+        out.push(self.suite.to_byte());
+        out.push(self.codec.to_byte());
+        out.extend_from_slice(&self.key_id.to_be_bytes());
+        out.extend_from_slice(&self.expires_at.to_be_bytes());
+    }
+}
+
+/// Builds the associated data: label, the first 79 envelope bytes, then the storage key with
+/// its length, so neither the header nor the key the value is stored under can change.
+pub(crate) fn associated_data(prefix79: &[u8], storage_key: &[u8], out: &mut Vec<u8>) {
+    out.reserve(AAD_LABEL.len() + prefix79.len() + 4 + storage_key.len());
+    out.extend_from_slice(AAD_LABEL);
+    out.extend_from_slice(prefix79);
+    // A storage key longer than 4 GiB cannot be stored anywhere; saturating keeps this total.
+    let len = u32::try_from(storage_key.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(storage_key);
+}

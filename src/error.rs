@@ -1,0 +1,517 @@
+//! The crate's one error type.
+//!
+//! Every fallible operation returns [`Error`]. Its parts are typed so a program can react
+//! (retry a backend error, count rejections by kind, fix a configuration), and none of them
+//! ever carries key bytes, a session id or session data: a codec failure, for example, keeps
+//! only its category, because serde messages quote the input they choke on.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::codec::CodecId;
+
+/// Everything that can go wrong in `sealed-session`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The storage backend failed (network, timeout, server error).
+    Backend(BackendError),
+    /// A stored value was refused while opening it. The caller must treat the session as
+    /// absent; [`Rejection::kind`] says which rule of the envelope format refused it.
+    Rejected(Rejection),
+    /// The configuration (keyring, key material, store settings) is invalid.
+    Config(ConfigError),
+    /// The session data could not be encoded on save.
+    Encode(CodecError),
+    /// The sealed session would exceed the store's maximum envelope size; nothing was written.
+    TooLarge {
+        /// Length the envelope would have, in bytes.
+        len: usize,
+        /// The configured maximum, in bytes.
+        max: usize,
+    },
+    /// `create` found an entry under the new session's storage key; nothing was written.
+    AlreadyExists,
+    /// The session's absolute lifetime is over, so it cannot be saved or touched.
+    SessionExpired,
+    /// A session id from untrusted input is not 43 characters of canonical base64url.
+    InvalidSessionId,
+    /// The operating system's random number generator failed.
+    Rng,
+    /// A user-supplied [`Sealer`](crate::Sealer) failed for a reason of its own (a KMS that
+    /// cannot be reached, say). Implementations must not put secrets in it.
+    Sealer(Box<dyn StdError + Send + Sync + 'static>),
+}
+
+impl Error {
+    /// True when retrying the same operation later may succeed (a transient backend failure).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Backend(e) if e.is_retryable())
+    }
+
+    /// True when a stored value was refused: for the web layer this means "no session".
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Error::Rejected(_))
+    }
+
+    /// The rejection kind, when this error is a refused envelope.
+    pub fn rejection_kind(&self) -> Option<RejectKind> {
+        match self {
+            Error::Rejected(r) => Some(r.kind()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Backend(e) => write!(f, "session backend error: {e}"),
+            Error::Rejected(r) => write!(f, "stored session refused: {r}"),
+            Error::Config(e) => write!(f, "invalid configuration: {e}"),
+            Error::Encode(e) => write!(f, "session data could not be encoded: {e}"),
+            Error::TooLarge { len, max } => {
+                write!(f, "sealed session of {len} bytes exceeds the maximum of {max} bytes")
+            }
+            Error::AlreadyExists => f.write_str("a session already exists under that id"),
+            Error::SessionExpired => f.write_str("the session's absolute lifetime is over"),
+            Error::Rng => f.write_str("the operating system's random number generator failed"),
+            Error::InvalidSessionId => f.write_str("malformed session id"),
+            Error::Sealer(_) => f.write_str("the sealer failed"),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Error::Backend(e) => Some(e),
+            Error::Rejected(r) => Some(r),
+            Error::Config(e) => Some(e),
+            Error::Encode(e) => Some(e),
+            Error::Sealer(e) => Some(e.as_ref()),
+            Error::TooLarge { .. }
+            | Error::AlreadyExists
+            | Error::SessionExpired
+            | Error::Rng
+            | Error::InvalidSessionId => None,
+        }
+    }
+}
+
+impl From<BackendError> for Error {
+    fn from(e: BackendError) -> Self {
+        Error::Backend(e)
+    }
+}
+
+impl From<Rejection> for Error {
+    fn from(r: Rejection) -> Self {
+        Error::Rejected(r)
+    }
+}
+
+impl From<RejectKind> for Error {
+    fn from(kind: RejectKind) -> Self {
+        Error::Rejected(Rejection::new(kind))
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+/// Which rule of the envelope format refused a stored value.
+///
+/// The variants follow the opening steps of `docs/FORMAT.md` in order; [`RejectKind::step`]
+/// gives the step number. Use them for logs and metrics; show a remote party only "no session".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectKind {
+    /// Step 1: shorter than the 95-byte minimum or longer than the configured maximum.
+    Length,
+    /// Step 2: the version byte is not 1.
+    Version,
+    /// Step 2: the suite byte names no known AEAD suite.
+    Suite,
+    /// Step 2 (an unassigned codec byte) or step 8 (a codec this store does not read).
+    Codec,
+    /// Step 3: no key with that id in the keyring (this includes the invalid id 0).
+    UnknownKey,
+    /// Step 3: the key exists but is retired.
+    RetiredKey,
+    /// Step 4: the suite byte differs from the suite configured for that key.
+    SuiteMismatch,
+    /// Step 5: the key commitment does not match.
+    Commitment,
+    /// Step 6: the AEAD refused the ciphertext, tag, header or storage key.
+    Authentication,
+    /// Step 7: the authenticated absolute expiry has passed.
+    Expired,
+    /// Step 8: the plaintext did not decode with its codec.
+    Decode,
+}
+
+impl RejectKind {
+    /// The opening step (1 to 8) that refuses with this kind.
+    pub fn step(self) -> u8 {
+        match self {
+            RejectKind::Length => 1,
+            RejectKind::Version | RejectKind::Suite => 2,
+            RejectKind::Codec => 2,
+            RejectKind::UnknownKey | RejectKind::RetiredKey => 3,
+            RejectKind::SuiteMismatch => 4,
+            RejectKind::Commitment => 5,
+            RejectKind::Authentication => 6,
+            RejectKind::Expired => 7,
+            RejectKind::Decode => 8,
+        }
+    }
+
+    /// A stable lowercase name, for log fields and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectKind::Length => "length",
+            RejectKind::Version => "version",
+            RejectKind::Suite => "suite",
+            RejectKind::Codec => "codec",
+            RejectKind::UnknownKey => "unknown_key",
+            RejectKind::RetiredKey => "retired_key",
+            RejectKind::SuiteMismatch => "suite_mismatch",
+            RejectKind::Commitment => "commitment",
+            RejectKind::Authentication => "authentication",
+            RejectKind::Expired => "expired",
+            RejectKind::Decode => "decode",
+        }
+    }
+}
+
+impl fmt::Display for RejectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored value that was refused while opening. Carries the kind and, for decoding
+/// failures, the codec error's category (never its message).
+#[derive(Debug)]
+pub struct Rejection {
+    kind: RejectKind,
+    codec: Option<CodecError>,
+}
+
+impl Rejection {
+    /// A rejection of the given kind.
+    pub fn new(kind: RejectKind) -> Self {
+        Rejection { kind, codec: None }
+    }
+
+    pub(crate) fn decode(err: CodecError) -> Self {
+        Rejection {
+            kind: RejectKind::Decode,
+            codec: Some(err),
+        }
+    }
+
+    /// Which rule refused the value.
+    pub fn kind(&self) -> RejectKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (opening step {})", self.kind, self.kind.step())
+    }
+}
+
+impl StdError for Rejection {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.codec.as_ref().map(|c| c as &(dyn StdError + 'static))
+    }
+}
+
+impl From<RejectKind> for Rejection {
+    fn from(kind: RejectKind) -> Self {
+        Rejection::new(kind)
+    }
+}
+
+/// What kind of failure a backend reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendErrorKind {
+    /// The connection failed or was dropped.
+    Connection,
+    /// The server did not answer within the configured time.
+    Timeout,
+    /// The server answered with an error or something unexpected.
+    Server,
+    /// Anything else.
+    Other,
+}
+
+/// A failure of the storage backend, with its cause kept as `source()`.
+#[derive(Debug)]
+pub struct BackendError {
+    kind: BackendErrorKind,
+    retryable: bool,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl BackendError {
+    /// A backend error of `kind`; connection and timeout errors are retryable.
+    pub fn new(
+        kind: BackendErrorKind,
+        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        BackendError {
+            kind,
+            retryable: matches!(
+                kind,
+                BackendErrorKind::Connection | BackendErrorKind::Timeout
+            ),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A backend error without an underlying cause.
+    pub fn from_kind(kind: BackendErrorKind) -> Self {
+        BackendError {
+            kind,
+            retryable: matches!(
+                kind,
+                BackendErrorKind::Connection | BackendErrorKind::Timeout
+            ),
+            source: None,
+        }
+    }
+
+    /// Overrides whether the operation may be retried.
+    pub fn with_retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> BackendErrorKind {
+        self.kind
+    }
+
+    /// True when retrying later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// True when the server did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == BackendErrorKind::Timeout
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            BackendErrorKind::Connection => "connection failed",
+            BackendErrorKind::Timeout => "timed out",
+            BackendErrorKind::Server => "server error",
+            BackendErrorKind::Other => "backend failure",
+        };
+        f.write_str(what)
+    }
+}
+
+impl StdError for BackendError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn StdError + 'static))
+    }
+}
+
+/// Whether a codec was encoding or decoding when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodecOp {
+    /// Turning session data into bytes.
+    Encode,
+    /// Turning bytes back into session data.
+    Decode,
+}
+
+/// The category of a codec failure. Deliberately without the serializer's message, which
+/// may quote session data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodecErrorKind {
+    /// The input ended early.
+    UnexpectedEnd,
+    /// Bytes were left over after a complete value.
+    TrailingBytes,
+    /// The input is not well-formed for this format.
+    Syntax,
+    /// Well-formed, but does not match the session type (wrong type, missing field, bad variant).
+    Data,
+    /// The codec's size limit was exceeded.
+    Limit,
+    /// The value cannot be represented in this format (e.g. a map key JSON cannot express).
+    Unsupported,
+    /// Any other failure.
+    Other,
+}
+
+/// A codec failure: which codec, which direction, and what kind. No message text is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodecError {
+    codec: CodecId,
+    op: CodecOp,
+    kind: CodecErrorKind,
+}
+
+impl CodecError {
+    /// A codec error; custom codecs build theirs with this.
+    pub fn new(codec: CodecId, op: CodecOp, kind: CodecErrorKind) -> Self {
+        CodecError { codec, op, kind }
+    }
+
+    /// The codec that failed.
+    pub fn codec(&self) -> CodecId {
+        self.codec
+    }
+
+    /// Encoding or decoding.
+    pub fn op(&self) -> CodecOp {
+        self.op
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> CodecErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            CodecOp::Encode => "encoding",
+            CodecOp::Decode => "decoding",
+        };
+        let kind = match self.kind {
+            CodecErrorKind::UnexpectedEnd => "input ended early",
+            CodecErrorKind::TrailingBytes => "trailing bytes after the value",
+            CodecErrorKind::Syntax => "malformed input",
+            CodecErrorKind::Data => "data does not match the session type",
+            CodecErrorKind::Limit => "size limit exceeded",
+            CodecErrorKind::Unsupported => "value not representable in this format",
+            CodecErrorKind::Other => "codec failure",
+        };
+        write!(f, "{} {op} failed: {kind}", self.codec)
+    }
+}
+
+impl StdError for CodecError {}
+
+/// An invalid configuration. Each variant names what is wrong and, where there is one, the key
+/// id, never key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Key id 0 is reserved and never valid.
+    ZeroKeyId,
+    /// Two keys share an id.
+    DuplicateKeyId {
+        /// The repeated id.
+        id: u32,
+    },
+    /// No key is in the `Primary` state.
+    NoPrimary,
+    /// More than one key is in the `Primary` state.
+    MultiplePrimaries {
+        /// The ids of the primary keys.
+        ids: Vec<u32>,
+    },
+    /// The same key material is configured under two ids.
+    DuplicateMaterial {
+        /// The first id.
+        first: u32,
+        /// The second id.
+        second: u32,
+    },
+    /// Key material is not exactly 32 bytes.
+    KeyLength {
+        /// The key id, when known.
+        id: Option<u32>,
+        /// The length found.
+        len: usize,
+    },
+    /// Key material is not valid base64.
+    KeyEncoding {
+        /// The key id, when known.
+        id: Option<u32>,
+    },
+    /// Argon2id parameters are below the OWASP minimum (19 MiB, t = 2, p = 1).
+    WeakArgon2 {
+        /// Memory cost in KiB.
+        m_cost_kib: u32,
+        /// Iterations.
+        t_cost: u32,
+        /// Parallelism.
+        p_cost: u32,
+    },
+    /// The Argon2id salt is shorter than 16 bytes.
+    Argon2Salt {
+        /// The length found.
+        len: usize,
+    },
+    /// Argon2id refused its parameters (for example a memory cost too large for the platform).
+    Argon2,
+    /// An unknown suite name or byte.
+    UnknownSuite,
+    /// A store setting is out of range; the string names the setting.
+    InvalidSetting(&'static str),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroKeyId => f.write_str("key id 0 is reserved; ids start at 1"),
+            ConfigError::DuplicateKeyId { id } => write!(f, "key id {id} appears more than once"),
+            ConfigError::NoPrimary => f.write_str("no key is primary; exactly one must be"),
+            ConfigError::MultiplePrimaries { ids } => {
+                write!(f, "keys {ids:?} are all primary; exactly one must be")
+            }
+            ConfigError::DuplicateMaterial { first, second } => write!(
+                f,
+                "keys {first} and {second} have the same key material; every key needs its own"
+            ),
+            ConfigError::KeyLength { id: Some(id), len } => {
+                write!(f, "key {id}: material is {len} bytes, it must be exactly 32")
+            }
+            ConfigError::KeyLength { id: None, len } => {
+                write!(f, "key material is {len} bytes, it must be exactly 32")
+            }
+            ConfigError::KeyEncoding { id: Some(id) } => {
+                write!(f, "key {id}: material is not valid base64")
+            }
+            ConfigError::KeyEncoding { id: None } => f.write_str("key material is not valid base64"),
+            ConfigError::WeakArgon2 {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+            } => write!(
+                f,
+                "Argon2id parameters m={m_cost_kib} KiB, t={t_cost}, p={p_cost} are below the \
+                 minimum of m=19456 KiB, t=2, p=1"
+            ),
+            ConfigError::Argon2Salt { len } => {
+                write!(f, "Argon2id salt is {len} bytes; it must be at least 16")
+            }
+            ConfigError::Argon2 => f.write_str("Argon2id refused its parameters"),
+            ConfigError::UnknownSuite => f.write_str("unknown AEAD suite"),
+            ConfigError::InvalidSetting(what) => write!(f, "invalid store setting: {what}"),
+        }
+    }
+}
+
+impl StdError for ConfigError {}

@@ -1,0 +1,164 @@
+//! Session ids and the ids sessions are stored under.
+//!
+//! A [`SessionId`] is a bearer secret: 256 bits from the operating system's CSPRNG, written
+//! as 43 characters of unpadded base64url. It is compared in constant time, zeroized on drop
+//! and never printed by `Debug`.
+//!
+//! By default the store never writes a session id to the backend: the storage key is the
+//! prefix followed by the lowercase hex SHA-256 of the id, so whoever can read the backend
+//! learns no live id. Administrative listings therefore name sessions by [`StorageId`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+use crate::error::Error;
+
+/// Length of a session id in characters.
+pub const SESSION_ID_LEN: usize = 43;
+
+/// A session id: 32 random bytes as unpadded base64url.
+///
+/// ```
+/// use sealed_session::SessionId;
+///
+/// let id = SessionId::generate()?;
+/// assert_eq!(id.as_str().len(), 43);
+/// assert_eq!(format!("{id:?}"), "SessionId([redacted])");
+/// let same: SessionId = id.as_str().parse()?;
+/// assert_eq!(id, same);
+/// assert!("not-a-session-id".parse::<SessionId>().is_err());
+/// # Ok::<(), sealed_session::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SessionId {
+    text: [u8; SESSION_ID_LEN],
+}
+
+impl SessionId {
+    /// A fresh id from the operating system's CSPRNG.
+    pub fn generate() -> Result<SessionId, Error> {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).map_err(|_| Error::Rng)?;
+        let mut text = [0u8; SESSION_ID_LEN];
+        let written = URL_SAFE_NO_PAD.encode_slice(raw, &mut text);
+        raw.zeroize();
+        match written {
+            Ok(SESSION_ID_LEN) => Ok(SessionId { text }),
+            _ => Err(Error::Rng),
+        }
+    }
+
+    /// Parses untrusted input strictly: exactly 43 characters of the base64url alphabet that
+    /// decode to 32 bytes in canonical form. Anything else is [`Error::InvalidSessionId`].
+    pub fn parse(input: &str) -> Result<SessionId, Error> {
+        let bytes = input.as_bytes();
+        let text: [u8; SESSION_ID_LEN] = bytes.try_into().map_err(|_| Error::InvalidSessionId)?;
+        let mut raw = [0u8; 33];
+        let decoded = URL_SAFE_NO_PAD.decode_slice(text, &mut raw);
+        raw.zeroize();
+        match decoded {
+            Ok(32) => Ok(SessionId { text }),
+            _ => Err(Error::InvalidSessionId),
+        }
+    }
+
+    /// The id as sent in a cookie. This is the secret: keep it out of logs.
+    pub fn as_str(&self) -> &str {
+        // The text is always 43 ASCII characters of the base64url alphabet.
+        std::str::from_utf8(&self.text).unwrap_or_default()
+    }
+
+    /// The storage id of this session in hashed mode: lowercase hex SHA-256 of the id.
+    pub fn hashed(&self) -> StorageId {
+        let digest = Sha256::digest(self.text);
+        StorageId {
+            text: hex_lower(&digest),
+            hashed: true,
+        }
+    }
+}
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.text.ct_eq(&other.text).into()
+    }
+}
+
+impl Eq for SessionId {}
+
+impl FromStr for SessionId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SessionId::parse(s)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId([redacted])")
+    }
+}
+
+impl Drop for SessionId {
+    fn drop(&mut self) {
+        self.text.zeroize();
+    }
+}
+
+/// The part of a storage key after the prefix: the hex SHA-256 of the session id in hashed
+/// mode (not a secret), the session id itself in plain mode (a secret, so then `Debug`
+/// redacts it).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StorageId {
+    text: String,
+    hashed: bool,
+}
+
+impl StorageId {
+    pub(crate) fn from_stored(text: &str, hashed: bool) -> Self {
+        StorageId {
+            text: text.to_owned(),
+            hashed,
+        }
+    }
+
+    /// The text stored after the prefix.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for StorageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.hashed {
+            write!(f, "StorageId({})", self.text)
+        } else {
+            f.write_str("StorageId([redacted])")
+        }
+    }
+}
+
+impl Drop for StorageId {
+    fn drop(&mut self) {
+        if !self.hashed {
+            self.text.zeroize();
+        }
+    }
+}
+
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    out
+}

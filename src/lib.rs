@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod backend;
+mod clock;
+pub mod codec;
+pub mod crypto;
+pub mod envelope;
+mod error;
+mod id;
+pub mod sealer;
+mod store;
+
+#[cfg(feature = "memory")]
+pub use backend::MemoryBackend;
+pub use backend::{Backend, ScanCursor, ScanPage, SetMode};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::{Bincode, Codec, CodecId, Json};
+#[cfg(feature = "postcard")]
+pub use codec::Postcard;
+pub use crypto::{Argon2Params, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder, Suite};
+pub use error::{
+    BackendError, BackendErrorKind, CodecError, CodecErrorKind, CodecOp, ConfigError, Error,
+    RejectKind, Rejection,
+};
+pub use id::{SESSION_ID_LEN, SessionId, StorageId};
+pub use sealer::{KeyringSealer, OpenContext, Opened, SealContext, Sealer};
+pub use store::{
+    DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_MAX_ENVELOPE_LEN, DEFAULT_PREFIX,
+    DEFAULT_SCAN_COUNT, Session, StorageKeys, Store, StoreBuilder,
+};

@@ -1,0 +1,265 @@
+//! The AEAD stage: plaintext ⇄ envelope.
+//!
+//! [`Sealer`] is the pluggable interface (two methods); [`KeyringSealer`] is the built-in
+//! implementation of envelope v1 over a [`Keyring`]. A sealer backed by a KMS or an HSM
+//! implements the same trait.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rand::Rng;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::codec::CodecId;
+use crate::crypto::keyring::Lookup;
+use crate::crypto::{self, Keyring};
+use crate::envelope::{
+    self, CIPHERTEXT_OFFSET, COMMITMENT_RANGE, Header, OVERHEAD, SALT_RANGE, TAG_LEN,
+};
+use crate::error::{Error, RejectKind, Rejection};
+
+/// What the store tells a sealer when sealing one value.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct SealContext<'a> {
+    /// The exact storage key (prefix included) the envelope will be stored under.
+    pub storage_key: &'a [u8],
+    /// The codec that produced the plaintext.
+    pub codec: CodecId,
+    /// Absolute expiry in Unix seconds, 0 for none.
+    pub expires_at: u64,
+}
+
+impl<'a> SealContext<'a> {
+    /// A seal context.
+    pub fn new(storage_key: &'a [u8], codec: CodecId, expires_at: u64) -> Self {
+        SealContext {
+            storage_key,
+            codec,
+            expires_at,
+        }
+    }
+}
+
+/// What the store tells a sealer when opening one value.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct OpenContext<'a> {
+    /// The exact storage key the value was read from.
+    pub storage_key: &'a [u8],
+    /// The current time in Unix seconds.
+    pub now: u64,
+    /// The largest envelope accepted, in bytes.
+    pub max_len: usize,
+}
+
+impl<'a> OpenContext<'a> {
+    /// An open context.
+    pub fn new(storage_key: &'a [u8], now: u64, max_len: usize) -> Self {
+        OpenContext {
+            storage_key,
+            now,
+            max_len,
+        }
+    }
+}
+
+/// An opened envelope: authenticated plaintext and the header facts the store needs.
+/// The plaintext is zeroized when this is dropped.
+#[non_exhaustive]
+pub struct Opened {
+    /// The codec that wrote the plaintext.
+    pub codec: CodecId,
+    /// The id of the key that opened it.
+    pub key_id: u32,
+    /// Absolute expiry in Unix seconds, 0 for none.
+    pub expires_at: u64,
+    buf: Zeroizing<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+impl Opened {
+    /// An opened value whose buffer is exactly the plaintext (for custom sealers).
+    pub fn new(codec: CodecId, key_id: u32, expires_at: u64, plaintext: Vec<u8>) -> Self {
+        let end = plaintext.len();
+        Opened {
+            codec,
+            key_id,
+            expires_at,
+            buf: Zeroizing::new(plaintext),
+            start: 0,
+            end,
+        }
+    }
+
+    /// The authenticated plaintext.
+    pub fn plaintext(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("codec", &self.codec)
+            .field("key_id", &self.key_id)
+            .field("expires_at", &self.expires_at)
+            .field("plaintext_len", &(self.end - self.start))
+            .finish()
+    }
+}
+
+/// Seals plaintext into a stored value and opens it again.
+///
+/// Implementations must bind the value to `storage_key`, authenticate `expires_at` and
+/// refuse a value they cannot authenticate with [`Error::Rejected`], never returning
+/// unauthenticated bytes.
+pub trait Sealer: fmt::Debug + Send + Sync + 'static {
+    /// Seals `plaintext` into a new value.
+    fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// Opens a stored value, consuming its buffer (decryption may happen in place).
+    fn open(&self, ctx: &OpenContext<'_>, value: Vec<u8>) -> Result<Opened, Error>;
+
+    /// Bytes a sealed value adds over its plaintext, when fixed; lets the store refuse an
+    /// oversized session before sealing it.
+    fn overhead(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// The built-in sealer: envelope v1 over a [`Keyring`].
+///
+/// Seals with the primary key; opens with exactly the key the envelope names.
+#[derive(Clone)]
+pub struct KeyringSealer {
+    keyring: Arc<Keyring>,
+}
+
+impl KeyringSealer {
+    /// A sealer over `keyring`.
+    pub fn new(keyring: Keyring) -> Self {
+        KeyringSealer {
+            keyring: Arc::new(keyring),
+        }
+    }
+
+    /// The keyring in use.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Seals with an explicit salt. Only for test vectors: a repeated salt repeats the
+    /// envelope key and nonce.
+    pub(crate) fn seal_with_salt(
+        &self,
+        ctx: &SealContext<'_>,
+        plaintext: &[u8],
+        salt: &[u8; 32],
+    ) -> Result<Vec<u8>, Error> {
+        let key = self
+            .keyring
+            .primary_key()
+            .ok_or(Error::Config(crate::ConfigError::NoPrimary))?;
+        let header = Header {
+            suite: key.suite,
+            codec: ctx.codec,
+            key_id: key.id,
+            expires_at: ctx.expires_at,
+        };
+        let keys = crypto::derive_envelope_keys(&key.material, salt, key.suite, key.id);
+
+        let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+        header.write_fixed(&mut out);
+        out.extend_from_slice(salt);
+        out.extend_from_slice(&keys.commitment);
+        out.extend_from_slice(plaintext);
+
+        let mut aad = Vec::new();
+        let (prefix79, body) = out.split_at_mut(CIPHERTEXT_OFFSET);
+        envelope::associated_data(prefix79, ctx.storage_key, &mut aad);
+        let Some(tag) = crypto::aead_seal(key.suite, &keys.enc_key, &aad, body) else {
+            out.zeroize();
+            return Err(Error::Sealer("AEAD refused the message length".into()));
+        };
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+}
+
+impl Sealer for KeyringSealer {
+    fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut salt = [0u8; 32];
+        rand::rng().fill_bytes(&mut salt);
+        self.seal_with_salt(ctx, plaintext, &salt)
+    }
+
+    fn open(&self, ctx: &OpenContext<'_>, value: Vec<u8>) -> Result<Opened, Error> {
+        let mut buf = Zeroizing::new(value);
+        let len = buf.len();
+        // Step 1: length, before any other work.
+        if len < OVERHEAD || len > ctx.max_len {
+            return Err(Rejection::new(RejectKind::Length).into());
+        }
+        // Step 2: version, suite and codec bytes.
+        let header = Header::parse(&buf)?;
+        // Step 3: exactly the key the envelope names.
+        let key = match self.keyring.lookup(header.key_id) {
+            Lookup::Usable(key) => key,
+            Lookup::Retired => return Err(Rejection::new(RejectKind::RetiredKey).into()),
+            Lookup::Unknown => return Err(Rejection::new(RejectKind::UnknownKey).into()),
+        };
+        // Step 4: no downgrade to another suite.
+        if key.suite != header.suite {
+            return Err(Rejection::new(RejectKind::SuiteMismatch).into());
+        }
+        // Step 5: key commitment, in constant time.
+        let mut salt = [0u8; 32];
+        salt.copy_from_slice(buf.get(SALT_RANGE).ok_or(RejectKind::Length)?);
+        let keys = crypto::derive_envelope_keys(&key.material, &salt, key.suite, key.id);
+        let stored_commitment = buf.get(COMMITMENT_RANGE).ok_or(RejectKind::Length)?;
+        if !bool::from(keys.commitment.ct_eq(stored_commitment)) {
+            return Err(Rejection::new(RejectKind::Commitment).into());
+        }
+        // Step 6: authenticate and decrypt in place.
+        let tag_start = len - TAG_LEN;
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(buf.get(tag_start..).ok_or(RejectKind::Length)?);
+        let mut aad = Vec::new();
+        let (prefix, rest) = buf.split_at_mut(CIPHERTEXT_OFFSET);
+        envelope::associated_data(prefix, ctx.storage_key, &mut aad);
+        let ciphertext = rest
+            .get_mut(..tag_start - CIPHERTEXT_OFFSET)
+            .ok_or(RejectKind::Length)?;
+        if !crypto::aead_open(key.suite, &keys.enc_key, &aad, ciphertext, &tag) {
+            ciphertext.zeroize();
+            return Err(Rejection::new(RejectKind::Authentication).into());
+        }
+        // Step 7: the authenticated absolute expiry. `buf` is zeroized when dropped.
+        if header.expires_at != 0 && header.expires_at <= ctx.now {
+            return Err(Rejection::new(RejectKind::Expired).into());
+        }
+        Ok(Opened {
+            codec: header.codec,
+            key_id: key.id,
+            expires_at: header.expires_at,
+            buf,
+            start: CIPHERTEXT_OFFSET,
+            end: tag_start,
+        })
+    }
+
+    fn overhead(&self) -> Option<usize> {
+        Some(OVERHEAD)
+    }
+}
+
+impl fmt::Debug for KeyringSealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyringSealer")
+            .field("keyring", &self.keyring)
+            .finish()
+    }
+}
