@@ -1,1 +1,190 @@
-fn main(){}
+//! The cost of the pipeline without I/O: codec alone, crypto alone, and both together, for a
+//! realistic ~1 KiB session, for every suite × codec.
+//!
+//! Run: `cargo bench --bench pipeline --all-features`
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use sealed_session::{
+    Bincode, Codec, CodecId, Json, KeyMaterial, Keyring, KeyringSealer, ManualClock, MemoryBackend,
+    OpenContext, Postcard, SealContext, Sealer, Session, SessionId, Store, Suite,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+struct WebSession {
+    user_id: u64,
+    email: String,
+    roles: Vec<String>,
+    csrf_token: String,
+    flash: Vec<String>,
+    cart: Vec<CartLine>,
+    last_seen: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+struct CartLine {
+    sku: String,
+    title: String,
+    qty: u32,
+    price_cents: u64,
+}
+
+fn session() -> WebSession {
+    WebSession {
+        user_id: 1_234_567,
+        email: "alice.liddell@example.com".into(),
+        roles: vec!["customer".into(), "beta-tester".into(), "newsletter".into()],
+        csrf_token: "q3Zf1xw9b0N2mJ7cR4tK8yL6pV5sA1dE0gH3jU2iO9".into(),
+        flash: vec![
+            "Welcome back, Alice! Your last order shipped on Tuesday.".into(),
+            "Your cart was saved from your previous visit.".into(),
+        ],
+        cart: (0..8)
+            .map(|n| CartLine {
+                sku: format!("SKU-{n:04}-XL-BLUE"),
+                title: format!("Organic cotton t-shirt, model {n}, extra large, blue"),
+                qty: n + 1,
+                price_cents: 1999 + u64::from(n) * 100,
+            })
+            .collect(),
+        last_seen: 1_800_000_000,
+    }
+}
+
+const STORAGE_KEY: &[u8] = b"sess:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const MAX: usize = 64 * 1024;
+
+fn sealer(suite: Suite) -> KeyringSealer {
+    KeyringSealer::new(Keyring::single(1, suite, KeyMaterial::from_bytes(&mut [7; 32])).unwrap())
+}
+
+fn codecs() -> Vec<(&'static str, Box<dyn Codec<WebSession>>)> {
+    vec![
+        ("bincode", Box::new(Bincode)),
+        ("json", Box::new(Json)),
+        ("postcard", Box::new(Postcard)),
+    ]
+}
+
+fn suites() -> [(&'static str, Suite); 2] {
+    [
+        ("aes256gcm", Suite::Aes256Gcm),
+        ("chacha20poly1305", Suite::ChaCha20Poly1305),
+    ]
+}
+
+fn bench_codec(c: &mut Criterion) {
+    let data = session();
+    let mut group = c.benchmark_group("codec");
+    for (name, codec) in codecs() {
+        let mut bytes = Vec::new();
+        codec.encode(&data, &mut bytes).unwrap();
+        eprintln!("{name}: {} plaintext bytes", bytes.len());
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("{name}/encode+decode"), |b| {
+            b.iter(|| {
+                let mut out = Vec::new();
+                codec.encode(black_box(&data), &mut out).unwrap();
+                black_box(codec.decode(&out).unwrap())
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_crypto(c: &mut Criterion) {
+    let mut plaintext = Vec::new();
+    Codec::<WebSession>::encode(&Bincode, &session(), &mut plaintext).unwrap();
+    let mut group = c.benchmark_group("crypto");
+    group.throughput(Throughput::Bytes(plaintext.len() as u64));
+    for (name, suite) in suites() {
+        let sealer = sealer(suite);
+        let seal_ctx = SealContext::new(STORAGE_KEY, CodecId::BINCODE, 1_900_000_000);
+        let open_ctx = OpenContext::new(STORAGE_KEY, 1_800_000_000, MAX);
+        group.bench_function(format!("{name}/seal"), |b| {
+            b.iter(|| black_box(sealer.seal(&seal_ctx, black_box(&plaintext)).unwrap()))
+        });
+        let envelope = sealer.seal(&seal_ctx, &plaintext).unwrap();
+        group.bench_function(format!("{name}/open"), |b| {
+            b.iter_batched(
+                || envelope.clone(),
+                |env| black_box(sealer.open(&open_ctx, env).unwrap()),
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function(format!("{name}/seal+open"), |b| {
+            b.iter(|| {
+                let env = sealer.seal(&seal_ctx, black_box(&plaintext)).unwrap();
+                black_box(sealer.open(&open_ctx, env).unwrap())
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_pipeline(c: &mut Criterion) {
+    let data = session();
+    let mut group = c.benchmark_group("pipeline");
+    for (suite_name, suite) in suites() {
+        let sealer = sealer(suite);
+        for (codec_name, codec) in codecs() {
+            let seal_ctx = SealContext::new(STORAGE_KEY, codec.id(), 1_900_000_000);
+            let open_ctx = OpenContext::new(STORAGE_KEY, 1_800_000_000, MAX);
+            group.bench_function(
+                format!("{suite_name}/{codec_name}/encode+seal+open+decode"),
+                |b| {
+                    b.iter(|| {
+                        let mut plaintext = Vec::new();
+                        codec.encode(black_box(&data), &mut plaintext).unwrap();
+                        let env = sealer.seal(&seal_ctx, &plaintext).unwrap();
+                        let opened = sealer.open(&open_ctx, env).unwrap();
+                        black_box(codec.decode(opened.plaintext()).unwrap())
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+/// The whole store on the in-memory backend: what a request pays without a network.
+fn bench_store(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let clock = ManualClock::at_secs(1_800_000_000);
+    let store: Store<WebSession, MemoryBackend> =
+        Store::builder(MemoryBackend::with_clock(clock.clone()))
+            .keyring(
+                Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap()).unwrap(),
+            )
+            .clock(clock)
+            .build()
+            .unwrap();
+    let id = SessionId::generate().unwrap();
+    let mut session = Session::new(session());
+    runtime.block_on(store.save(&id, &mut session)).unwrap();
+    let mut group = c.benchmark_group("store");
+    group.bench_function("memory/aes256gcm/bincode/save+load", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                store.save(&id, &mut session).await.unwrap();
+                black_box(store.load(&id).await.unwrap().unwrap())
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_codec,
+    bench_crypto,
+    bench_pipeline,
+    bench_store
+);
+criterion_main!(benches);

@@ -96,3 +96,41 @@ pub trait Backend: Send + Sync + 'static {
         count: usize,
     ) -> impl Future<Output = Result<ScanPage, BackendError>> + Send;
 }
+
+/// A shared backend: several stores (say, one per prefix) over one connection or map.
+impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
+    fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).set(key, value, ttl, mode)
+    }
+
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, BackendError>> + Send {
+        (**self).get(key)
+    }
+
+    fn delete(&self, key: &str) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).delete(key)
+    }
+
+    fn expire(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).expire(key, ttl)
+    }
+
+    fn scan(
+        &self,
+        prefix: &str,
+        cursor: ScanCursor,
+        count: usize,
+    ) -> impl Future<Output = Result<ScanPage, BackendError>> + Send {
+        (**self).scan(prefix, cursor, count)
+    }
+}

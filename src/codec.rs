@@ -92,3 +92,18 @@ pub trait Codec<T>: Send + Sync + 'static {
     /// Decodes exactly one value that spans all of `bytes`.
     fn decode(&self, bytes: &[u8]) -> Result<T, CodecError>;
 }
+
+/// A codec chosen at run time (for example from configuration).
+impl<T, C: Codec<T> + ?Sized> Codec<T> for Box<C> {
+    fn id(&self) -> CodecId {
+        (**self).id()
+    }
+
+    fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        (**self).encode(value, out)
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        (**self).decode(bytes)
+    }
+}

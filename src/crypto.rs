@@ -144,14 +144,25 @@ pub(crate) fn aead_open(
     }
 }
 
-fn seal_with<A: AeadInOut + KeyInit>(key: &[u8; 32], aad: &[u8], buf: &mut [u8]) -> Option<[u8; 16]> {
+fn seal_with<A: AeadInOut + KeyInit>(
+    key: &[u8; 32],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Option<[u8; 16]> {
     let cipher = A::new_from_slice(key).ok()?;
     let nonce = Nonce::<A>::default();
-    let tag = cipher.encrypt_inout_detached(&nonce, aad, buf.into()).ok()?;
+    let tag = cipher
+        .encrypt_inout_detached(&nonce, aad, buf.into())
+        .ok()?;
     <[u8; 16]>::try_from(tag.as_slice()).ok()
 }
 
-fn open_with<A: AeadInOut + KeyInit>(key: &[u8; 32], aad: &[u8], buf: &mut [u8], tag: &[u8; 16]) -> bool {
+fn open_with<A: AeadInOut + KeyInit>(
+    key: &[u8; 32],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; 16],
+) -> bool {
     let Ok(cipher) = A::new_from_slice(key) else {
         return false;
     };

@@ -71,7 +71,10 @@ impl fmt::Display for Error {
             Error::Config(e) => write!(f, "invalid configuration: {e}"),
             Error::Encode(e) => write!(f, "session data could not be encoded: {e}"),
             Error::TooLarge { len, max } => {
-                write!(f, "sealed session of {len} bytes exceeds the maximum of {max} bytes")
+                write!(
+                    f,
+                    "sealed session of {len} bytes exceeds the maximum of {max} bytes"
+                )
             }
             Error::AlreadyExists => f.write_str("a session already exists under that id"),
             Error::SessionExpired => f.write_str("the session's absolute lifetime is over"),
@@ -486,7 +489,10 @@ impl fmt::Display for ConfigError {
                 "keys {first} and {second} have the same key material; every key needs its own"
             ),
             ConfigError::KeyLength { id: Some(id), len } => {
-                write!(f, "key {id}: material is {len} bytes, it must be exactly 32")
+                write!(
+                    f,
+                    "key {id}: material is {len} bytes, it must be exactly 32"
+                )
             }
             ConfigError::KeyLength { id: None, len } => {
                 write!(f, "key material is {len} bytes, it must be exactly 32")
@@ -494,7 +500,9 @@ impl fmt::Display for ConfigError {
             ConfigError::KeyEncoding { id: Some(id) } => {
                 write!(f, "key {id}: material is not valid base64")
             }
-            ConfigError::KeyEncoding { id: None } => f.write_str("key material is not valid base64"),
+            ConfigError::KeyEncoding { id: None } => {
+                f.write_str("key material is not valid base64")
+            }
             ConfigError::WeakArgon2 {
                 m_cost_kib,
                 t_cost,

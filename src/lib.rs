@@ -1,6 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod backend;
 mod clock;
@@ -16,9 +24,9 @@ mod store;
 pub use backend::MemoryBackend;
 pub use backend::{Backend, ScanCursor, ScanPage, SetMode};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::{Bincode, Codec, CodecId, Json};
 #[cfg(feature = "postcard")]
 pub use codec::Postcard;
+pub use codec::{Bincode, Codec, CodecId, Json};
 pub use crypto::{Argon2Params, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder, Suite};
 pub use error::{
     BackendError, BackendErrorKind, CodecError, CodecErrorKind, CodecOp, ConfigError, Error,

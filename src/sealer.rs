@@ -263,3 +263,6 @@ impl fmt::Debug for KeyringSealer {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -350,7 +350,9 @@ where
             .iter()
             .find(|c| c.id() == opened.codec)
             .ok_or(RejectKind::Codec)?;
-        let data = codec.decode(opened.plaintext()).map_err(Rejection::decode)?;
+        let data = codec
+            .decode(opened.plaintext())
+            .map_err(Rejection::decode)?;
         Ok(Session {
             data,
             expires_at: Some(opened.expires_at),
@@ -603,7 +605,9 @@ where
             return Err(invalid("absolute lifetime must be at least one second"));
         }
         if self.max_envelope_len < crate::envelope::OVERHEAD {
-            return Err(invalid("maximum envelope length is below the 95-byte overhead"));
+            return Err(invalid(
+                "maximum envelope length is below the 95-byte overhead",
+            ));
         }
         if self.scan_count == 0 {
             return Err(invalid("scan count must be at least 1"));

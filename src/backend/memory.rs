@@ -19,10 +19,22 @@ pub struct MemoryBackend {
     clock: Arc<dyn Clock>,
 }
 
-#[derive(Default)]
 struct State {
     map: BTreeMap<String, Entry>,
-    writes_since_sweep: usize,
+    /// Writes left before the next full sweep of expired entries.
+    writes_until_sweep: usize,
+}
+
+/// Fewest writes between two sweeps.
+const MIN_SWEEP_INTERVAL: usize = 64;
+
+impl State {
+    /// Removes expired entries and schedules the next sweep after as many writes as there
+    /// are live entries, so reclamation costs O(1) per write amortised.
+    fn sweep(&mut self, now: u64) {
+        self.map.retain(|_, e| e.live(now));
+        self.writes_until_sweep = self.map.len().max(MIN_SWEEP_INTERVAL);
+    }
 }
 
 struct Entry {
@@ -52,7 +64,10 @@ impl MemoryBackend {
     /// An empty backend on the given clock (use the store's clock).
     pub fn with_clock(clock: impl Clock) -> Self {
         MemoryBackend {
-            state: Arc::new(Mutex::new(State::default())),
+            state: Arc::new(Mutex::new(State {
+                map: BTreeMap::new(),
+                writes_until_sweep: MIN_SWEEP_INTERVAL,
+            })),
             clock: Arc::new(clock),
         }
     }
@@ -60,9 +75,7 @@ impl MemoryBackend {
     /// Drops every expired entry now.
     pub fn purge_expired(&self) {
         let now = self.clock.now_millis();
-        let mut state = self.lock();
-        state.map.retain(|_, e| e.live(now));
-        state.writes_since_sweep = 0;
+        self.lock().sweep(now);
     }
 
     /// Number of entries held, expired ones not yet reclaimed included.
@@ -126,11 +139,9 @@ impl Backend for MemoryBackend {
                 expires_at,
             },
         );
-        // Amortised reclamation: a full sweep after as many writes as there are entries.
-        state.writes_since_sweep += 1;
-        if state.writes_since_sweep >= state.map.len().max(64) {
-            state.map.retain(|_, e| e.live(now));
-            state.writes_since_sweep = 0;
+        state.writes_until_sweep = state.writes_until_sweep.saturating_sub(1);
+        if state.writes_until_sweep == 0 {
+            state.sweep(now);
         }
         Ok(true)
     }

@@ -1,4 +1,4 @@
-use ::bincode::config::{self, Configuration, LittleEndian, Limit, Varint};
+use ::bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use ::bincode::error::{DecodeError, EncodeError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

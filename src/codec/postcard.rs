@@ -21,7 +21,11 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
                 *out = extended;
                 Ok(())
             }
-            Err(e) => Err(CodecError::new(CodecId::POSTCARD, CodecOp::Encode, kind(&e))),
+            Err(e) => Err(CodecError::new(
+                CodecId::POSTCARD,
+                CodecOp::Encode,
+                kind(&e),
+            )),
         }
     }
 

@@ -1,0 +1,14 @@
+//! The store conformance suite on the embedded in-memory backend.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use sealed_session::{ManualClock, MemoryBackend};
+
+store_conformance!(|clock: &ManualClock| MemoryBackend::with_clock(clock.clone()));

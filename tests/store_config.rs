@@ -1,0 +1,79 @@
+//! Store settings that are refused, and what `Debug` shows of a store and a session.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::time::Duration;
+
+use sealed_session::{ConfigError, Error, MemoryBackend, Session, Store};
+use support::{WebSession, keyring};
+
+fn builder() -> sealed_session::StoreBuilder<WebSession, MemoryBackend> {
+    Store::builder(MemoryBackend::new())
+}
+
+fn invalid(result: Result<Store<WebSession, MemoryBackend>, Error>) -> ConfigError {
+    match result {
+        Err(Error::Config(e)) => e,
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_store_needs_a_keyring_or_sealer() {
+    assert!(matches!(
+        invalid(builder().build()),
+        ConfigError::InvalidSetting(_)
+    ));
+}
+
+#[test]
+fn out_of_range_settings_are_refused() {
+    invalid(
+        builder()
+            .keyring(keyring(1))
+            .idle_ttl(Duration::ZERO)
+            .build(),
+    );
+    invalid(
+        builder()
+            .keyring(keyring(1))
+            .idle_ttl(Duration::from_millis(500))
+            .build(),
+    );
+    invalid(
+        builder()
+            .keyring(keyring(1))
+            .absolute_lifetime(Duration::ZERO)
+            .build(),
+    );
+    invalid(builder().keyring(keyring(1)).max_envelope_len(94).build());
+    invalid(builder().keyring(keyring(1)).scan_count(0).build());
+}
+
+#[test]
+fn debug_of_a_store_shows_configuration_only() {
+    let store = builder().keyring(keyring(1)).build().unwrap();
+    assert_eq!(
+        format!("{store:?}"),
+        "Store { prefix: \"sess:\", storage_keys: Hashed, codec: bincode, reads: [bincode], \
+         sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] } }, \
+         idle_ttl: Fixed(86400s), absolute_lifetime: Some(604800), touch: true, \
+         max_envelope_len: 65536, scan_count: 100, .. }"
+    );
+}
+
+#[test]
+fn debug_of_a_session_hides_its_data() {
+    let session = Session::new(WebSession::sample(1));
+    assert_eq!(
+        format!("{session:?}"),
+        "Session { data: [redacted], expires_at: None }"
+    );
+}

@@ -1,0 +1,464 @@
+//! Store behaviour every backend must show. Each function takes a constructor for a fresh,
+//! empty backend whose notion of time may follow the given clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sealed_session::{
+    Backend, Error, ManualClock, RejectKind, Session, SessionId, SetMode, StorageKeys, Store,
+};
+
+use super::{T0, WebSession, keyring, store_on};
+
+fn clock() -> ManualClock {
+    ManualClock::at_secs(T0)
+}
+
+pub async fn save_then_load_returns_the_same_data<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    let mut session = Session::new(WebSession::sample(42));
+    store.save(&id, &mut session).await.unwrap();
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.data, WebSession::sample(42));
+    assert_eq!(loaded.expires_at(), session.expires_at());
+    assert!(session.expires_at().is_some());
+}
+
+pub async fn load_of_an_unknown_id_is_none<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    assert!(
+        store
+            .load(&SessionId::generate().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn create_refuses_an_existing_id<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    store
+        .create(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let err = store
+        .create(&id, &mut Session::new(WebSession::sample(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists));
+    assert_eq!(store.load(&id).await.unwrap().unwrap().data.user_id, 1);
+}
+
+pub async fn save_replaces_and_keeps_the_absolute_expiry<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    let mut first = Session::new(WebSession::sample(1));
+    store.create(&id, &mut first).await.unwrap();
+    let created_expiry = first.expires_at().unwrap();
+
+    clock.advance(Duration::from_secs(3600));
+    let mut loaded = store.load(&id).await.unwrap().unwrap();
+    loaded.data.user_id = 2;
+    store.save(&id, &mut loaded).await.unwrap();
+    store.touch(&id, &loaded).await.unwrap();
+    let again = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(again.data.user_id, 2);
+    assert_eq!(again.expires_at(), Some(created_expiry));
+}
+
+pub async fn destroy_removes_and_reports_existence<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    assert!(store.destroy(&id).await.unwrap());
+    assert!(!store.destroy(&id).await.unwrap());
+    assert!(store.load(&id).await.unwrap().is_none());
+}
+
+pub async fn cycle_id_moves_data_and_removes_the_old_entry<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let old = SessionId::generate().unwrap();
+    store
+        .save(&old, &mut Session::new(WebSession::sample(7)))
+        .await
+        .unwrap();
+    let mut session = store.load(&old).await.unwrap().unwrap();
+    let expiry = session.expires_at();
+    let new = store.cycle_id(&old, &mut session).await.unwrap();
+    assert_ne!(new, old);
+    assert!(store.load(&old).await.unwrap().is_none());
+    let moved = store.load(&new).await.unwrap().unwrap();
+    assert_eq!(moved.data.user_id, 7);
+    assert_eq!(
+        moved.expires_at(),
+        expiry,
+        "cycling keeps the absolute expiry"
+    );
+
+    // A fresh Session starts a new lifetime under the next id.
+    clock.advance(Duration::from_secs(60));
+    let mut fresh = Session::new(moved.into_data());
+    let newer = store.cycle_id(&new, &mut fresh).await.unwrap();
+    let reloaded = store.load(&newer).await.unwrap().unwrap();
+    assert!(reloaded.expires_at() > expiry);
+}
+
+pub async fn storage_key_is_prefix_and_hashed_id<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+    // SHA-256 of the 43 ASCII 'A's.
+    let key = store.storage_key(&id);
+    assert!(key.starts_with("sess:"));
+    assert_eq!(key.len(), 5 + 64);
+    assert!(!key.contains(id.as_str()));
+    assert!(
+        key[5..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    assert!(store.backend().get(&key).await.unwrap().is_some());
+    let ids = store.ids().await.unwrap();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].as_str(), &key[5..]);
+    assert_eq!(format!("{:?}", ids[0]), format!("StorageId({})", &key[5..]));
+}
+
+pub async fn plain_mode_stores_the_id_after_the_prefix<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store: Store<WebSession, B> = Store::builder(make(&clock))
+        .keyring(keyring(1))
+        .storage_keys(StorageKeys::PlainIds)
+        .prefix("app:")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(3)))
+        .await
+        .unwrap();
+    let key = format!("app:{}", id.as_str());
+    assert_eq!(store.storage_key(&id), key);
+    assert!(store.backend().get(&key).await.unwrap().is_some());
+    let ids = store.ids().await.unwrap();
+    assert_eq!(ids[0].as_str(), id.as_str());
+    assert_eq!(format!("{:?}", ids[0]), "StorageId([redacted])");
+    assert_eq!(
+        store
+            .load_stored(&ids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .data
+            .user_id,
+        3
+    );
+}
+
+pub async fn ids_len_all_clear_cover_only_the_prefix<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let backend = make(&clock);
+    // Something else shares the backend under another prefix.
+    backend
+        .set("other:keep-me", b"not a session", None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let store: Store<WebSession, B> = Store::builder(backend)
+        .keyring(keyring(1))
+        .clock(clock.clone())
+        .scan_count(7)
+        .build()
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..25 {
+        let id = SessionId::generate().unwrap();
+        store
+            .save(&id, &mut Session::new(WebSession::sample(n)))
+            .await
+            .unwrap();
+        ids.push(store.storage_id(&id));
+    }
+    ids.sort();
+    assert_eq!(store.ids().await.unwrap(), ids);
+    assert_eq!(store.len().await.unwrap(), 25);
+    let all = store.all().await.unwrap();
+    assert_eq!(all.len(), 25);
+    let mut users: Vec<u64> = all
+        .iter()
+        .map(|(_, s)| s.as_ref().unwrap().data.user_id)
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, (0..25).collect::<Vec<_>>());
+
+    assert!(store.destroy_stored(&ids[0]).await.unwrap());
+    assert_eq!(store.len().await.unwrap(), 24);
+    assert_eq!(store.clear().await.unwrap(), 24);
+    assert!(store.is_empty().await.unwrap());
+    assert!(
+        store
+            .backend()
+            .get("other:keep-me")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+pub async fn all_reports_refused_entries_without_hiding_others<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let good = SessionId::generate().unwrap();
+    let bad = SessionId::generate().unwrap();
+    store
+        .save(&good, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    store
+        .backend()
+        .set(&store.storage_key(&bad), b"garbage", None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let all = store.all().await.unwrap();
+    assert_eq!(all.len(), 2);
+    let refused: Vec<RejectKind> = all
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err().map(|e| e.kind()))
+        .collect();
+    assert_eq!(refused, vec![RejectKind::Length]);
+}
+
+pub async fn value_swapped_between_sessions_is_refused_for_both<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let alice = SessionId::generate().unwrap();
+    let mallory = SessionId::generate().unwrap();
+    store
+        .save(&alice, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    store
+        .save(&mallory, &mut Session::new(WebSession::sample(666)))
+        .await
+        .unwrap();
+    let (ka, km) = (store.storage_key(&alice), store.storage_key(&mallory));
+    let va = store.backend().get(&ka).await.unwrap().unwrap();
+    let vm = store.backend().get(&km).await.unwrap().unwrap();
+    store
+        .backend()
+        .set(&ka, &vm, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    store
+        .backend()
+        .set(&km, &va, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    for id in [&alice, &mallory] {
+        let err = store.load(id).await.unwrap_err();
+        assert_eq!(err.rejection_kind(), Some(RejectKind::Authentication));
+    }
+}
+
+pub async fn value_copied_to_another_prefix_is_refused<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let backend = Arc::new(make(&clock));
+    let store = store_on(Arc::clone(&backend), &clock);
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let value = store
+        .backend()
+        .get(&store.storage_key(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    let other: Store<WebSession, Arc<B>> = Store::builder(backend)
+        .keyring(keyring(1))
+        .prefix("admin-sess:")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    other
+        .backend()
+        .set(&other.storage_key(&id), &value, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let err = other.load(&id).await.unwrap_err();
+    assert_eq!(err.rejection_kind(), Some(RejectKind::Authentication));
+}
+
+pub async fn tampered_value_is_refused_not_returned<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let key = store.storage_key(&id);
+    let mut value = store.backend().get(&key).await.unwrap().unwrap();
+    let mid = value.len() / 2;
+    value[mid] ^= 0x01;
+    store
+        .backend()
+        .set(&key, &value, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let err = store.load(&id).await.unwrap_err();
+    assert!(err.is_rejected());
+    assert!(!err.is_retryable());
+}
+
+pub async fn oversized_session_is_refused_on_save<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let store: Store<WebSession, B> = Store::builder(make(&clock))
+        .keyring(keyring(1))
+        .max_envelope_len(1024)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    let mut big = WebSession::sample(1);
+    big.flash = vec!["x".repeat(2000)];
+    let err = store.save(&id, &mut Session::new(big)).await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { max: 1024, .. }), "{err:?}");
+    assert!(
+        store.load(&id).await.unwrap().is_none(),
+        "nothing was written"
+    );
+}
+
+pub async fn oversized_value_is_refused_on_load<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let store: Store<WebSession, B> = Store::builder(make(&clock))
+        .keyring(keyring(1))
+        .max_envelope_len(1024)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    let huge = vec![0x01u8; 10 * 1024 * 1024];
+    store
+        .backend()
+        .set(&store.storage_key(&id), &huge, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let err = store.load(&id).await.unwrap_err();
+    assert_eq!(err.rejection_kind(), Some(RejectKind::Length));
+}
+
+pub async fn load_after_expiry_is_refused_even_if_the_entry_remains<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store: Store<WebSession, B> = Store::builder(make(&clock))
+        .keyring(keyring(1))
+        .absolute_lifetime(Duration::from_secs(600))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let key = store.storage_key(&id);
+    let value = store.backend().get(&key).await.unwrap().unwrap();
+    clock.advance(Duration::from_secs(601));
+    // Someone with write access restores the value without a TTL: the envelope's own
+    // authenticated expiry still refuses it.
+    store
+        .backend()
+        .set(&key, &value, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let err = store.load(&id).await.unwrap_err();
+    assert_eq!(err.rejection_kind(), Some(RejectKind::Expired));
+}
+
+pub async fn save_after_the_absolute_lifetime_is_refused<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store: Store<WebSession, B> = Store::builder(make(&clock))
+        .keyring(keyring(1))
+        .absolute_lifetime(Duration::from_secs(600))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    let mut session = Session::new(WebSession::sample(1));
+    store.save(&id, &mut session).await.unwrap();
+    clock.advance(Duration::from_secs(600));
+    assert!(matches!(
+        store.save(&id, &mut session).await.unwrap_err(),
+        Error::SessionExpired
+    ));
+    assert!(matches!(
+        store.touch(&id, &session).await.unwrap_err(),
+        Error::SessionExpired
+    ));
+}
+
+pub async fn stored_bytes_are_an_envelope_without_plaintext<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    let data = WebSession::sample(1);
+    store
+        .save(&id, &mut Session::new(data.clone()))
+        .await
+        .unwrap();
+    let value = store
+        .backend()
+        .get(&store.storage_key(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        &value[..3],
+        &[0x01, 0x01, 0x01],
+        "version 1, AES-256-GCM, bincode"
+    );
+    assert_eq!(&value[3..7], &1u32.to_be_bytes());
+    for needle in [data.csrf.as_bytes(), b"BOOK-RUST-2024", b"Welcome back"] {
+        assert!(!value.windows(needle.len()).any(|w| w == needle));
+    }
+    assert!(
+        !value
+            .windows(id.as_str().len())
+            .any(|w| w == id.as_str().as_bytes())
+    );
+}

@@ -1,0 +1,114 @@
+//! Shared test support: session types, keyrings, and the store conformance suite that every
+//! backend runs (see `conformance.rs`).
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod conformance;
+
+use sealed_session::{Backend, KeyMaterial, Keyring, ManualClock, Store, Suite};
+use serde::{Deserialize, Serialize};
+
+/// A realistic session: user, roles, CSRF token, flash messages, a small cart.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WebSession {
+    pub user_id: u64,
+    pub roles: Vec<String>,
+    pub csrf: String,
+    pub flash: Vec<String>,
+    pub cart: Vec<CartLine>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct CartLine {
+    pub sku: String,
+    pub qty: u32,
+    pub price_cents: u64,
+}
+
+impl WebSession {
+    pub fn sample(user_id: u64) -> Self {
+        WebSession {
+            user_id,
+            roles: vec!["customer".into(), "beta-tester".into()],
+            csrf: "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5".into(),
+            flash: vec!["Welcome back, Alice!".into()],
+            cart: vec![
+                CartLine {
+                    sku: "BOOK-RUST-2024".into(),
+                    qty: 1,
+                    price_cents: 3999,
+                },
+                CartLine {
+                    sku: "MUG-FERRIS".into(),
+                    qty: 2,
+                    price_cents: 1250,
+                },
+            ],
+        }
+    }
+}
+
+pub const T0: u64 = 1_800_000_000;
+
+pub fn material(byte: u8) -> KeyMaterial {
+    KeyMaterial::from_bytes(&mut [byte; 32])
+}
+
+pub fn keyring(id: u32) -> Keyring {
+    Keyring::single(
+        id,
+        Suite::Aes256Gcm,
+        material(u8::try_from(id).unwrap_or(0xAA)),
+    )
+    .unwrap()
+}
+
+pub fn store_on<B: Backend>(backend: B, clock: &ManualClock) -> Store<WebSession, B> {
+    Store::builder(backend)
+        .keyring(keyring(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// Instantiates the conformance suite for one backend: `$make` is an expression of type
+/// `impl Fn(&ManualClock) -> B` (async-free), evaluated per test.
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        $crate::store_conformance!(@tests $make;
+            save_then_load_returns_the_same_data,
+            load_of_an_unknown_id_is_none,
+            create_refuses_an_existing_id,
+            save_replaces_and_keeps_the_absolute_expiry,
+            destroy_removes_and_reports_existence,
+            cycle_id_moves_data_and_removes_the_old_entry,
+            storage_key_is_prefix_and_hashed_id,
+            plain_mode_stores_the_id_after_the_prefix,
+            ids_len_all_clear_cover_only_the_prefix,
+            all_reports_refused_entries_without_hiding_others,
+            value_swapped_between_sessions_is_refused_for_both,
+            value_copied_to_another_prefix_is_refused,
+            tampered_value_is_refused_not_returned,
+            oversized_session_is_refused_on_save,
+            oversized_value_is_refused_on_load,
+            load_after_expiry_is_refused_even_if_the_entry_remains,
+            save_after_the_absolute_lifetime_is_refused,
+            stored_bytes_are_an_envelope_without_plaintext,
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::support::conformance::$name($make).await;
+            }
+        )*
+    };
+}
