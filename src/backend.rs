@@ -7,6 +7,7 @@
 //! The methods return `Send` futures, so a store can be used from any multi-threaded runtime.
 //! Implement them with `async fn` in the `impl` block.
 
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -25,11 +26,49 @@ pub enum SetMode {
     Upsert,
     /// Write only if the key does not exist (Redis `SET … NX`).
     CreateOnly,
+    /// Write only if the key exists (Redis `SET … XX`).
+    UpdateOnly,
 }
 
-/// Where a scan resumes. Opaque: its text means something only to the backend that made it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The outcome of a bounded read.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// No live value under the key.
+    Missing,
+    /// The value, at most `max_len` bytes.
+    Value(Vec<u8>),
+    /// A value longer than `max_len`; its bytes were not transferred (or were dropped
+    /// unread where the backend cannot avoid receiving them).
+    TooLarge {
+        /// The stored length, in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fetched::Missing => f.write_str("Missing"),
+            Fetched::Value(v) => write!(f, "Value({} bytes)", v.len()),
+            Fetched::TooLarge { len } => write!(f, "TooLarge({len} bytes)"),
+        }
+    }
+}
+
+/// Where a scan resumes. Opaque: its text means something only to the backend that made it
+/// (it may contain a storage key, so `Debug` does not print it).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ScanCursor(String);
+
+impl fmt::Debug for ScanCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_start() {
+            f.write_str("ScanCursor(start)")
+        } else {
+            f.write_str("ScanCursor(..)")
+        }
+    }
+}
 
 impl ScanCursor {
     /// The cursor that starts a scan.
@@ -55,7 +94,8 @@ impl ScanCursor {
 
 /// One page of a scan: some keys, and the cursor for the next page, `None` when done.
 /// A page may be empty while `next` is still `Some`; a key may appear on two pages.
-#[derive(Clone, Debug, Default)]
+/// `Debug` prints the number of keys, not the keys (in plain-id mode they hold session ids).
+#[derive(Clone, Default)]
 pub struct ScanPage {
     /// Full keys, prefix included.
     pub keys: Vec<String>,
@@ -63,10 +103,21 @@ pub struct ScanPage {
     pub next: Option<ScanCursor>,
 }
 
+impl fmt::Debug for ScanPage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ScanPage { keys, next } = self;
+        f.debug_struct("ScanPage")
+            .field("keys", &keys.len())
+            .field("next", next)
+            .finish()
+    }
+}
+
 /// Stores bytes under string keys with optional expiry.
 pub trait Backend: Send + Sync + 'static {
-    /// Writes `value` under `key`, expiring after `ttl` (`None`: never). Returns `false`,
-    /// without writing, when `mode` is [`SetMode::CreateOnly`] and the key exists.
+    /// Writes `value` under `key`, expiring after `ttl` (`None`: never; never zero). Returns
+    /// `false`, without writing, when `mode` forbids the write ([`SetMode::CreateOnly`] and
+    /// the key exists, [`SetMode::UpdateOnly`] and it does not).
     fn set(
         &self,
         key: &str,
@@ -75,8 +126,14 @@ pub trait Backend: Send + Sync + 'static {
         mode: SetMode,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
 
-    /// Reads the value under `key`; `None` if absent or expired.
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, BackendError>> + Send;
+    /// Reads the value under `key` if it is at most `max_len` bytes long. A longer value is
+    /// reported as [`Fetched::TooLarge`] without being copied out, so a planted huge value
+    /// costs no memory.
+    fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> impl Future<Output = Result<Fetched, BackendError>> + Send;
 
     /// Removes `key`; returns whether it existed.
     fn delete(&self, key: &str) -> impl Future<Output = Result<bool, BackendError>> + Send;
@@ -109,8 +166,12 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         (**self).set(key, value, ttl, mode)
     }
 
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, BackendError>> + Send {
-        (**self).get(key)
+    fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> impl Future<Output = Result<Fetched, BackendError>> + Send {
+        (**self).get(key, max_len)
     }
 
     fn delete(&self, key: &str) -> impl Future<Output = Result<bool, BackendError>> + Send {

@@ -30,8 +30,12 @@ pub enum Error {
         /// The configured maximum, in bytes.
         max: usize,
     },
-    /// `create` found an entry under the new session's storage key; nothing was written.
+    /// `create` (or `save` of a new session) found an entry under the storage key; nothing
+    /// was written.
     AlreadyExists,
+    /// `save`, `touch` or `cycle_id` found no entry: the session was destroyed or expired
+    /// after it was loaded. Nothing was written, so a logged-out session cannot come back.
+    SessionGone,
     /// The session's absolute lifetime is over, so it cannot be saved or touched.
     SessionExpired,
     /// A session id from untrusted input is not 43 characters of canonical base64url.
@@ -77,6 +81,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::AlreadyExists => f.write_str("a session already exists under that id"),
+            Error::SessionGone => f.write_str("the session no longer exists"),
             Error::SessionExpired => f.write_str("the session's absolute lifetime is over"),
             Error::Rng => f.write_str("the operating system's random number generator failed"),
             Error::InvalidSessionId => f.write_str("malformed session id"),
@@ -95,6 +100,7 @@ impl StdError for Error {
             Error::Sealer(e) => Some(e.as_ref()),
             Error::TooLarge { .. }
             | Error::AlreadyExists
+            | Error::SessionGone
             | Error::SessionExpired
             | Error::Rng
             | Error::InvalidSessionId => None,
@@ -139,7 +145,7 @@ pub enum RejectKind {
     Version,
     /// Step 2: the suite byte names no known AEAD suite.
     Suite,
-    /// Step 2 (an unassigned codec byte) or step 8 (a codec this store does not read).
+    /// Step 2: the codec byte is unassigned.
     Codec,
     /// Step 3: no key with that id in the keyring (this includes the invalid id 0).
     UnknownKey,
@@ -153,6 +159,9 @@ pub enum RejectKind {
     Authentication,
     /// Step 7: the authenticated absolute expiry has passed.
     Expired,
+    /// Step 8: the codec byte is valid but this store has no reader for it (add one with
+    /// `StoreBuilder::also_read`).
+    NoReader,
     /// Step 8: the plaintext did not decode with its codec.
     Decode,
 }
@@ -162,14 +171,13 @@ impl RejectKind {
     pub fn step(self) -> u8 {
         match self {
             RejectKind::Length => 1,
-            RejectKind::Version | RejectKind::Suite => 2,
-            RejectKind::Codec => 2,
+            RejectKind::Version | RejectKind::Suite | RejectKind::Codec => 2,
             RejectKind::UnknownKey | RejectKind::RetiredKey => 3,
             RejectKind::SuiteMismatch => 4,
             RejectKind::Commitment => 5,
             RejectKind::Authentication => 6,
             RejectKind::Expired => 7,
-            RejectKind::Decode => 8,
+            RejectKind::NoReader | RejectKind::Decode => 8,
         }
     }
 
@@ -186,6 +194,7 @@ impl RejectKind {
             RejectKind::Commitment => "commitment",
             RejectKind::Authentication => "authentication",
             RejectKind::Expired => "expired",
+            RejectKind::NoReader => "no_reader",
             RejectKind::Decode => "decode",
         }
     }
@@ -471,7 +480,7 @@ pub enum ConfigError {
     Argon2,
     /// An unknown suite name or byte.
     UnknownSuite,
-    /// A store setting is out of range; the string names the setting.
+    /// A store setting is out of range; the string says which and why.
     InvalidSetting(&'static str),
 }
 

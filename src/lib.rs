@@ -22,7 +22,7 @@ mod store;
 
 #[cfg(feature = "memory")]
 pub use backend::MemoryBackend;
-pub use backend::{Backend, ScanCursor, ScanPage, SetMode};
+pub use backend::{Backend, Fetched, ScanCursor, ScanPage, SetMode};
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "postcard")]
 pub use codec::Postcard;
@@ -33,8 +33,9 @@ pub use error::{
     RejectKind, Rejection,
 };
 pub use id::{SESSION_ID_LEN, SessionId, StorageId};
-pub use sealer::{KeyringSealer, OpenContext, Opened, SealContext, Sealer};
+pub use sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};
 pub use store::{
     DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_MAX_ENVELOPE_LEN, DEFAULT_PREFIX,
-    DEFAULT_SCAN_COUNT, Session, StorageKeys, Store, StoreBuilder,
+    DEFAULT_SCAN_COUNT, MAX_ENVELOPE_LEN_LIMIT, MAX_LIFETIME, Session, StorageKeys, Store,
+    StoreBuilder,
 };

@@ -9,18 +9,18 @@ use std::sync::Arc;
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
 
 use crate::codec::CodecId;
 use crate::crypto::keyring::Lookup;
-use crate::crypto::{self, Keyring};
+use crate::crypto::{self, Keyring, WipeOnDrop};
 use crate::envelope::{
     self, CIPHERTEXT_OFFSET, COMMITMENT_RANGE, Header, OVERHEAD, SALT_RANGE, TAG_LEN,
 };
 use crate::error::{Error, RejectKind, Rejection};
 
-/// What the store tells a sealer when sealing one value.
-#[derive(Clone, Copy, Debug)]
+/// What the store tells a sealer when sealing one value. `Debug` omits the storage key,
+/// which holds a session id in plain-id mode.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct SealContext<'a> {
     /// The exact storage key (prefix included) the envelope will be stored under.
@@ -42,8 +42,8 @@ impl<'a> SealContext<'a> {
     }
 }
 
-/// What the store tells a sealer when opening one value.
-#[derive(Clone, Copy, Debug)]
+/// What the store tells a sealer when opening one value. `Debug` omits the storage key.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct OpenContext<'a> {
     /// The exact storage key the value was read from.
@@ -65,6 +65,36 @@ impl<'a> OpenContext<'a> {
     }
 }
 
+impl fmt::Debug for SealContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let SealContext {
+            storage_key,
+            codec,
+            expires_at,
+        } = self;
+        f.debug_struct("SealContext")
+            .field("storage_key_len", &storage_key.len())
+            .field("codec", codec)
+            .field("expires_at", expires_at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OpenContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let OpenContext {
+            storage_key,
+            now,
+            max_len,
+        } = self;
+        f.debug_struct("OpenContext")
+            .field("storage_key_len", &storage_key.len())
+            .field("now", now)
+            .field("max_len", max_len)
+            .finish()
+    }
+}
+
 /// An opened envelope: authenticated plaintext and the header facts the store needs.
 /// The plaintext is zeroized when this is dropped.
 #[non_exhaustive]
@@ -75,7 +105,7 @@ pub struct Opened {
     pub key_id: u32,
     /// Absolute expiry in Unix seconds, 0 for none.
     pub expires_at: u64,
-    buf: Zeroizing<Vec<u8>>,
+    buf: WipeOnDrop,
     start: usize,
     end: usize,
 }
@@ -88,7 +118,7 @@ impl Opened {
             codec,
             key_id,
             expires_at,
-            buf: Zeroizing::new(plaintext),
+            buf: WipeOnDrop(plaintext),
             start: 0,
             end,
         }
@@ -96,17 +126,25 @@ impl Opened {
 
     /// The authenticated plaintext.
     pub fn plaintext(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or_default()
+        self.buf.0.get(self.start..self.end).unwrap_or_default()
     }
 }
 
 impl fmt::Debug for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Opened {
+            codec,
+            key_id,
+            expires_at,
+            buf: _,
+            start: _,
+            end: _,
+        } = self;
         f.debug_struct("Opened")
-            .field("codec", &self.codec)
-            .field("key_id", &self.key_id)
-            .field("expires_at", &self.expires_at)
-            .field("plaintext_len", &(self.end - self.start))
+            .field("codec", codec)
+            .field("key_id", key_id)
+            .field("expires_at", expires_at)
+            .field("plaintext_len", &self.plaintext().len())
             .finish()
     }
 }
@@ -130,20 +168,46 @@ pub trait Sealer: fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// Where the 32-byte salt of each envelope comes from.
+///
+/// A repeated salt repeats the envelope's AEAD key and nonce, so the salt source matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SaltSource {
+    /// rand's thread-local ChaCha12 generator, seeded from the OS and reseeded every
+    /// 64 KiB of output (about 20 ns per salt). It is **not** reseeded when the process
+    /// forks or a virtual machine is restored from a snapshot: a service that forks after
+    /// sealing, or runs from snapshots (Firecracker, Lambda SnapStart), must use
+    /// [`SaltSource::Os`]. The default.
+    #[default]
+    ThreadLocal,
+    /// One `getrandom` system call per envelope (about 0.4 µs): safe across fork and
+    /// snapshot/restore.
+    Os,
+}
+
 /// The built-in sealer: envelope v1 over a [`Keyring`].
 ///
 /// Seals with the primary key; opens with exactly the key the envelope names.
 #[derive(Clone)]
 pub struct KeyringSealer {
     keyring: Arc<Keyring>,
+    salt: SaltSource,
 }
 
 impl KeyringSealer {
-    /// A sealer over `keyring`.
+    /// A sealer over `keyring`, salting with [`SaltSource::ThreadLocal`].
     pub fn new(keyring: Keyring) -> Self {
         KeyringSealer {
             keyring: Arc::new(keyring),
+            salt: SaltSource::default(),
         }
+    }
+
+    /// Chooses where salts come from.
+    pub fn with_salt_source(mut self, salt: SaltSource) -> Self {
+        self.salt = salt;
+        self
     }
 
     /// The keyring in use.
@@ -181,7 +245,7 @@ impl KeyringSealer {
         let (prefix79, body) = out.split_at_mut(CIPHERTEXT_OFFSET);
         envelope::associated_data(prefix79, ctx.storage_key, &mut aad);
         let Some(tag) = crypto::aead_seal(key.suite, &keys.enc_key, &aad, body) else {
-            out.zeroize();
+            crypto::wipe(&mut out);
             return Err(Error::Sealer("AEAD refused the message length".into()));
         };
         out.extend_from_slice(&tag);
@@ -192,19 +256,22 @@ impl KeyringSealer {
 impl Sealer for KeyringSealer {
     fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         let mut salt = [0u8; 32];
-        rand::rng().fill_bytes(&mut salt);
+        match self.salt {
+            SaltSource::ThreadLocal => rand::rng().fill_bytes(&mut salt),
+            SaltSource::Os => getrandom::fill(&mut salt).map_err(|_| Error::Rng)?,
+        }
         self.seal_with_salt(ctx, plaintext, &salt)
     }
 
     fn open(&self, ctx: &OpenContext<'_>, value: Vec<u8>) -> Result<Opened, Error> {
-        let mut buf = Zeroizing::new(value);
-        let len = buf.len();
+        let mut buf = WipeOnDrop(value);
+        let len = buf.0.len();
         // Step 1: length, before any other work.
         if len < OVERHEAD || len > ctx.max_len {
             return Err(Rejection::new(RejectKind::Length).into());
         }
         // Step 2: version, suite and codec bytes.
-        let header = Header::parse(&buf)?;
+        let header = Header::parse(&buf.0)?;
         // Step 3: exactly the key the envelope names.
         let key = match self.keyring.lookup(header.key_id) {
             Lookup::Usable(key) => key,
@@ -217,24 +284,24 @@ impl Sealer for KeyringSealer {
         }
         // Step 5: key commitment, in constant time.
         let mut salt = [0u8; 32];
-        salt.copy_from_slice(buf.get(SALT_RANGE).ok_or(RejectKind::Length)?);
+        salt.copy_from_slice(buf.0.get(SALT_RANGE).ok_or(RejectKind::Length)?);
         let keys = crypto::derive_envelope_keys(&key.material, &salt, key.suite, key.id);
-        let stored_commitment = buf.get(COMMITMENT_RANGE).ok_or(RejectKind::Length)?;
+        let stored_commitment = buf.0.get(COMMITMENT_RANGE).ok_or(RejectKind::Length)?;
         if !bool::from(keys.commitment.ct_eq(stored_commitment)) {
             return Err(Rejection::new(RejectKind::Commitment).into());
         }
         // Step 6: authenticate and decrypt in place.
         let tag_start = len - TAG_LEN;
         let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(buf.get(tag_start..).ok_or(RejectKind::Length)?);
+        tag.copy_from_slice(buf.0.get(tag_start..).ok_or(RejectKind::Length)?);
         let mut aad = Vec::new();
-        let (prefix, rest) = buf.split_at_mut(CIPHERTEXT_OFFSET);
+        let (prefix, rest) = buf.0.split_at_mut(CIPHERTEXT_OFFSET);
         envelope::associated_data(prefix, ctx.storage_key, &mut aad);
         let ciphertext = rest
             .get_mut(..tag_start - CIPHERTEXT_OFFSET)
             .ok_or(RejectKind::Length)?;
         if !crypto::aead_open(key.suite, &keys.enc_key, &aad, ciphertext, &tag) {
-            ciphertext.zeroize();
+            crypto::wipe(ciphertext);
             return Err(Rejection::new(RejectKind::Authentication).into());
         }
         // Step 7: the authenticated absolute expiry. `buf` is zeroized when dropped.
@@ -258,8 +325,10 @@ impl Sealer for KeyringSealer {
 
 impl fmt::Debug for KeyringSealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let KeyringSealer { keyring, salt } = self;
         f.debug_struct("KeyringSealer")
-            .field("keyring", &self.keyring)
+            .field("keyring", keyring)
+            .field("salt", salt)
             .finish()
     }
 }

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Backend, ScanCursor, SetMode};
+use crate::backend::{Backend, Fetched, ScanCursor, SetMode};
 use crate::clock::{Clock, SystemClock};
 use crate::codec::{Bincode, Codec, CodecId};
-use crate::crypto::Keyring;
+use crate::crypto::{Keyring, WipeOnDrop};
 use crate::error::{ConfigError, Error, RejectKind, Rejection};
 use crate::id::{SessionId, StorageId};
 use crate::sealer::{KeyringSealer, OpenContext, SealContext, Sealer};
@@ -31,6 +31,10 @@ pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
 pub const DEFAULT_MAX_ENVELOPE_LEN: usize = 64 * 1024;
 /// Default number of keys asked for per scan page.
 pub const DEFAULT_SCAN_COUNT: usize = 100;
+/// Largest accepted `max_envelope_len`: 1 MiB. A session is not a file store.
+pub const MAX_ENVELOPE_LEN_LIMIT: usize = 1024 * 1024;
+/// Longest accepted idle TTL or absolute lifetime: ten years.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// How a session id becomes a storage key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,9 +49,11 @@ pub enum StorageKeys {
 
 /// A session's data and its absolute expiry.
 ///
-/// A session made with [`Session::new`] has no expiry yet: its absolute lifetime starts at
-/// the first save. A session returned by [`Store::load`] carries the expiry it was created
-/// with, and every save, touch and id change keeps it.
+/// A session made with [`Session::new`] is *new*: it has no expiry yet, its absolute
+/// lifetime starts when it is first stored, and storing it never replaces an existing entry.
+/// A session returned by [`Store::load`] carries the expiry it was created with; every
+/// save, touch and id change keeps it (or shortens it, if the store's lifetime was
+/// shortened since), and saving it never recreates an entry that was destroyed meanwhile.
 pub struct Session<T> {
     /// The application's session data.
     pub data: T,
@@ -188,22 +194,39 @@ where
         self.load_key(&self.storage_key(id)).await
     }
 
-    /// Saves a session, creating or replacing it. A session without an expiry yet gets
-    /// one now (that is why it is `&mut`); a loaded session keeps its own.
+    /// Saves a session.
+    ///
+    /// A loaded session replaces its entry, keeping its absolute expiry; if the entry was
+    /// destroyed or expired since the load, nothing is written and the result is
+    /// [`Error::SessionGone`] (a request that raced a log-out cannot bring the session back).
+    /// A new session ([`Session::new`]) is created as by [`Store::create`]. The session
+    /// records the expiry it was stored with, which is why it is `&mut`.
     pub async fn save(&self, id: &SessionId, session: &mut Session<T>) -> Result<(), Error> {
-        self.write(&self.storage_key(id), session, SetMode::Upsert)
+        let mode = match session.expires_at {
+            None => SetMode::CreateOnly,
+            Some(_) => SetMode::UpdateOnly,
+        };
+        self.write_checked(&self.storage_key(id), session, mode)
             .await
-            .map(|_| ())
     }
 
-    /// Stores a new session, refusing with [`Error::AlreadyExists`] if the id is taken.
+    /// Stores a session under an id that must be unused, refusing with
+    /// [`Error::AlreadyExists`] otherwise.
     pub async fn create(&self, id: &SessionId, session: &mut Session<T>) -> Result<(), Error> {
-        match self
-            .write(&self.storage_key(id), session, SetMode::CreateOnly)
-            .await?
-        {
-            true => Ok(()),
-            false => Err(Error::AlreadyExists),
+        self.write_checked(&self.storage_key(id), session, SetMode::CreateOnly)
+            .await
+    }
+
+    async fn write_checked(
+        &self,
+        key: &str,
+        session: &mut Session<T>,
+        mode: SetMode,
+    ) -> Result<(), Error> {
+        match (self.write(key, session, mode).await?, mode) {
+            (true, _) => Ok(()),
+            (false, SetMode::UpdateOnly) => Err(Error::SessionGone),
+            (false, _) => Err(Error::AlreadyExists),
         }
     }
 
@@ -212,22 +235,27 @@ where
         Ok(self.inner.backend.delete(&self.storage_key(id)).await?)
     }
 
-    /// Resets the entry's TTL without rewriting it (connect-redis's `touch`). Never extends
-    /// it past the session's absolute expiry. Does nothing when touching is disabled, when
-    /// the store keeps no TTL, or for a session that was never stored.
+    /// Resets the entry's TTL without rewriting it (connect-redis's `touch`), never past
+    /// the session's absolute expiry. [`Error::SessionGone`] if the entry no longer exists.
+    /// Does nothing when touching is disabled, when the store keeps no TTL, or for a new
+    /// session that was never stored.
     pub async fn touch(&self, id: &SessionId, session: &Session<T>) -> Result<(), Error> {
-        let Some(expires_at) = session.expires_at else {
+        let Some(stored) = session.expires_at else {
             return Ok(());
         };
         if !self.inner.touch {
             return Ok(());
         }
         let now = self.inner.clock.now_secs();
-        if let Some(ttl) = self.ttl_for(&session.data, expires_at, now)? {
-            self.inner
+        let expires_at = self.effective_expiry(Some(stored), now);
+        if let Some(ttl) = self.ttl_for(&session.data, expires_at, now)?
+            && !self
+                .inner
                 .backend
                 .expire(&self.storage_key(id), ttl)
-                .await?;
+                .await?
+        {
+            return Err(Error::SessionGone);
         }
         Ok(())
     }
@@ -236,8 +264,12 @@ where
     /// privilege level changes (log-in), against session fixation.
     ///
     /// The new entry keeps `session`'s absolute expiry; pass `Session::new(data)` instead to
-    /// start a new lifetime. If the old entry cannot be removed, the new one is removed
-    /// again (best effort) and the error returned, so the old id stays the valid one.
+    /// start a new lifetime. The old entry must still exist: if it was destroyed meanwhile
+    /// (a log-out in another tab, an administrator revoking it) the new entry is removed
+    /// again and the result is [`Error::SessionGone`]. If removing the old entry fails, the
+    /// new one is removed again (best effort) and the error returned, so the old id stays
+    /// the valid one. (A timeout is ambiguous: the old entry may in fact be gone, and then
+    /// the user must log in again; if the clean-up fails too, the unused new entry expires.)
     pub async fn cycle_id(
         &self,
         old: &SessionId,
@@ -245,17 +277,38 @@ where
     ) -> Result<SessionId, Error> {
         let new = SessionId::generate()?;
         let new_key = self.storage_key(&new);
-        if !self.write(&new_key, session, SetMode::CreateOnly).await? {
-            return Err(Error::AlreadyExists);
+        let original = session.expires_at;
+        let restore = |session: &mut Session<T>, e: Error| {
+            session.expires_at = original;
+            Err(e)
+        };
+        match self.write(&new_key, session, SetMode::CreateOnly).await {
+            Ok(true) => {}
+            Ok(false) => return restore(session, Error::AlreadyExists),
+            Err(e) => return restore(session, e),
         }
-        if let Err(e) = self.inner.backend.delete(&self.storage_key(old)).await {
+        let removed = self.inner.backend.delete(&self.storage_key(old)).await;
+        if !matches!(removed, Ok(true)) {
             let _ = self.inner.backend.delete(&new_key).await;
-            return Err(e.into());
         }
-        Ok(new)
+        match removed {
+            Ok(true) => Ok(new),
+            Ok(false) => restore(session, Error::SessionGone),
+            Err(e) => restore(session, e.into()),
+        }
     }
 
-    /// Every storage id under the prefix, each once.
+    fn is_storage_id(&self, rest: &str) -> bool {
+        match self.inner.storage_keys {
+            StorageKeys::Hashed => {
+                rest.len() == 64 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            }
+            StorageKeys::PlainIds => SessionId::parse(rest).is_ok(),
+        }
+    }
+
+    /// Every storage id under the prefix, each once: keys of the form this store writes
+    /// (prefix + 64 lowercase hex digits, or prefix + a session id in plain mode).
     pub async fn ids(&self) -> Result<Vec<StorageId>, Error> {
         let hashed = self.inner.storage_keys == StorageKeys::Hashed;
         let mut seen = BTreeSet::new();
@@ -267,7 +320,11 @@ where
                 .scan(&self.inner.prefix, cursor, self.inner.scan_count)
                 .await?;
             for key in page.keys {
-                if let Some(rest) = key.strip_prefix(self.inner.prefix.as_str()) {
+                // Only keys this store could have written: another store whose prefix
+                // merely starts with ours ("sess:" and "sess:admin:") is left alone.
+                if let Some(rest) = key.strip_prefix(self.inner.prefix.as_str())
+                    && self.is_storage_id(rest)
+                {
                     seen.insert(StorageId::from_stored(rest, hashed));
                 }
             }
@@ -327,29 +384,32 @@ where
     }
 
     async fn load_key(&self, key: &str) -> Result<Option<Session<T>>, Error> {
-        match self.inner.backend.get(key).await? {
-            Some(value) => self.open(key, value).map(Some),
-            None => Ok(None),
+        let max = self.inner.max_envelope_len;
+        match self.inner.backend.get(key, max).await? {
+            Fetched::Value(value) => self.open(key, value).map(Some),
+            Fetched::TooLarge { .. } => Err(RejectKind::Length.into()),
+            Fetched::Missing => Ok(None),
         }
     }
 
-    /// Opening steps 1 to 7 in the sealer, step 8 here.
+    /// Opening steps 1 to 7 in the sealer, step 8 here. The size and the expiry are checked
+    /// here as well, so a custom sealer that forgets them cannot let such a value through.
     fn open(&self, key: &str, value: Vec<u8>) -> Result<Session<T>, Error> {
         let inner = &self.inner;
         if value.len() > inner.max_envelope_len {
-            return Err(Rejection::new(RejectKind::Length).into());
+            return Err(RejectKind::Length.into());
         }
-        let ctx = OpenContext::new(
-            key.as_bytes(),
-            inner.clock.now_secs(),
-            inner.max_envelope_len,
-        );
+        let now = inner.clock.now_secs();
+        let ctx = OpenContext::new(key.as_bytes(), now, inner.max_envelope_len);
         let opened = inner.sealer.open(&ctx, value)?;
+        if opened.expires_at != 0 && opened.expires_at <= now {
+            return Err(RejectKind::Expired.into());
+        }
         let codec = inner
             .readers
             .iter()
             .find(|c| c.id() == opened.codec)
-            .ok_or(RejectKind::Codec)?;
+            .ok_or(RejectKind::NoReader)?;
         let data = codec
             .decode(opened.plaintext())
             .map_err(Rejection::decode)?;
@@ -357,6 +417,22 @@ where
             data,
             expires_at: Some(opened.expires_at),
         })
+    }
+
+    /// The expiry to store a session with: a new session starts the store's lifetime; a
+    /// stored one keeps its expiry, capped by the store's current lifetime (so turning the
+    /// lifetime on or shortening it applies to live sessions too, and nothing is extended).
+    fn effective_expiry(&self, stored: Option<u64>, now: u64) -> u64 {
+        let cap = self
+            .inner
+            .absolute_lifetime
+            .map(|life| now.saturating_add(life.as_secs()));
+        match (stored, cap) {
+            (None | Some(0), Some(cap)) => cap,
+            (Some(at), Some(cap)) => at.min(cap),
+            (Some(at), None) => at,
+            (None, None) => 0,
+        }
     }
 
     /// Encodes, seals and writes; returns whether the backend wrote (create-only may not).
@@ -368,27 +444,26 @@ where
     ) -> Result<bool, Error> {
         let inner = &self.inner;
         let now = inner.clock.now_secs();
-        let expires_at = match session.expires_at {
-            Some(at) => at,
-            None => match inner.absolute_lifetime {
-                Some(life) => now.saturating_add(life.as_secs()),
-                None => 0,
-            },
-        };
+        let expires_at = self.effective_expiry(session.expires_at, now);
         let ttl = self.ttl_for(&session.data, expires_at, now)?;
 
-        let mut plaintext = zeroize::Zeroizing::new(Vec::new());
+        // Room for the largest accepted plaintext up front: the encoder never reallocates
+        // (which would leave copies of the plaintext in freed memory) unless the session is
+        // too large anyway.
+        let overhead = inner.sealer.overhead().unwrap_or(0);
+        let room = inner.max_envelope_len.saturating_sub(overhead);
+        let mut plaintext = WipeOnDrop(Vec::with_capacity(room));
         inner
             .codec
-            .encode(&session.data, &mut plaintext)
+            .encode(&session.data, &mut plaintext.0)
             .map_err(Error::Encode)?;
         let max = inner.max_envelope_len;
-        let expected = plaintext.len() + inner.sealer.overhead().unwrap_or(0);
+        let expected = plaintext.0.len() + overhead;
         if expected > max {
             return Err(Error::TooLarge { len: expected, max });
         }
         let ctx = SealContext::new(key.as_bytes(), inner.codec.id(), expires_at);
-        let value = inner.sealer.seal(&ctx, &plaintext)?;
+        let value = inner.sealer.seal(&ctx, &plaintext.0)?;
         if value.len() > max {
             return Err(Error::TooLarge {
                 len: value.len(),
@@ -412,7 +487,7 @@ where
         };
         let idle = match &self.inner.idle_ttl {
             IdleTtl::Fixed(d) => Some(*d),
-            IdleTtl::FromSession(f) => Some(f(data)),
+            IdleTtl::FromSession(f) => Some(f(data).min(MAX_LIFETIME)),
             IdleTtl::Disabled => None,
         };
         let ttl = match (idle, remaining) {
@@ -596,18 +671,24 @@ where
         let sealer = self
             .sealer
             .ok_or_else(|| invalid("a keyring or a sealer is required"))?;
+        let in_range = |d: Duration| (1..=MAX_LIFETIME.as_secs()).contains(&d.as_secs());
         if let IdleTtl::Fixed(ttl) = self.idle_ttl
-            && ttl.as_secs() == 0
+            && !in_range(ttl)
         {
-            return Err(invalid("idle TTL must be at least one second"));
+            return Err(invalid("idle TTL must be between one second and ten years"));
         }
-        if self.absolute_lifetime.is_some_and(|d| d.as_secs() == 0) {
-            return Err(invalid("absolute lifetime must be at least one second"));
-        }
-        if self.max_envelope_len < crate::envelope::OVERHEAD {
+        if self.absolute_lifetime.is_some_and(|d| !in_range(d)) {
             return Err(invalid(
-                "maximum envelope length is below the 95-byte overhead",
+                "absolute lifetime must be between one second and ten years",
             ));
+        }
+        if !(crate::envelope::OVERHEAD..=MAX_ENVELOPE_LEN_LIMIT).contains(&self.max_envelope_len) {
+            return Err(invalid(
+                "maximum envelope length must be between 95 bytes and 1 MiB",
+            ));
+        }
+        if self.prefix.is_empty() {
+            return Err(invalid("the key prefix must not be empty"));
         }
         if self.scan_count == 0 {
             return Err(invalid("scan count must be at least 1"));
@@ -638,11 +719,34 @@ where
     }
 }
 
-impl<T, B> fmt::Debug for StoreBuilder<T, B> {
+impl<T: 'static, B> fmt::Debug for StoreBuilder<T, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let StoreBuilder {
+            backend: _,
+            sealer,
+            codec,
+            readers,
+            clock: _,
+            prefix,
+            storage_keys,
+            idle_ttl,
+            absolute_lifetime,
+            touch,
+            max_envelope_len,
+            scan_count,
+        } = self;
+        let reads: Vec<CodecId> = readers.iter().map(|c| c.id()).collect();
         f.debug_struct("StoreBuilder")
-            .field("prefix", &self.prefix)
-            .field("storage_keys", &self.storage_keys)
+            .field("prefix", prefix)
+            .field("storage_keys", storage_keys)
+            .field("codec", &codec.id())
+            .field("also_reads", &reads)
+            .field("sealer", sealer)
+            .field("idle_ttl", idle_ttl)
+            .field("absolute_lifetime", &absolute_lifetime.map(|d| d.as_secs()))
+            .field("touch", touch)
+            .field("max_envelope_len", max_envelope_len)
+            .field("scan_count", scan_count)
             .finish_non_exhaustive()
     }
 }

@@ -63,7 +63,7 @@ fn debug_of_a_store_shows_configuration_only() {
     assert_eq!(
         format!("{store:?}"),
         "Store { prefix: \"sess:\", storage_keys: Hashed, codec: bincode, reads: [bincode], \
-         sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] } }, \
+         sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] }, salt: ThreadLocal }, \
          idle_ttl: Fixed(86400s), absolute_lifetime: Some(604800), touch: true, \
          max_envelope_len: 65536, scan_count: 100, .. }"
     );
@@ -75,5 +75,50 @@ fn debug_of_a_session_hides_its_data() {
     assert_eq!(
         format!("{session:?}"),
         "Session { data: [redacted], expires_at: None }"
+    );
+}
+
+#[test]
+fn an_empty_prefix_is_refused() {
+    invalid(builder().keyring(keyring(1)).prefix("").build());
+}
+
+#[test]
+fn too_large_limits_are_refused() {
+    invalid(
+        builder()
+            .keyring(keyring(1))
+            .max_envelope_len(2 * 1024 * 1024)
+            .build(),
+    );
+    invalid(
+        builder()
+            .keyring(keyring(1))
+            .idle_ttl(Duration::from_secs(20 * 365 * 86_400))
+            .build(),
+    );
+}
+
+#[test]
+fn debug_of_contexts_pages_and_cursors_omits_keys() {
+    use sealed_session::{CodecId, OpenContext, ScanCursor, ScanPage, SealContext};
+    let key = b"sess:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    assert_eq!(
+        format!("{:?}", SealContext::new(key, CodecId::JSON, 5)),
+        "SealContext { storage_key_len: 48, codec: json, expires_at: 5 }"
+    );
+    assert_eq!(
+        format!("{:?}", OpenContext::new(key, 7, 100)),
+        "OpenContext { storage_key_len: 48, now: 7, max_len: 100 }"
+    );
+    let page = ScanPage {
+        keys: vec!["sess:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()],
+        next: Some(ScanCursor::new(
+            ">sess:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )),
+    };
+    assert_eq!(
+        format!("{page:?}"),
+        "ScanPage { keys: 1, next: Some(ScanCursor(..)) }"
     );
 }

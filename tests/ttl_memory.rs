@@ -14,7 +14,7 @@ use std::time::Duration;
 use sealed_session::{
     Backend, ManualClock, MemoryBackend, ScanCursor, Session, SessionId, SetMode, Store,
 };
-use support::{T0, WebSession, keyring};
+use support::{T0, WebSession, keyring, raw_get};
 
 fn setup(
     configure: impl FnOnce(
@@ -114,19 +114,13 @@ async fn disable_ttl_leaves_only_the_absolute_lifetime() {
     forever.save(&id, &mut session).await.unwrap();
     assert_eq!(ttl(&forever, &id), None);
     assert!(
-        forever
-            .backend()
-            .get(&forever.storage_key(&id))
+        raw_get(forever.backend(), &forever.storage_key(&id))
             .await
-            .unwrap()
             .is_some()
     );
     assert_eq!(session.expires_at(), None, "expiry 0 means none");
-    let value = forever
-        .backend()
-        .get(&forever.storage_key(&id))
+    let value = raw_get(forever.backend(), &forever.storage_key(&id))
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(&value[7..15], &[0u8; 8]);
 }
@@ -217,7 +211,7 @@ async fn create_only_succeeds_over_an_expired_entry() {
             .await
             .unwrap()
     );
-    assert_eq!(backend.get("k").await.unwrap().unwrap(), b"3");
+    assert_eq!(raw_get(&backend, "k").await.unwrap(), b"3");
     assert!(
         !backend
             .expire("missing", Duration::from_secs(1))
@@ -254,4 +248,68 @@ async fn memory_scan_pages_through_a_prefix_only() {
     }
     assert_eq!(pages, 4);
     assert_eq!(seen, (0..10).map(|n| format!("a:{n}")).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn the_memory_backend_does_not_copy_out_oversized_values() {
+    use sealed_session::Fetched;
+    let backend = MemoryBackend::new();
+    backend
+        .set("k", &[1u8; 1000], None, SetMode::Upsert)
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.get("k", 999).await.unwrap(),
+        Fetched::TooLarge { len: 1000 }
+    );
+    assert_eq!(
+        backend.get("k", 1000).await.unwrap(),
+        Fetched::Value(vec![1u8; 1000])
+    );
+    assert_eq!(backend.get("other", 10).await.unwrap(), Fetched::Missing);
+}
+
+#[tokio::test]
+async fn the_memory_backend_refuses_a_zero_ttl() {
+    let backend = MemoryBackend::new();
+    assert!(
+        backend
+            .set("k", b"v", Some(Duration::ZERO), SetMode::Upsert)
+            .await
+            .is_err()
+    );
+    backend.set("k", b"v", None, SetMode::Upsert).await.unwrap();
+    assert!(backend.expire("k", Duration::ZERO).await.is_err());
+}
+
+#[tokio::test]
+async fn update_only_writes_only_over_a_live_entry() {
+    let clock = ManualClock::at_secs(T0);
+    let backend = MemoryBackend::with_clock(clock.clone());
+    let ttl = Some(Duration::from_secs(5));
+    assert!(
+        !backend
+            .set("k", b"1", ttl, SetMode::UpdateOnly)
+            .await
+            .unwrap()
+    );
+    assert!(
+        backend
+            .set("k", b"1", ttl, SetMode::CreateOnly)
+            .await
+            .unwrap()
+    );
+    assert!(
+        backend
+            .set("k", b"2", ttl, SetMode::UpdateOnly)
+            .await
+            .unwrap()
+    );
+    clock.advance(Duration::from_secs(5));
+    assert!(
+        !backend
+            .set("k", b"3", ttl, SetMode::UpdateOnly)
+            .await
+            .unwrap()
+    );
 }

@@ -4,9 +4,9 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::{Backend, ScanCursor, ScanPage, SetMode};
+use super::{Backend, Fetched, ScanCursor, ScanPage, SetMode};
 use crate::clock::{Clock, SystemClock};
-use crate::error::BackendError;
+use crate::error::{BackendError, BackendErrorKind};
 
 /// The embedded backend: a sorted map in the process, with real expiry.
 ///
@@ -93,20 +93,6 @@ impl MemoryBackend {
             .map(|at| Duration::from_millis(at.saturating_sub(now)))
     }
 
-    /// Replaces the bytes under an existing key, keeping its expiry; for tests that tamper
-    /// with stored values. Returns whether the key was there.
-    pub fn overwrite(&self, key: &str, value: &[u8]) -> bool {
-        let now = self.clock.now_millis();
-        let mut state = self.lock();
-        match state.map.get_mut(key).filter(|e| e.live(now)) {
-            Some(entry) => {
-                entry.value = value.to_vec();
-                true
-            }
-            None => false,
-        }
-    }
-
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code panics while holding the lock, and every update leaves the map valid, so
         // a poisoned lock still guards consistent data.
@@ -126,11 +112,20 @@ impl Backend for MemoryBackend {
         ttl: Option<Duration>,
         mode: SetMode,
     ) -> Result<bool, BackendError> {
+        if ttl.is_some_and(|t| t.is_zero()) {
+            return Err(BackendError::new(
+                BackendErrorKind::Other,
+                "a TTL of zero is not a valid expiry",
+            ));
+        }
         let now = self.clock.now_millis();
         let expires_at = self.deadline(now, ttl);
         let mut state = self.lock();
-        if mode == SetMode::CreateOnly && state.map.get(key).is_some_and(|e| e.live(now)) {
-            return Ok(false);
+        let exists = state.map.get(key).is_some_and(|e| e.live(now));
+        match mode {
+            SetMode::CreateOnly if exists => return Ok(false),
+            SetMode::UpdateOnly if !exists => return Ok(false),
+            _ => {}
         }
         state.map.insert(
             key.to_owned(),
@@ -146,14 +141,14 @@ impl Backend for MemoryBackend {
         Ok(true)
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+    async fn get(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
         let now = self.clock.now_millis();
         let state = self.lock();
-        Ok(state
-            .map
-            .get(key)
-            .filter(|e| e.live(now))
-            .map(|e| e.value.clone()))
+        Ok(match state.map.get(key).filter(|e| e.live(now)) {
+            None => Fetched::Missing,
+            Some(e) if e.value.len() > max_len => Fetched::TooLarge { len: e.value.len() },
+            Some(e) => Fetched::Value(e.value.clone()),
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
@@ -163,6 +158,12 @@ impl Backend for MemoryBackend {
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
+        if ttl.is_zero() {
+            return Err(BackendError::new(
+                BackendErrorKind::Other,
+                "a TTL of zero is not a valid expiry",
+            ));
+        }
         let now = self.clock.now_millis();
         let expires_at = self.deadline(now, Some(ttl));
         let mut state = self.lock();
@@ -183,10 +184,11 @@ impl Backend for MemoryBackend {
     ) -> Result<ScanPage, BackendError> {
         let now = self.clock.now_millis();
         let count = count.max(1);
-        // A cursor is ">" followed by the last key returned.
+        // A cursor is ">" followed by the last key returned; a cursor that sorts below the
+        // prefix (hand-made, or from another prefix) starts at the prefix.
         let lower = match cursor.as_str().strip_prefix('>') {
-            Some(last) => Bound::Excluded(last.to_owned()),
-            None => Bound::Included(prefix.to_owned()),
+            Some(last) if last >= prefix => Bound::Excluded(last.to_owned()),
+            _ => Bound::Included(prefix.to_owned()),
         };
         let state = self.lock();
         let mut keys = Vec::new();
@@ -214,6 +216,7 @@ impl Backend for MemoryBackend {
 
 impl fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let MemoryBackend { state: _, clock: _ } = self;
         f.debug_struct("MemoryBackend")
             .field("entries", &self.stored_entries())
             .finish_non_exhaustive()

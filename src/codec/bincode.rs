@@ -6,9 +6,11 @@ use serde::de::DeserializeOwned;
 use super::{Codec, CodecId};
 use crate::error::{CodecError, CodecErrorKind, CodecOp};
 
-/// Largest plaintext the bincode codec encodes or decodes: 4 MiB. Length prefixes that claim
-/// more are refused before anything is allocated.
-pub const BINCODE_LIMIT: usize = 4 * 1024 * 1024;
+/// bincode's size limit: 16 MiB. bincode counts the *decoded* size against it (a `u64` counts
+/// 8 bytes however short its varint), so the limit is 16 times the largest envelope a store
+/// accepts (1 MiB): whatever fits in an envelope decodes. It also caps what a length prefix
+/// of an (authenticated) plaintext can make the decoder reserve.
+pub const BINCODE_LIMIT: usize = 16 * 1024 * 1024;
 
 type Config = Configuration<LittleEndian, Varint, Limit<BINCODE_LIMIT>>;
 

@@ -49,12 +49,20 @@ impl KeyMaterial {
     /// Decodes standard base64 (padding optional, surrounding whitespace ignored) of exactly
     /// 32 bytes.
     pub fn from_base64(text: &str) -> Result<KeyMaterial, ConfigError> {
-        let decoded = Zeroizing::new(
-            BASE64
-                .decode(text.trim())
-                .map_err(|_| ConfigError::KeyEncoding { id: None })?,
-        );
-        KeyMaterial::from_slice(&decoded)
+        let text = text.trim();
+        // Decoded into a fixed buffer that is wiped on drop, so no partial copy of the key
+        // is left in freed memory whatever the input.
+        let mut buf = Zeroizing::new([0u8; 48]);
+        if text.len() > 64 {
+            return Err(ConfigError::KeyLength {
+                id: None,
+                len: text.len() / 4 * 3,
+            });
+        }
+        let len = BASE64
+            .decode_slice(text, buf.as_mut())
+            .map_err(|_| ConfigError::KeyEncoding { id: None })?;
+        KeyMaterial::from_slice(buf.get(..len).unwrap_or_default())
     }
 
     /// 32 fresh bytes from the operating system's CSPRNG.

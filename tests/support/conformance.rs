@@ -8,7 +8,7 @@ use sealed_session::{
     Backend, Error, ManualClock, RejectKind, Session, SessionId, SetMode, StorageKeys, Store,
 };
 
-use super::{T0, WebSession, keyring, store_on};
+use super::{T0, WebSession, keyring, raw_get, store_on};
 
 fn clock() -> ManualClock {
     ManualClock::at_secs(T0)
@@ -136,7 +136,7 @@ pub async fn storage_key_is_prefix_and_hashed_id<B: Backend>(make: impl Fn(&Manu
         .save(&id, &mut Session::new(WebSession::sample(1)))
         .await
         .unwrap();
-    assert!(store.backend().get(&key).await.unwrap().is_some());
+    assert!(raw_get(store.backend(), &key).await.is_some());
     let ids = store.ids().await.unwrap();
     assert_eq!(ids.len(), 1);
     assert_eq!(ids[0].as_str(), &key[5..]);
@@ -161,7 +161,7 @@ pub async fn plain_mode_stores_the_id_after_the_prefix<B: Backend>(
         .unwrap();
     let key = format!("app:{}", id.as_str());
     assert_eq!(store.storage_key(&id), key);
-    assert!(store.backend().get(&key).await.unwrap().is_some());
+    assert!(raw_get(store.backend(), &key).await.is_some());
     let ids = store.ids().await.unwrap();
     assert_eq!(ids[0].as_str(), id.as_str());
     assert_eq!(format!("{:?}", ids[0]), "StorageId([redacted])");
@@ -216,14 +216,7 @@ pub async fn ids_len_all_clear_cover_only_the_prefix<B: Backend>(make: impl Fn(&
     assert_eq!(store.len().await.unwrap(), 24);
     assert_eq!(store.clear().await.unwrap(), 24);
     assert!(store.is_empty().await.unwrap());
-    assert!(
-        store
-            .backend()
-            .get("other:keep-me")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(raw_get(store.backend(), "other:keep-me").await.is_some());
 }
 
 pub async fn all_reports_refused_entries_without_hiding_others<B: Backend>(
@@ -267,8 +260,8 @@ pub async fn value_swapped_between_sessions_is_refused_for_both<B: Backend>(
         .await
         .unwrap();
     let (ka, km) = (store.storage_key(&alice), store.storage_key(&mallory));
-    let va = store.backend().get(&ka).await.unwrap().unwrap();
-    let vm = store.backend().get(&km).await.unwrap().unwrap();
+    let va = raw_get(store.backend(), &ka).await.unwrap();
+    let vm = raw_get(store.backend(), &km).await.unwrap();
     store
         .backend()
         .set(&ka, &vm, None, SetMode::Upsert)
@@ -296,11 +289,8 @@ pub async fn value_copied_to_another_prefix_is_refused<B: Backend>(
         .save(&id, &mut Session::new(WebSession::sample(1)))
         .await
         .unwrap();
-    let value = store
-        .backend()
-        .get(&store.storage_key(&id))
+    let value = raw_get(store.backend(), &store.storage_key(&id))
         .await
-        .unwrap()
         .unwrap();
     let other: Store<WebSession, Arc<B>> = Store::builder(backend)
         .keyring(keyring(1))
@@ -326,7 +316,7 @@ pub async fn tampered_value_is_refused_not_returned<B: Backend>(make: impl Fn(&M
         .await
         .unwrap();
     let key = store.storage_key(&id);
-    let mut value = store.backend().get(&key).await.unwrap().unwrap();
+    let mut value = raw_get(store.backend(), &key).await.unwrap();
     let mid = value.len() / 2;
     value[mid] ^= 0x01;
     store
@@ -393,7 +383,7 @@ pub async fn load_after_expiry_is_refused_even_if_the_entry_remains<B: Backend>(
         .await
         .unwrap();
     let key = store.storage_key(&id);
-    let value = store.backend().get(&key).await.unwrap().unwrap();
+    let value = raw_get(store.backend(), &key).await.unwrap();
     clock.advance(Duration::from_secs(601));
     // Someone with write access restores the value without a TTL: the envelope's own
     // authenticated expiry still refuses it.
@@ -441,11 +431,8 @@ pub async fn stored_bytes_are_an_envelope_without_plaintext<B: Backend>(
         .save(&id, &mut Session::new(data.clone()))
         .await
         .unwrap();
-    let value = store
-        .backend()
-        .get(&store.storage_key(&id))
+    let value = raw_get(store.backend(), &store.storage_key(&id))
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
         &value[..3],
@@ -461,4 +448,176 @@ pub async fn stored_bytes_are_an_envelope_without_plaintext<B: Backend>(
             .windows(id.as_str().len())
             .any(|w| w == id.as_str().as_bytes())
     );
+}
+
+pub async fn save_after_destroy_does_not_bring_the_session_back<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    store
+        .create(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    // Request A loads; request B logs out; request A then saves.
+    let mut in_flight = store.load(&id).await.unwrap().unwrap();
+    assert!(store.destroy(&id).await.unwrap());
+    let err = store.save(&id, &mut in_flight).await.unwrap_err();
+    assert!(matches!(err, Error::SessionGone), "{err:?}");
+    assert!(store.load(&id).await.unwrap().is_none());
+}
+
+pub async fn saving_a_new_session_over_an_existing_id_is_refused<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    let mut first = Session::new(WebSession::sample(1));
+    store.save(&id, &mut first).await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    // A fresh Session would restart the absolute lifetime: refused, the entry untouched.
+    let err = store
+        .save(&id, &mut Session::new(WebSession::sample(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists), "{err:?}");
+    let kept = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(kept.data.user_id, 1);
+    assert_eq!(kept.expires_at(), first.expires_at());
+}
+
+pub async fn touch_after_destroy_reports_the_session_gone<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    let mut session = Session::new(WebSession::sample(1));
+    store.save(&id, &mut session).await.unwrap();
+    store.touch(&id, &session).await.unwrap();
+    store.destroy(&id).await.unwrap();
+    let err = store.touch(&id, &session).await.unwrap_err();
+    assert!(matches!(err, Error::SessionGone), "{err:?}");
+    assert!(store.load(&id).await.unwrap().is_none());
+}
+
+pub async fn cycle_id_of_a_destroyed_session_fails_and_leaves_nothing<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = store_on(make(&clock), &clock);
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let mut session = store.load(&id).await.unwrap().unwrap();
+    let expiry = session.expires_at();
+    store.destroy(&id).await.unwrap();
+    let err = store.cycle_id(&id, &mut session).await.unwrap_err();
+    assert!(matches!(err, Error::SessionGone), "{err:?}");
+    assert_eq!(
+        store.len().await.unwrap(),
+        0,
+        "the new entry was removed again"
+    );
+    assert_eq!(session.expires_at(), expiry);
+}
+
+pub async fn shortening_the_lifetime_applies_to_live_sessions<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let backend = Arc::new(make(&clock));
+    let week: Store<WebSession, Arc<B>> = Store::builder(Arc::clone(&backend))
+        .keyring(keyring(1))
+        .absolute_lifetime(Duration::from_secs(7 * 86_400))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    week.save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+
+    // After an incident the operator cuts the lifetime to one hour.
+    let hour: Store<WebSession, Arc<B>> = Store::builder(backend)
+        .keyring(keyring(1))
+        .absolute_lifetime(Duration::from_secs(3600))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    clock.advance(Duration::from_secs(60));
+    let mut loaded = hour.load(&id).await.unwrap().unwrap();
+    hour.save(&id, &mut loaded).await.unwrap();
+    let expected = std::time::UNIX_EPOCH + Duration::from_secs(T0 + 60 + 3600);
+    assert_eq!(
+        hour.load(&id).await.unwrap().unwrap().expires_at(),
+        Some(expected)
+    );
+    clock.advance(Duration::from_secs(3600));
+    // Gone from the backend (its TTL was capped too) or refused by the envelope's expiry.
+    match hour.load(&id).await {
+        Ok(None) => {}
+        Err(e) if e.rejection_kind() == Some(RejectKind::Expired) => {}
+        other => panic!("the session outlived the shortened lifetime: {other:?}"),
+    }
+}
+
+pub async fn enabling_a_lifetime_applies_to_sessions_without_one<B: Backend>(
+    make: impl Fn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let backend = Arc::new(make(&clock));
+    let unlimited: Store<WebSession, Arc<B>> = Store::builder(Arc::clone(&backend))
+        .keyring(keyring(1))
+        .no_absolute_lifetime()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    let mut session = Session::new(WebSession::sample(1));
+    unlimited.save(&id, &mut session).await.unwrap();
+    assert_eq!(session.expires_at(), None);
+
+    let limited = store_on(backend, &clock);
+    let mut loaded = limited.load(&id).await.unwrap().unwrap();
+    limited.save(&id, &mut loaded).await.unwrap();
+    assert!(loaded.expires_at().is_some());
+    assert!(
+        limited
+            .load(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at()
+            .is_some()
+    );
+}
+
+pub async fn listing_ignores_keys_of_a_longer_prefix<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+    let clock = clock();
+    let backend = Arc::new(make(&clock));
+    let users = store_on(Arc::clone(&backend), &clock);
+    let admins: Store<WebSession, Arc<B>> = Store::builder(backend)
+        .keyring(keyring(1))
+        .prefix("sess:admin:")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let user = SessionId::generate().unwrap();
+    let admin = SessionId::generate().unwrap();
+    users
+        .save(&user, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    admins
+        .save(&admin, &mut Session::new(WebSession::sample(2)))
+        .await
+        .unwrap();
+    assert_eq!(users.ids().await.unwrap(), vec![users.storage_id(&user)]);
+    assert_eq!(users.clear().await.unwrap(), 1);
+    assert!(admins.load(&admin).await.unwrap().is_some());
 }

@@ -101,6 +101,13 @@ macro_rules! store_conformance {
             load_after_expiry_is_refused_even_if_the_entry_remains,
             save_after_the_absolute_lifetime_is_refused,
             stored_bytes_are_an_envelope_without_plaintext,
+            save_after_destroy_does_not_bring_the_session_back,
+            saving_a_new_session_over_an_existing_id_is_refused,
+            touch_after_destroy_reports_the_session_gone,
+            cycle_id_of_a_destroyed_session_fails_and_leaves_nothing,
+            shortening_the_lifetime_applies_to_live_sessions,
+            enabling_a_lifetime_applies_to_sessions_without_one,
+            listing_ignores_keys_of_a_longer_prefix,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -111,4 +118,13 @@ macro_rules! store_conformance {
             }
         )*
     };
+}
+
+/// Reads a raw stored value, with no size bound.
+pub async fn raw_get<B: Backend>(backend: &B, key: &str) -> Option<Vec<u8>> {
+    match backend.get(key, usize::MAX).await.unwrap() {
+        sealed_session::Fetched::Value(v) => Some(v),
+        sealed_session::Fetched::Missing => None,
+        sealed_session::Fetched::TooLarge { len } => panic!("{len} bytes exceed usize::MAX?"),
+    }
 }
