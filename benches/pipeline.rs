@@ -126,6 +126,47 @@ fn bench_crypto(c: &mut Criterion) {
     group.finish();
 }
 
+/// The primitives alone, in the same run: what one seal plus one open cannot go below.
+/// Per envelope: one AES-256-GCM key setup and pass over the plaintext each way, and
+/// HKDF-SHA256 extract plus two expands each way.
+fn bench_baseline(c: &mut Criterion) {
+    use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
+    let mut plaintext = Vec::new();
+    Codec::<WebSession>::encode(&Bincode, &session(), &mut plaintext).unwrap();
+    let aad = [0u8; 173];
+    let key = [9u8; 32];
+    let mut group = c.benchmark_group("baseline");
+    group.bench_function("aes256gcm/encrypt+decrypt", |b| {
+        let mut buf = plaintext.clone();
+        b.iter(|| {
+            let nonce = Nonce::<aes_gcm::Aes256Gcm>::default();
+            let cipher = aes_gcm::Aes256Gcm::new_from_slice(black_box(&key)).unwrap();
+            let tag = cipher
+                .encrypt_inout_detached(&nonce, &aad, buf.as_mut_slice().into())
+                .unwrap();
+            let cipher = aes_gcm::Aes256Gcm::new_from_slice(black_box(&key)).unwrap();
+            cipher
+                .decrypt_inout_detached(&nonce, &aad, buf.as_mut_slice().into(), &tag)
+                .unwrap();
+        })
+    });
+    group.bench_function("hkdf-sha256/2x(extract+2 expands)", |b| {
+        b.iter(|| {
+            for _ in 0..2 {
+                let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(black_box(&[1u8; 32])), &key);
+                let mut a = [0u8; 32];
+                let mut c = [0u8; 32];
+                hk.expand(b"sealed-session v1 enc\x01\0\0\0\x01", &mut a)
+                    .unwrap();
+                hk.expand(b"sealed-session v1 commit\x01\0\0\0\x01", &mut c)
+                    .unwrap();
+                black_box((a, c));
+            }
+        })
+    });
+    group.finish();
+}
+
 fn bench_pipeline(c: &mut Criterion) {
     let data = session();
     let mut group = c.benchmark_group("pipeline");
@@ -182,6 +223,7 @@ fn bench_store(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    bench_baseline,
     bench_codec,
     bench_crypto,
     bench_pipeline,

@@ -15,10 +15,9 @@
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
 use chacha20poly1305::ChaCha20Poly1305;
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
+mod hkdf;
 pub(crate) mod keyring;
 mod material;
 
@@ -115,25 +114,23 @@ pub(crate) struct EnvelopeKeys {
 
 /// HKDF-SHA256: one extraction with the salt, then two expansions whose info binds the
 /// suite and the key id, so a key can't be reused under another suite or id.
+///
+/// `None` only if the fixed input sizes were exceeded, which the types rule out.
 pub(crate) fn derive_envelope_keys(
     root: &KeyMaterial,
     salt: &[u8; 32],
     suite: Suite,
     key_id: u32,
-) -> EnvelopeKeys {
-    let hk = Hkdf::<Sha256>::new(Some(salt), root.expose_secret());
+) -> Option<EnvelopeKeys> {
+    let prk = hkdf::extract(salt, root.expose_secret())?;
     let suite_byte = [suite.to_byte()];
     let id_bytes = key_id.to_be_bytes();
-    let mut enc_key = Zeroizing::new([0u8; 32]);
-    let mut commitment = [0u8; 32];
-    // 32 bytes is far below HKDF-SHA256's 8160-byte output limit, so neither expansion can
-    // fail; the results are ignored rather than unwrapped to keep this path panic-free.
-    let _ = hk.expand_multi_info(&[ENC_LABEL, &suite_byte, &id_bytes], enc_key.as_mut());
-    let _ = hk.expand_multi_info(&[COMMIT_LABEL, &suite_byte, &id_bytes], &mut commitment);
-    EnvelopeKeys {
+    let enc_key = Zeroizing::new(prk.expand32(&[ENC_LABEL, &suite_byte, &id_bytes])?);
+    let commitment = prk.expand32(&[COMMIT_LABEL, &suite_byte, &id_bytes])?;
+    Some(EnvelopeKeys {
         enc_key,
         commitment,
-    }
+    })
 }
 
 /// Encrypts `buf` in place with the one-message key and returns the 16-byte tag.

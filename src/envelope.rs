@@ -85,14 +85,59 @@ impl Header {
     }
 }
 
-/// Builds the associated data: label, the first 79 envelope bytes, then the storage key with
-/// its length, so neither the header nor the key the value is stored under can change.
-pub(crate) fn associated_data(prefix79: &[u8], storage_key: &[u8], out: &mut Vec<u8>) {
-    out.reserve(AAD_LABEL.len() + prefix79.len() + 4 + storage_key.len());
-    out.extend_from_slice(AAD_LABEL);
-    out.extend_from_slice(prefix79);
-    // A storage key longer than 4 GiB cannot be stored anywhere; saturating keeps this total.
-    let len = u32::try_from(storage_key.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(storage_key);
+/// Room for the associated data on the stack: label, 79 bytes, length and a storage key of
+/// up to 152 bytes (a hashed key with the default prefix takes 69). Longer keys use the heap.
+const AAD_INLINE: usize = 256;
+
+/// The associated data of an envelope: label, the first 79 envelope bytes, then the storage
+/// key with its length, so neither the header nor the key the value is stored under can
+/// change.
+pub(crate) struct AssociatedData {
+    inline: [u8; AAD_INLINE],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl AssociatedData {
+    pub(crate) fn new(prefix79: &[u8], storage_key: &[u8]) -> Self {
+        // A storage key longer than 4 GiB cannot be stored anywhere; saturating keeps this
+        // total (and such a key could not be opened under its true length anyway).
+        let key_len = u32::try_from(storage_key.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes();
+        let parts: [&[u8]; 4] = [AAD_LABEL, prefix79, &key_len, storage_key];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut aad = AssociatedData {
+            inline: [0u8; AAD_INLINE],
+            len: 0,
+            heap: Vec::new(),
+        };
+        match aad.inline.get_mut(..total) {
+            Some(dst) => {
+                let mut at = 0;
+                for part in parts {
+                    if let Some(d) = dst.get_mut(at..at + part.len()) {
+                        d.copy_from_slice(part);
+                    }
+                    at += part.len();
+                }
+                aad.len = total;
+            }
+            None => {
+                aad.heap.reserve_exact(total);
+                for part in parts {
+                    aad.heap.extend_from_slice(part);
+                }
+            }
+        }
+        aad
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            self.inline.get(..self.len).unwrap_or_default()
+        } else {
+            &self.heap
+        }
+    }
 }

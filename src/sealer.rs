@@ -14,7 +14,7 @@ use crate::codec::CodecId;
 use crate::crypto::keyring::Lookup;
 use crate::crypto::{self, Keyring, WipeOnDrop};
 use crate::envelope::{
-    self, CIPHERTEXT_OFFSET, COMMITMENT_RANGE, Header, OVERHEAD, SALT_RANGE, TAG_LEN,
+    AssociatedData, CIPHERTEXT_OFFSET, COMMITMENT_RANGE, Header, OVERHEAD, SALT_RANGE, TAG_LEN,
 };
 use crate::error::{Error, RejectKind, Rejection};
 
@@ -233,7 +233,8 @@ impl KeyringSealer {
             key_id: key.id,
             expires_at: ctx.expires_at,
         };
-        let keys = crypto::derive_envelope_keys(&key.material, salt, key.suite, key.id);
+        let keys = crypto::derive_envelope_keys(&key.material, salt, key.suite, key.id)
+            .ok_or_else(|| Error::Sealer("key derivation refused its inputs".into()))?;
 
         let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
         header.write_fixed(&mut out);
@@ -241,10 +242,9 @@ impl KeyringSealer {
         out.extend_from_slice(&keys.commitment);
         out.extend_from_slice(plaintext);
 
-        let mut aad = Vec::new();
         let (prefix79, body) = out.split_at_mut(CIPHERTEXT_OFFSET);
-        envelope::associated_data(prefix79, ctx.storage_key, &mut aad);
-        let Some(tag) = crypto::aead_seal(key.suite, &keys.enc_key, &aad, body) else {
+        let aad = AssociatedData::new(prefix79, ctx.storage_key);
+        let Some(tag) = crypto::aead_seal(key.suite, &keys.enc_key, aad.as_slice(), body) else {
             crypto::wipe(&mut out);
             return Err(Error::Sealer("AEAD refused the message length".into()));
         };
@@ -285,7 +285,8 @@ impl Sealer for KeyringSealer {
         // Step 5: key commitment, in constant time.
         let mut salt = [0u8; 32];
         salt.copy_from_slice(buf.0.get(SALT_RANGE).ok_or(RejectKind::Length)?);
-        let keys = crypto::derive_envelope_keys(&key.material, &salt, key.suite, key.id);
+        let keys = crypto::derive_envelope_keys(&key.material, &salt, key.suite, key.id)
+            .ok_or(RejectKind::Commitment)?;
         let stored_commitment = buf.0.get(COMMITMENT_RANGE).ok_or(RejectKind::Length)?;
         if !bool::from(keys.commitment.ct_eq(stored_commitment)) {
             return Err(Rejection::new(RejectKind::Commitment).into());
@@ -294,13 +295,12 @@ impl Sealer for KeyringSealer {
         let tag_start = len - TAG_LEN;
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(buf.0.get(tag_start..).ok_or(RejectKind::Length)?);
-        let mut aad = Vec::new();
         let (prefix, rest) = buf.0.split_at_mut(CIPHERTEXT_OFFSET);
-        envelope::associated_data(prefix, ctx.storage_key, &mut aad);
+        let aad = AssociatedData::new(prefix, ctx.storage_key);
         let ciphertext = rest
             .get_mut(..tag_start - CIPHERTEXT_OFFSET)
             .ok_or(RejectKind::Length)?;
-        if !crypto::aead_open(key.suite, &keys.enc_key, &aad, ciphertext, &tag) {
+        if !crypto::aead_open(key.suite, &keys.enc_key, aad.as_slice(), ciphertext, &tag) {
             crypto::wipe(ciphertext);
             return Err(Rejection::new(RejectKind::Authentication).into());
         }
