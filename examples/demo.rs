@@ -56,7 +56,7 @@ async fn main() -> Result<(), sealed_session::Error> {
     );
     println!("  salt:       {}", hex(&value[15..47]));
     println!("  commitment: {}", hex(&value[47..79]));
-    println!("  ciphertext: {}…", hex(&value[79..value.len().min(111)]));
+    println!("  ciphertext: {}", hex(&value[79..value.len() - 16]));
     println!("  tag:        {}", hex(&value[value.len() - 16..]));
     let readable = value.windows(5).any(|w| w == b"alice");
     println!("  does the stored value contain \"alice\"? {readable}");
