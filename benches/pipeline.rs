@@ -97,7 +97,7 @@ fn bench_codec(c: &mut Criterion) {
 }
 
 fn bench_crypto(c: &mut Criterion) {
-    let mut plaintext = Vec::new();
+    let mut plaintext = Vec::with_capacity(1024);
     Codec::<WebSession>::encode(&Bincode, &session(), &mut plaintext).unwrap();
     let mut group = c.benchmark_group("crypto");
     group.throughput(Throughput::Bytes(plaintext.len() as u64));
@@ -131,7 +131,7 @@ fn bench_crypto(c: &mut Criterion) {
 /// HKDF-SHA256 extract plus two expands each way.
 fn bench_baseline(c: &mut Criterion) {
     use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
-    let mut plaintext = Vec::new();
+    let mut plaintext = Vec::with_capacity(1024);
     Codec::<WebSession>::encode(&Bincode, &session(), &mut plaintext).unwrap();
     let aad = [0u8; 173];
     let key = [9u8; 32];
@@ -179,7 +179,7 @@ fn bench_pipeline(c: &mut Criterion) {
                 format!("{suite_name}/{codec_name}/encode+seal+open+decode"),
                 |b| {
                     b.iter(|| {
-                        let mut plaintext = Vec::new();
+                        let mut plaintext = Vec::with_capacity(1024);
                         codec.encode(black_box(&data), &mut plaintext).unwrap();
                         let env = sealer.seal(&seal_ctx, &plaintext).unwrap();
                         let opened = sealer.open(&open_ctx, env).unwrap();
