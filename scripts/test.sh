@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of sealed-session: unit, integration, spec vectors and doctests.
-# Usable on a fresh Debian machine that has the Rust toolchain; installs what else it needs.
+# Runs every test of sealed-session: unit, integration (against real redis-server processes
+# and a local Redis Cluster that the tests start themselves), spec vectors and doctests.
+# Works on a fresh Debian machine with the Rust toolchain; installs what else it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,5 +9,15 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo not found; install Rust 1.89 or newer (https://rustup.rs)" >&2
     exit 1
 fi
+
+# The Redis tests start their own servers on free loopback ports; they need the binaries.
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    echo "installing redis-server and redis-tools with apt-get"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+redis-server --version
 
 cargo test --all-features --locked

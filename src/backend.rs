@@ -19,6 +19,12 @@ mod memory;
 #[cfg(feature = "memory")]
 pub use memory::MemoryBackend;
 
+#[cfg(feature = "redis")]
+pub mod redis;
+
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisBackend, RedisBackendBuilder};
+
 /// Whether a write may replace an existing value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SetMode {

@@ -23,6 +23,8 @@ mod store;
 #[cfg(feature = "memory")]
 pub use backend::MemoryBackend;
 pub use backend::{Backend, Fetched, ScanCursor, ScanPage, SetMode};
+#[cfg(feature = "redis")]
+pub use backend::{RedisBackend, RedisBackendBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "postcard")]
 pub use codec::Postcard;

@@ -11,4 +11,4 @@ mod support;
 
 use sealed_session::{ManualClock, MemoryBackend};
 
-store_conformance!(|clock: &ManualClock| MemoryBackend::with_clock(clock.clone()));
+store_conformance!(async |clock: &ManualClock| MemoryBackend::with_clock(clock.clone()));

@@ -14,9 +14,11 @@ fn clock() -> ManualClock {
     ManualClock::at_secs(T0)
 }
 
-pub async fn save_then_load_returns_the_same_data<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn save_then_load_returns_the_same_data<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     let mut session = Session::new(WebSession::sample(42));
     store.save(&id, &mut session).await.unwrap();
@@ -26,9 +28,9 @@ pub async fn save_then_load_returns_the_same_data<B: Backend>(make: impl Fn(&Man
     assert!(session.expires_at().is_some());
 }
 
-pub async fn load_of_an_unknown_id_is_none<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn load_of_an_unknown_id_is_none<B: Backend>(make: impl AsyncFn(&ManualClock) -> B) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     assert!(
         store
             .load(&SessionId::generate().unwrap())
@@ -38,9 +40,9 @@ pub async fn load_of_an_unknown_id_is_none<B: Backend>(make: impl Fn(&ManualCloc
     );
 }
 
-pub async fn create_refuses_an_existing_id<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn create_refuses_an_existing_id<B: Backend>(make: impl AsyncFn(&ManualClock) -> B) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     store
         .create(&id, &mut Session::new(WebSession::sample(1)))
@@ -55,10 +57,10 @@ pub async fn create_refuses_an_existing_id<B: Backend>(make: impl Fn(&ManualCloc
 }
 
 pub async fn save_replaces_and_keeps_the_absolute_expiry<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     let mut first = Session::new(WebSession::sample(1));
     store.create(&id, &mut first).await.unwrap();
@@ -74,9 +76,11 @@ pub async fn save_replaces_and_keeps_the_absolute_expiry<B: Backend>(
     assert_eq!(again.expires_at(), Some(created_expiry));
 }
 
-pub async fn destroy_removes_and_reports_existence<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn destroy_removes_and_reports_existence<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     store
         .save(&id, &mut Session::new(WebSession::sample(1)))
@@ -88,10 +92,10 @@ pub async fn destroy_removes_and_reports_existence<B: Backend>(make: impl Fn(&Ma
 }
 
 pub async fn cycle_id_moves_data_and_removes_the_old_entry<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let old = SessionId::generate().unwrap();
     store
         .save(&old, &mut Session::new(WebSession::sample(7)))
@@ -118,9 +122,11 @@ pub async fn cycle_id_moves_data_and_removes_the_old_entry<B: Backend>(
     assert!(reloaded.expires_at() > expiry);
 }
 
-pub async fn storage_key_is_prefix_and_hashed_id<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn storage_key_is_prefix_and_hashed_id<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
     // SHA-256 of the 43 ASCII 'A's.
     let key = store.storage_key(&id);
@@ -144,10 +150,10 @@ pub async fn storage_key_is_prefix_and_hashed_id<B: Backend>(make: impl Fn(&Manu
 }
 
 pub async fn plain_mode_stores_the_id_after_the_prefix<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock))
+    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
         .keyring(keyring(1))
         .storage_keys(StorageKeys::PlainIds)
         .prefix("app:")
@@ -177,9 +183,11 @@ pub async fn plain_mode_stores_the_id_after_the_prefix<B: Backend>(
     );
 }
 
-pub async fn ids_len_all_clear_cover_only_the_prefix<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn ids_len_all_clear_cover_only_the_prefix<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
     let clock = clock();
-    let backend = make(&clock);
+    let backend = make(&clock).await;
     // Something else shares the backend under another prefix.
     backend
         .set("other:keep-me", b"not a session", None, SetMode::Upsert)
@@ -220,10 +228,10 @@ pub async fn ids_len_all_clear_cover_only_the_prefix<B: Backend>(make: impl Fn(&
 }
 
 pub async fn all_reports_refused_entries_without_hiding_others<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let good = SessionId::generate().unwrap();
     let bad = SessionId::generate().unwrap();
     store
@@ -245,10 +253,10 @@ pub async fn all_reports_refused_entries_without_hiding_others<B: Backend>(
 }
 
 pub async fn value_swapped_between_sessions_is_refused_for_both<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let alice = SessionId::generate().unwrap();
     let mallory = SessionId::generate().unwrap();
     store
@@ -279,10 +287,10 @@ pub async fn value_swapped_between_sessions_is_refused_for_both<B: Backend>(
 }
 
 pub async fn value_copied_to_another_prefix_is_refused<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let backend = Arc::new(make(&clock));
+    let backend = Arc::new(make(&clock).await);
     let store = store_on(Arc::clone(&backend), &clock);
     let id = SessionId::generate().unwrap();
     store
@@ -307,9 +315,11 @@ pub async fn value_copied_to_another_prefix_is_refused<B: Backend>(
     assert_eq!(err.rejection_kind(), Some(RejectKind::Authentication));
 }
 
-pub async fn tampered_value_is_refused_not_returned<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn tampered_value_is_refused_not_returned<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     store
         .save(&id, &mut Session::new(WebSession::sample(1)))
@@ -329,9 +339,11 @@ pub async fn tampered_value_is_refused_not_returned<B: Backend>(make: impl Fn(&M
     assert!(!err.is_retryable());
 }
 
-pub async fn oversized_session_is_refused_on_save<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn oversized_session_is_refused_on_save<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock))
+    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
         .keyring(keyring(1))
         .max_envelope_len(1024)
         .clock(clock.clone())
@@ -348,9 +360,9 @@ pub async fn oversized_session_is_refused_on_save<B: Backend>(make: impl Fn(&Man
     );
 }
 
-pub async fn oversized_value_is_refused_on_load<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn oversized_value_is_refused_on_load<B: Backend>(make: impl AsyncFn(&ManualClock) -> B) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock))
+    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
         .keyring(keyring(1))
         .max_envelope_len(1024)
         .clock(clock.clone())
@@ -368,10 +380,10 @@ pub async fn oversized_value_is_refused_on_load<B: Backend>(make: impl Fn(&Manua
 }
 
 pub async fn load_after_expiry_is_refused_even_if_the_entry_remains<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock))
+    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
         .keyring(keyring(1))
         .absolute_lifetime(Duration::from_secs(600))
         .clock(clock.clone())
@@ -397,10 +409,10 @@ pub async fn load_after_expiry_is_refused_even_if_the_entry_remains<B: Backend>(
 }
 
 pub async fn save_after_the_absolute_lifetime_is_refused<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock))
+    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
         .keyring(keyring(1))
         .absolute_lifetime(Duration::from_secs(600))
         .clock(clock.clone())
@@ -421,10 +433,10 @@ pub async fn save_after_the_absolute_lifetime_is_refused<B: Backend>(
 }
 
 pub async fn stored_bytes_are_an_envelope_without_plaintext<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     let data = WebSession::sample(1);
     store
@@ -451,10 +463,10 @@ pub async fn stored_bytes_are_an_envelope_without_plaintext<B: Backend>(
 }
 
 pub async fn save_after_destroy_does_not_bring_the_session_back<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     store
         .create(&id, &mut Session::new(WebSession::sample(1)))
@@ -469,10 +481,10 @@ pub async fn save_after_destroy_does_not_bring_the_session_back<B: Backend>(
 }
 
 pub async fn saving_a_new_session_over_an_existing_id_is_refused<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     let mut first = Session::new(WebSession::sample(1));
     store.save(&id, &mut first).await.unwrap();
@@ -489,10 +501,10 @@ pub async fn saving_a_new_session_over_an_existing_id_is_refused<B: Backend>(
 }
 
 pub async fn touch_after_destroy_reports_the_session_gone<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     let mut session = Session::new(WebSession::sample(1));
     store.save(&id, &mut session).await.unwrap();
@@ -504,10 +516,10 @@ pub async fn touch_after_destroy_reports_the_session_gone<B: Backend>(
 }
 
 pub async fn cycle_id_of_a_destroyed_session_fails_and_leaves_nothing<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store = store_on(make(&clock), &clock);
+    let store = store_on(make(&clock).await, &clock);
     let id = SessionId::generate().unwrap();
     store
         .save(&id, &mut Session::new(WebSession::sample(1)))
@@ -527,10 +539,10 @@ pub async fn cycle_id_of_a_destroyed_session_fails_and_leaves_nothing<B: Backend
 }
 
 pub async fn shortening_the_lifetime_applies_to_live_sessions<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let backend = Arc::new(make(&clock));
+    let backend = Arc::new(make(&clock).await);
     let week: Store<WebSession, Arc<B>> = Store::builder(Arc::clone(&backend))
         .keyring(keyring(1))
         .absolute_lifetime(Duration::from_secs(7 * 86_400))
@@ -567,10 +579,10 @@ pub async fn shortening_the_lifetime_applies_to_live_sessions<B: Backend>(
 }
 
 pub async fn enabling_a_lifetime_applies_to_sessions_without_one<B: Backend>(
-    make: impl Fn(&ManualClock) -> B,
+    make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let backend = Arc::new(make(&clock));
+    let backend = Arc::new(make(&clock).await);
     let unlimited: Store<WebSession, Arc<B>> = Store::builder(Arc::clone(&backend))
         .keyring(keyring(1))
         .no_absolute_lifetime()
@@ -597,9 +609,11 @@ pub async fn enabling_a_lifetime_applies_to_sessions_without_one<B: Backend>(
     );
 }
 
-pub async fn listing_ignores_keys_of_a_longer_prefix<B: Backend>(make: impl Fn(&ManualClock) -> B) {
+pub async fn listing_ignores_keys_of_a_longer_prefix<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
     let clock = clock();
-    let backend = Arc::new(make(&clock));
+    let backend = Arc::new(make(&clock).await);
     let users = store_on(Arc::clone(&backend), &clock);
     let admins: Store<WebSession, Arc<B>> = Store::builder(backend)
         .keyring(keyring(1))

@@ -10,6 +10,8 @@
 )]
 
 pub mod conformance;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use sealed_session::{Backend, KeyMaterial, Keyring, ManualClock, Store, Suite};
 use serde::{Deserialize, Serialize};
@@ -78,7 +80,7 @@ pub fn store_on<B: Backend>(backend: B, clock: &ManualClock) -> Store<WebSession
 }
 
 /// Instantiates the conformance suite for one backend: `$make` is an expression of type
-/// `impl Fn(&ManualClock) -> B` (async-free), evaluated per test.
+/// `impl AsyncFn(&ManualClock) -> B` giving a fresh, empty backend, evaluated per test.
 #[macro_export]
 macro_rules! store_conformance {
     ($make:expr) => {

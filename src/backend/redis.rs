@@ -1,0 +1,619 @@
+//! Redis, standalone or Cluster, through the `redis` crate on tokio.
+//!
+//! # Commands
+//!
+//! | operation | command |
+//! |---|---|
+//! | save | `SET key value EX ttl` (+ `NX` for create, `XX` for update; no `EX` without a TTL) |
+//! | load | `EXISTS key` and `GETRANGE key 0 max` in one pipeline: at most `max + 1` bytes travel, however large the stored value |
+//! | destroy | `UNLINK key` |
+//! | touch | `EXPIRE key ttl` |
+//! | list | `SCAN cursor MATCH prefix* COUNT n`, on every primary of a Cluster in turn |
+//!
+//! Every command touches one key, so nothing ever spans hash slots on a Cluster.
+//!
+//! # Timeouts and retries
+//!
+//! Connecting and each command have their own deadline (defaults: 1 s each). The deadline
+//! is enforced twice: by the `redis` client and by a tokio timer around every call, so a
+//! frozen server or a stuck reconnect gives [`BackendErrorKind::Timeout`] and never a hang.
+//!
+//! Reads (`load`, `list`) are retried once when the connection was dropped under them. Writes
+//! are never replayed: a write whose reply was lost may or may not have happened, and the
+//! store's create-only and update-only modes make a blind replay unsafe to reason about.
+//! The standalone connection reconnects by itself in the background (exponential back-off,
+//! at most 500 ms between attempts), so a restarted server is used again within about a
+//! second.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{
+    Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, Pipeline,
+    RedisConnectionInfo, RedisError, Value,
+};
+
+use super::{Backend, Fetched, ScanCursor, ScanPage, SetMode};
+use crate::error::{BackendError, BackendErrorKind};
+
+/// Default time allowed to establish a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The largest string Redis stores.
+const MAX_REDIS_STRING: usize = 512 * 1024 * 1024;
+
+/// Default time allowed for one command's reply.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The Redis storage backend. Cheap to clone: clones share the connection.
+#[derive(Clone)]
+pub struct RedisBackend {
+    conn: Conn,
+    response_timeout: Duration,
+}
+
+#[derive(Clone)]
+enum Conn {
+    Standalone(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// Where to connect and how patiently.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), sealed_session::BackendError> {
+/// use std::time::Duration;
+/// use sealed_session::RedisBackend;
+///
+/// let standalone = RedisBackend::builder()
+///     .url("redis://127.0.0.1:6379/0")
+///     .response_timeout(Duration::from_millis(500))
+///     .connect()
+///     .await?;
+///
+/// let cluster = RedisBackend::builder()
+///     .cluster_nodes(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+///     .username("sessions")
+///     .password("from-your-secret-store")
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct RedisBackendBuilder {
+    target: Target,
+    username: Option<String>,
+    password: Option<String>,
+    db: Option<i64>,
+    connect_timeout: Option<Duration>,
+    response_timeout: Option<Duration>,
+}
+
+#[derive(Clone, Default)]
+enum Target {
+    #[default]
+    Unset,
+    Url(String),
+    Host(String, u16),
+    Cluster(Vec<String>),
+}
+
+impl RedisBackendBuilder {
+    /// A standalone server by URL: `redis://[user[:password]@]host[:port][/db]`,
+    /// `redis+unix:///path/to/socket[?db=N]`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.target = Target::Url(url.into());
+        self
+    }
+
+    /// A standalone server by host and port.
+    pub fn host(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.target = Target::Host(host.into(), port);
+        self
+    }
+
+    /// A Redis Cluster, given the URLs of some of its nodes (the rest are discovered).
+    pub fn cluster_nodes<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.target = Target::Cluster(urls.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// ACL user name (overrides one given in a URL).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Password (overrides one given in a URL). Never printed by `Debug`.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Database number (standalone only; a Cluster has only database 0).
+    pub fn db(mut self, db: i64) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// Time allowed to establish a connection (default 1 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Time allowed for each command's reply (default 1 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = Some(timeout);
+        self
+    }
+
+    /// Connects, failing with a backend error (within the connect timeout) if the server
+    /// cannot be reached.
+    pub async fn connect(self) -> Result<RedisBackend, BackendError> {
+        let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let response_timeout = self.response_timeout.unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
+        let conn = match &self.target {
+            Target::Unset => {
+                return Err(BackendError::new(
+                    BackendErrorKind::Other,
+                    "no Redis URL, host or cluster nodes given",
+                ));
+            }
+            Target::Cluster(urls) => {
+                let mut nodes = Vec::with_capacity(urls.len());
+                for url in urls {
+                    nodes.push(
+                        self.with_auth(url.as_str().into_connection_info().map_err(map_err)?),
+                    );
+                }
+                let client = ClusterClientBuilder::new(nodes)
+                    .connection_timeout(connect_timeout)
+                    .response_timeout(response_timeout)
+                    .retries(1)
+                    .build()
+                    .map_err(map_err)?;
+                let connecting = client.get_async_connection();
+                let conn = deadline(connect_timeout, connecting).await?;
+                Conn::Cluster(conn)
+            }
+            Target::Url(url) => {
+                let info = self.with_auth(url.as_str().into_connection_info().map_err(map_err)?);
+                Conn::Standalone(standalone(info, connect_timeout, response_timeout).await?)
+            }
+            Target::Host(host, port) => {
+                let info = ConnectionAddr::Tcp(host.clone(), *port)
+                    .into_connection_info()
+                    .map_err(map_err)?;
+                let info = self.with_auth(info);
+                Conn::Standalone(standalone(info, connect_timeout, response_timeout).await?)
+            }
+        };
+        Ok(RedisBackend {
+            conn,
+            response_timeout,
+        })
+    }
+
+    fn with_auth(&self, info: ConnectionInfo) -> ConnectionInfo {
+        let mut redis: RedisConnectionInfo = info.redis_settings().clone();
+        if let Some(user) = &self.username {
+            redis = redis.set_username(user);
+        }
+        if let Some(password) = &self.password {
+            redis = redis.set_password(password);
+        }
+        if let Some(db) = self.db {
+            redis = redis.set_db(db);
+        }
+        info.set_redis_settings(redis)
+    }
+}
+
+impl fmt::Debug for RedisBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let RedisBackendBuilder {
+            target,
+            username,
+            password,
+            db,
+            connect_timeout,
+            response_timeout,
+        } = self;
+        // URLs may carry a password: print only the kind of target.
+        let target = match target {
+            Target::Unset => "unset",
+            Target::Url(_) => "url",
+            Target::Host(..) => "host",
+            Target::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisBackendBuilder")
+            .field("target", &target)
+            .field("username", &username.as_ref().map(|_| "[set]"))
+            .field("password", &password.as_ref().map(|_| "[redacted]"))
+            .field("db", db)
+            .field("connect_timeout", connect_timeout)
+            .field("response_timeout", response_timeout)
+            .finish()
+    }
+}
+
+async fn standalone(
+    info: ConnectionInfo,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+) -> Result<ConnectionManager, BackendError> {
+    let client = Client::open(info).map_err(map_err)?;
+    let config = manager_config(connect_timeout, response_timeout);
+    deadline(
+        connect_timeout,
+        ConnectionManager::new_with_config(client, config),
+    )
+    .await
+}
+
+fn manager_config(
+    connect_timeout: Duration,
+    response_timeout: Duration,
+) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(3)
+        .set_min_delay(Duration::from_millis(20))
+        .set_max_delay(Duration::from_millis(500))
+}
+
+impl RedisBackend {
+    /// Configures a connection.
+    pub fn builder() -> RedisBackendBuilder {
+        RedisBackendBuilder::default()
+    }
+
+    /// Connects to a standalone server by URL with the default timeouts.
+    pub async fn connect(url: &str) -> Result<RedisBackend, BackendError> {
+        RedisBackend::builder().url(url).connect().await
+    }
+
+    /// Uses a `redis::Client` the application already has (connect-redis's `client`
+    /// option); a reconnecting connection is made from it with the given timeouts.
+    pub async fn from_client(
+        client: Client,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<RedisBackend, BackendError> {
+        let config = manager_config(connect_timeout, response_timeout);
+        let conn = deadline(
+            connect_timeout,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await?;
+        Ok(RedisBackend {
+            conn: Conn::Standalone(conn),
+            response_timeout,
+        })
+    }
+
+    /// Shares a `ConnectionManager` the application already has. Every command is still
+    /// bounded by `response_timeout`.
+    pub fn from_connection_manager(conn: ConnectionManager, response_timeout: Duration) -> Self {
+        RedisBackend {
+            conn: Conn::Standalone(conn),
+            response_timeout,
+        }
+    }
+
+    /// Shares a Cluster connection the application already has.
+    pub fn from_cluster_connection(conn: ClusterConnection, response_timeout: Duration) -> Self {
+        RedisBackend {
+            conn: Conn::Cluster(conn),
+            response_timeout,
+        }
+    }
+
+    /// True when talking to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, BackendError> {
+        let call = async {
+            match &self.conn {
+                Conn::Standalone(c) => cmd.query_async::<T>(&mut c.clone()).await,
+                Conn::Cluster(c) => cmd.query_async::<T>(&mut c.clone()).await,
+            }
+        };
+        deadline(self.response_timeout, call).await
+    }
+
+    async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, BackendError> {
+        let call = async {
+            match &self.conn {
+                Conn::Standalone(c) => pipe.query_async::<T>(&mut c.clone()).await,
+                Conn::Cluster(c) => pipe.query_async::<T>(&mut c.clone()).await,
+            }
+        };
+        deadline(self.response_timeout, call).await
+    }
+
+    /// Runs a read, once more if the connection dropped under it.
+    async fn read<T, F, Fut>(&self, op: F) -> Result<T, BackendError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        match op().await {
+            Err(e) if e.kind() == BackendErrorKind::Connection => op().await,
+            other => other,
+        }
+    }
+
+    async fn scan_node(
+        &self,
+        node: Option<&(String, u16)>,
+        cursor: u64,
+        pattern: &str,
+        count: usize,
+    ) -> Result<(u64, Vec<String>), BackendError> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
+        let (next, keys): (u64, Vec<Vec<u8>>) = match (&self.conn, node) {
+            (Conn::Cluster(c), Some((host, port))) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                let value =
+                    deadline(self.response_timeout, c.clone().route_command(cmd, routing)).await?;
+                redis::from_redis_value(value).map_err(map_parse)?
+            }
+            _ => self.query(&cmd).await?,
+        };
+        // Keys that are not UTF-8 were not written by a store; skip them.
+        let keys = keys
+            .into_iter()
+            .filter_map(|k| String::from_utf8(k).ok())
+            .collect();
+        Ok((next, keys))
+    }
+
+    /// The primaries of the Cluster, sorted, from `CLUSTER SLOTS`.
+    async fn primaries(&self) -> Result<Vec<(String, u16)>, BackendError> {
+        let slots: Vec<Value> = self
+            .query(&redis::cmd("CLUSTER").arg("SLOTS").clone())
+            .await?;
+        let mut nodes = Vec::new();
+        for range in slots {
+            // [start, end, [host, port, id, ...], replicas...]
+            let Value::Array(items) = range else { continue };
+            let Some(Value::Array(primary)) = items.get(2) else {
+                continue;
+            };
+            let host = match primary.first() {
+                Some(v) => String::from_redis_value(v.clone()).map_err(map_parse)?,
+                None => continue,
+            };
+            let port = match primary.get(1) {
+                Some(v) => u16::from_redis_value(v.clone()).map_err(map_parse)?,
+                None => continue,
+            };
+            nodes.push((host, port));
+        }
+        nodes.sort();
+        nodes.dedup();
+        Ok(nodes)
+    }
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let RedisBackend {
+            conn,
+            response_timeout,
+        } = self;
+        let mode = match conn {
+            Conn::Standalone(_) => "standalone",
+            Conn::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisBackend")
+            .field("mode", &mode)
+            .field("response_timeout", response_timeout)
+            .finish()
+    }
+}
+
+impl Backend for RedisBackend {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, BackendError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value);
+        if let Some(ttl) = ttl {
+            let secs = ttl.as_secs();
+            if secs == 0 {
+                return Err(BackendError::new(
+                    BackendErrorKind::Other,
+                    "a TTL below one second cannot be stored with EX",
+                ));
+            }
+            cmd.arg("EX").arg(secs);
+        }
+        match mode {
+            SetMode::Upsert => {}
+            SetMode::CreateOnly => {
+                cmd.arg("NX");
+            }
+            SetMode::UpdateOnly => {
+                cmd.arg("XX");
+            }
+        }
+        let reply: Value = self.query(&cmd).await?;
+        match reply {
+            Value::Okay => Ok(true),
+            Value::Nil => Ok(false),
+            other => Err(unexpected("SET", &other)),
+        }
+    }
+
+    async fn get(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
+        // A Redis string holds at most 512 MiB; larger bounds mean "all of it".
+        let end = max_len.min(MAX_REDIS_STRING);
+        let mut pipe = redis::pipe();
+        pipe.cmd("EXISTS")
+            .arg(key)
+            .cmd("GETRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(end);
+        let (exists, mut value): (u64, Vec<u8>) = self.read(|| self.query_pipeline(&pipe)).await?;
+        if exists == 0 {
+            return Ok(Fetched::Missing);
+        }
+        if value.len() > max_len {
+            // Only max_len + 1 bytes were transferred; the rest stays on the server.
+            value.clear();
+            return Ok(Fetched::TooLarge { len: max_len + 1 });
+        }
+        Ok(Fetched::Value(value))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+        let removed: u64 = self.query(redis::cmd("UNLINK").arg(key)).await?;
+        Ok(removed > 0)
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
+        let secs = ttl.as_secs();
+        if secs == 0 {
+            return Err(BackendError::new(
+                BackendErrorKind::Other,
+                "a TTL below one second cannot be stored with EXPIRE",
+            ));
+        }
+        let set: u64 = self.query(redis::cmd("EXPIRE").arg(key).arg(secs)).await?;
+        Ok(set == 1)
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: ScanCursor,
+        count: usize,
+    ) -> Result<ScanPage, BackendError> {
+        let pattern = format!("{}*", glob_escape(prefix));
+        let count = count.max(1);
+        match &self.conn {
+            Conn::Standalone(_) => {
+                let start = if cursor.is_start() {
+                    0
+                } else {
+                    cursor.as_str().parse().map_err(|_| bad_cursor())?
+                };
+                let (next, keys) = self
+                    .read(|| self.scan_node(None, start, &pattern, count))
+                    .await?;
+                let next = (next != 0).then(|| ScanCursor::new(next.to_string()));
+                Ok(ScanPage { keys, next })
+            }
+            Conn::Cluster(_) => {
+                // Cursor: "host:port#cursor" of the primary being scanned. Primaries are
+                // visited in sorted order; a topology change mid-scan may skip or repeat
+                // keys, as SCAN itself may.
+                let primaries = self.read(|| self.primaries()).await?;
+                let (index, start) = if cursor.is_start() {
+                    (0, 0)
+                } else {
+                    let (node, at) = cursor.as_str().rsplit_once('#').ok_or_else(bad_cursor)?;
+                    let at: u64 = at.parse().map_err(|_| bad_cursor())?;
+                    let index = primaries
+                        .iter()
+                        .position(|(h, p)| format!("{h}:{p}") == node)
+                        .ok_or_else(bad_cursor)?;
+                    (index, at)
+                };
+                let Some(node) = primaries.get(index) else {
+                    return Ok(ScanPage::default());
+                };
+                let (next, keys) = self
+                    .read(|| self.scan_node(Some(node), start, &pattern, count))
+                    .await?;
+                let next = if next != 0 {
+                    Some(ScanCursor::new(format!("{}:{}#{next}", node.0, node.1)))
+                } else {
+                    primaries
+                        .get(index + 1)
+                        .map(|(h, p)| ScanCursor::new(format!("{h}:{p}#0")))
+                };
+                Ok(ScanPage { keys, next })
+            }
+        }
+    }
+}
+
+/// Escapes the glob characters of `MATCH` patterns so a prefix matches literally.
+fn glob_escape(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 4);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn deadline<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, BackendError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(map_err),
+        Err(_) => Err(BackendError::from_kind(BackendErrorKind::Timeout)),
+    }
+}
+
+fn map_err(e: RedisError) -> BackendError {
+    let kind = if e.is_timeout() {
+        BackendErrorKind::Timeout
+    } else if e.is_connection_dropped() || e.is_connection_refusal() || e.is_io_error() {
+        BackendErrorKind::Connection
+    } else if matches!(e.kind(), redis::ErrorKind::Server(_)) {
+        BackendErrorKind::Server
+    } else {
+        BackendErrorKind::Other
+    };
+    BackendError::new(kind, e)
+}
+
+fn map_parse(e: redis::ParsingError) -> BackendError {
+    BackendError::new(BackendErrorKind::Server, e.to_string())
+}
+
+fn unexpected(command: &str, reply: &Value) -> BackendError {
+    let what = match reply {
+        Value::Int(_) => "an integer",
+        Value::BulkString(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::ServerError(_) => "an error",
+        _ => "something else",
+    };
+    BackendError::new(
+        BackendErrorKind::Server,
+        format!("unexpected reply to {command}: {what}"),
+    )
+}
+
+fn bad_cursor() -> BackendError {
+    BackendError::new(BackendErrorKind::Other, "malformed scan cursor")
+}

@@ -1,0 +1,16 @@
+//! The store conformance suite on a real local 3-primary Redis Cluster, one per test.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg(feature = "redis")]
+
+mod support;
+
+use sealed_session::ManualClock;
+use support::redis::Served;
+
+store_conformance!(async |_clock: &ManualClock| Served::cluster().await);

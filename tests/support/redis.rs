@@ -1,0 +1,284 @@
+//! Real `redis-server` processes for tests: one standalone server or a 3-primary Cluster per
+//! test, on free loopback ports, with `--save ''` and logs in a temporary directory, killed
+//! and reaped on drop. A test that needs Redis and finds no `redis-server` fails loudly.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use sealed_session::{Backend, BackendError, Fetched, RedisBackend, ScanCursor, ScanPage, SetMode};
+
+static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+
+fn binary(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let path = PathBuf::from(dir).join(name);
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!(
+        "`{name}` not found: these tests need a real Redis. Run `bash scripts/test.sh`, which \
+         installs redis-server and redis-tools with apt-get when they are missing."
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sealed-session-redis-{}-{}",
+        std::process::id(),
+        NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Sends one inline command over a fresh connection and returns the raw reply.
+pub fn raw_command(port: u16, command: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// One `redis-server` process.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        for _ in 0..5 {
+            let mut server = RedisServer {
+                child: None,
+                port: free_port(),
+                dir: temp_dir(),
+                extra: extra.clone(),
+            };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start after 5 attempts");
+    }
+
+    /// Starts the process on `self.port`; true once it answers PING.
+    fn spawn(&mut self) -> bool {
+        let log = self.dir.join("redis.log");
+        let child = Command::new(binary("redis-server"))
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--dir", self.dir.to_str().expect("utf-8 temp dir")])
+            .args(["--logfile", log.to_str().expect("utf-8 temp dir")])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning redis-server");
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            if raw_command(self.port, "PING").is_some_and(|r| r.starts_with("+PONG")) {
+                return true;
+            }
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                break; // exited: port taken, most likely
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill();
+        false
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (after `kill`).
+    pub fn restart(&mut self) {
+        assert!(
+            self.spawn(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Freezes the process (SIGSTOP): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws it (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_ref() {
+            // A frozen process must be thawed to die promptly on some kernels.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A local 3-primary Redis Cluster.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ])
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let output = Command::new(binary("redis-cli"))
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("running redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let cluster = RedisCluster { nodes };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            let ready = cluster.nodes.iter().all(|n| {
+                raw_command(n.port, "CLUSTER INFO").is_some_and(|r| r.contains("cluster_state:ok"))
+            });
+            if ready {
+                return cluster;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the cluster did not reach cluster_state:ok within 20 s");
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url()).collect()
+    }
+}
+
+/// A backend that owns the Redis process(es) it talks to, so they live as long as the test.
+pub struct Served<S> {
+    pub backend: RedisBackend,
+    pub server: S,
+}
+
+impl Served<RedisServer> {
+    pub async fn standalone() -> Self {
+        let server = RedisServer::start();
+        let backend = RedisBackend::connect(&server.url()).await.expect("connect");
+        Served { backend, server }
+    }
+}
+
+impl Served<RedisCluster> {
+    pub async fn cluster() -> Self {
+        let server = RedisCluster::start();
+        let backend = RedisBackend::builder()
+            .cluster_nodes(server.urls())
+            .connect()
+            .await
+            .expect("connect to cluster");
+        Served { backend, server }
+    }
+}
+
+impl<S: Send + Sync + 'static> Backend for Served<S> {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, BackendError> {
+        self.backend.set(key, value, ttl, mode).await
+    }
+
+    async fn get(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
+        self.backend.get(key, max_len).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+        self.backend.delete(key).await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
+        self.backend.expire(key, ttl).await
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: ScanCursor,
+        count: usize,
+    ) -> Result<ScanPage, BackendError> {
+        self.backend.scan(prefix, cursor, count).await
+    }
+}
