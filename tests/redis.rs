@@ -1,0 +1,459 @@
+//! What the Redis backend puts in Redis, checked with a plain connection beside the store;
+//! hostile values planted under session keys; faults (killed and frozen servers); load.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use sealed_session::{
+    Backend, BackendErrorKind, Bincode, Codec, Error, Fetched, KeyMaterial, Keyring, RedisBackend,
+    RejectKind, Session, SessionId, Store, Suite,
+};
+use support::redis::RedisServer;
+use support::{WebSession, keyring};
+
+type RedisStore = Store<WebSession, RedisBackend>;
+
+async fn store_on(
+    server: &RedisServer,
+    configure: impl FnOnce(StoreBuilder) -> StoreBuilder,
+) -> RedisStore {
+    let backend = RedisBackend::builder()
+        .url(server.url())
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    configure(Store::builder(backend).keyring(keyring(1)))
+        .build()
+        .unwrap()
+}
+
+type StoreBuilder = sealed_session::StoreBuilder<WebSession, RedisBackend>;
+
+/// A plain connection beside the store, as an operator (or an attacker) would have.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+// ---- what is in Redis ------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_value_is_an_envelope_that_holds_no_plaintext() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| b).await;
+    let mut redis = raw(&server).await;
+    let id = SessionId::generate().unwrap();
+    let data = WebSession::sample(42);
+    store
+        .save(&id, &mut Session::new(data.clone()))
+        .await
+        .unwrap();
+
+    let keys: Vec<String> = redis.keys("*").await.unwrap();
+    assert_eq!(keys, vec![store.storage_key(&id)]);
+    assert_eq!(keys[0], format!("sess:{}", id.hashed().as_str()));
+
+    let value: Vec<u8> = redis.get(&keys[0]).await.unwrap();
+    assert_eq!(
+        &value[..7],
+        &[0x01, 0x01, 0x01, 0, 0, 0, 1],
+        "v1, AES-256-GCM, bincode, key 1"
+    );
+    let mut plaintext = Vec::new();
+    Codec::<WebSession>::encode(&Bincode, &data, &mut plaintext).unwrap();
+    assert_eq!(value.len(), plaintext.len() + 95);
+    for window in plaintext.windows(6) {
+        assert!(
+            !value.windows(6).any(|w| w == window),
+            "plaintext bytes {window:?} in Redis"
+        );
+    }
+    assert!(!value.windows(43).any(|w| w == id.as_str().as_bytes()));
+}
+
+#[tokio::test]
+async fn pttl_matches_the_idle_ttl_and_touch_moves_it() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| b.idle_ttl(Duration::from_secs(600))).await;
+    let mut redis = raw(&server).await;
+    let id = SessionId::generate().unwrap();
+    let mut session = Session::new(WebSession::sample(1));
+    store.save(&id, &mut session).await.unwrap();
+    let key = store.storage_key(&id);
+    let pttl: i64 = redis.pttl(&key).await.unwrap();
+    assert!((595_000..=600_000).contains(&pttl), "PTTL {pttl}");
+
+    let _: () = redis.pexpire(&key, 5_000).await.unwrap();
+    store.touch(&id, &session).await.unwrap();
+    let pttl: i64 = redis.pttl(&key).await.unwrap();
+    assert!(
+        (595_000..=600_000).contains(&pttl),
+        "PTTL after touch {pttl}"
+    );
+}
+
+#[tokio::test]
+async fn pttl_never_exceeds_the_remaining_absolute_lifetime() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| {
+        b.idle_ttl(Duration::from_secs(86_400))
+            .absolute_lifetime(Duration::from_secs(120))
+    })
+    .await;
+    let mut redis = raw(&server).await;
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let pttl: i64 = redis.pttl(store.storage_key(&id)).await.unwrap();
+    assert!((115_000..=120_000).contains(&pttl), "PTTL {pttl}");
+}
+
+#[tokio::test]
+async fn values_swapped_with_redis_commands_are_refused_for_both_sessions() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| b).await;
+    let mut redis = raw(&server).await;
+    let alice = SessionId::generate().unwrap();
+    let mallory = SessionId::generate().unwrap();
+    store
+        .save(&alice, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    store
+        .save(&mallory, &mut Session::new(WebSession::sample(666)))
+        .await
+        .unwrap();
+    let (ka, km) = (store.storage_key(&alice), store.storage_key(&mallory));
+    let va: Vec<u8> = redis.get(&ka).await.unwrap();
+    let vm: Vec<u8> = redis.get(&km).await.unwrap();
+    let _: () = redis.set(&ka, vm).await.unwrap();
+    let _: () = redis.set(&km, va).await.unwrap();
+    for id in [&alice, &mallory] {
+        let err = store.load(id).await.unwrap_err();
+        assert_eq!(err.rejection_kind(), Some(RejectKind::Authentication));
+    }
+}
+
+// ---- hostile values --------------------------------------------------------------------
+
+#[tokio::test]
+async fn hostile_values_are_refused_with_the_right_kind() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| b).await;
+    let other_prefix = store_on(&server, |b| b.prefix("other:")).await;
+    let mut redis = raw(&server).await;
+
+    // Genuine envelopes to move around.
+    let donor = SessionId::generate().unwrap();
+    store
+        .save(&donor, &mut Session::new(WebSession::sample(9)))
+        .await
+        .unwrap();
+    let from_other_key: Vec<u8> = redis.get(store.storage_key(&donor)).await.unwrap();
+    other_prefix
+        .save(&donor, &mut Session::new(WebSession::sample(9)))
+        .await
+        .unwrap();
+    let from_other_prefix: Vec<u8> = redis.get(other_prefix.storage_key(&donor)).await.unwrap();
+    let stranger: RedisStore = Store::builder(store.backend().clone())
+        .keyring(Keyring::single(9, Suite::Aes256Gcm, KeyMaterial::generate().unwrap()).unwrap())
+        .prefix("stranger:")
+        .build()
+        .unwrap();
+    let victim = SessionId::generate().unwrap();
+    stranger
+        .save(&victim, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let unknown_key: Vec<u8> = redis.get(stranger.storage_key(&victim)).await.unwrap();
+
+    let mut random = vec![0x77u8; 300];
+    for (i, b) in random.iter_mut().enumerate().skip(1) {
+        *b = (i * 7919 % 251) as u8;
+    }
+    let json = serde_json::to_vec(&serde_json::json!({
+        "user_id": 1, "roles": ["admin"], "csrf": "x".repeat(100)
+    }))
+    .unwrap();
+    let cases: Vec<(&str, Vec<u8>, RejectKind)> = vec![
+        ("empty", Vec::new(), RejectKind::Length),
+        ("random bytes", random, RejectKind::Version),
+        (
+            "10 MB string",
+            vec![b'A'; 10 * 1024 * 1024],
+            RejectKind::Length,
+        ),
+        ("JSON text", json, RejectKind::Version),
+        (
+            "envelope of another key",
+            from_other_key,
+            RejectKind::Authentication,
+        ),
+        (
+            "envelope of another prefix",
+            from_other_prefix,
+            RejectKind::Authentication,
+        ),
+        (
+            "envelope under an unknown key id",
+            unknown_key,
+            RejectKind::UnknownKey,
+        ),
+    ];
+    for (what, value, expected) in cases {
+        let id = SessionId::generate().unwrap();
+        let _: () = redis.set(store.storage_key(&id), value).await.unwrap();
+        let err = store.load(&id).await.unwrap_err();
+        assert_eq!(err.rejection_kind(), Some(expected), "{what}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_huge_value_is_not_transferred() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| b).await;
+    let mut redis = raw(&server).await;
+    let _: () = redis
+        .set("sess:huge", vec![b'A'; 10 * 1024 * 1024])
+        .await
+        .unwrap();
+    let before = network_bytes_out(&server);
+    let fetched = store.backend().get("sess:huge", 64 * 1024).await.unwrap();
+    assert_eq!(fetched, Fetched::TooLarge { len: 64 * 1024 + 1 });
+    let sent = network_bytes_out(&server) - before;
+    assert!(
+        sent < 128 * 1024,
+        "the server sent {sent} bytes for a bounded read"
+    );
+}
+
+/// Bytes the server has written to clients so far (INFO stats).
+fn network_bytes_out(server: &RedisServer) -> u64 {
+    let info = support::redis::raw_command(server.port, "INFO stats").unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("total_net_output_bytes in INFO stats")
+}
+
+// ---- faults ----------------------------------------------------------------------------
+
+const TIMEOUT: Duration = Duration::from_millis(300);
+const MARGIN: Duration = Duration::from_millis(250);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_gives_errors_not_hangs_and_recovers_after_restart() {
+    let mut server = RedisServer::start();
+    let store = Arc::new(store_on(&server, |b| b).await);
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut slowest) = (0u32, 0u32, Duration::ZERO);
+            while Instant::now() < stop_at {
+                let id = SessionId::generate().unwrap();
+                let started = Instant::now();
+                let result = async {
+                    store
+                        .save(&id, &mut Session::new(WebSession::sample(t)))
+                        .await?;
+                    store.load(&id).await
+                }
+                .await;
+                slowest = slowest.max(started.elapsed());
+                match result {
+                    Ok(Some(s)) => {
+                        assert_eq!(s.data.user_id, t);
+                        ok += 1;
+                    }
+                    Ok(None) => panic!("an acknowledged save was not found"),
+                    Err(Error::Backend(_)) => failed += 1,
+                    Err(other) => panic!("not a backend error: {other:?}"),
+                }
+            }
+            (ok, failed, slowest)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.kill();
+    let mut total_failed = 0;
+    for task in tasks {
+        let (ok, failed, slowest) = task.await.expect("a task panicked");
+        assert!(ok > 0, "no operation succeeded before the kill");
+        // save + load: two operations, each bounded by the timeout.
+        assert!(
+            slowest <= 2 * TIMEOUT + MARGIN,
+            "an operation pair took {slowest:?}"
+        );
+        total_failed += failed;
+    }
+    assert!(total_failed > 0, "the kill went unnoticed");
+
+    server.restart();
+    let restarted = Instant::now();
+    loop {
+        let id = SessionId::generate().unwrap();
+        let attempt = async {
+            store
+                .save(&id, &mut Session::new(WebSession::sample(1)))
+                .await?;
+            store.load(&id).await
+        }
+        .await;
+        if let Ok(Some(_)) = attempt {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(2),
+            "not recovered 2 s after the restart: {attempt:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_server_gives_timeouts_and_recovers_when_thawed() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| b).await;
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+
+    server.freeze();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = store.load(&id).await.unwrap_err();
+        let took = started.elapsed();
+        match &err {
+            Error::Backend(e) => assert_eq!(e.kind(), BackendErrorKind::Timeout, "{err:?}"),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!(err.is_retryable());
+        assert!(
+            took <= TIMEOUT + MARGIN,
+            "a load took {took:?} against a frozen server"
+        );
+        let started = Instant::now();
+        let err = store
+            .save(
+                &SessionId::generate().unwrap(),
+                &mut Session::new(WebSession::sample(2)),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Backend(ref e) if e.is_timeout()),
+            "{err:?}"
+        );
+        assert!(started.elapsed() <= TIMEOUT + MARGIN);
+    }
+
+    server.thaw();
+    let thawed = Instant::now();
+    loop {
+        if let Ok(Some(s)) = store.load(&id).await {
+            assert_eq!(s.data.user_id, 1);
+            break;
+        }
+        assert!(
+            thawed.elapsed() < Duration::from_secs(2),
+            "not recovered after SIGCONT"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_load_survives_the_connection_being_killed_under_it() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| b).await;
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(5)))
+        .await
+        .unwrap();
+    let killed = support::redis::raw_command(server.port, "CLIENT KILL TYPE normal").unwrap();
+    assert!(killed.starts_with(':'), "{killed}");
+    // The read is retried once on the reconnected connection.
+    assert_eq!(store.load(&id).await.unwrap().unwrap().data.user_id, 5);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_within_the_connect_timeout() {
+    let port = {
+        let server = RedisServer::start();
+        server.port
+    }; // dropped: nothing listens there any more
+    let started = Instant::now();
+    let err = RedisBackend::builder()
+        .url(format!("redis://127.0.0.1:{port}/"))
+        .connect_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(300) + MARGIN);
+}
+
+// ---- load ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_tasks_of_two_thousand_operations_without_an_error() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::builder()
+        .url(server.url())
+        .response_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    let store: Arc<RedisStore> =
+        Arc::new(Store::builder(backend).keyring(keyring(1)).build().unwrap());
+    let mut tasks = Vec::new();
+    for t in 0..64u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut ops = 0u32;
+            // 500 rounds of save, load, touch, destroy (+ a load that must miss).
+            for round in 0..500u64 {
+                let id = SessionId::generate().unwrap();
+                let mut data = WebSession::sample(t);
+                data.flash = vec![format!("task {t} round {round}")];
+                let mut session = Session::new(data.clone());
+                store.save(&id, &mut session).await.unwrap();
+                let loaded = store.load(&id).await.unwrap().expect("acknowledged save");
+                assert_eq!(loaded.data, data);
+                store.touch(&id, &loaded).await.unwrap();
+                assert!(store.destroy(&id).await.unwrap());
+                ops += 4;
+            }
+            ops
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("a task failed");
+    }
+    assert_eq!(total, 64 * 2000);
+    assert_eq!(store.len().await.unwrap(), 0);
+}
