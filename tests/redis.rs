@@ -457,3 +457,54 @@ async fn sixty_four_tasks_of_two_thousand_operations_without_an_error() {
     assert_eq!(total, 64 * 2000);
     assert_eq!(store.len().await.unwrap(), 0);
 }
+
+// ---- TLS ------------------------------------------------------------------------------
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn rediss_round_trip_with_a_given_ca() {
+    let (server, ca) = support::redis::RedisServer::start_tls();
+    assert!(server.url().starts_with("rediss://"));
+    let backend = RedisBackend::builder()
+        .url(server.url())
+        .tls_root_certificate_pem(ca)
+        .connect()
+        .await
+        .unwrap();
+    let store: RedisStore = Store::builder(backend).keyring(keyring(1)).build().unwrap();
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(3)))
+        .await
+        .unwrap();
+    assert_eq!(store.load(&id).await.unwrap().unwrap().data.user_id, 3);
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn rediss_refuses_a_server_it_cannot_verify_and_plain_redis_gets_no_answer() {
+    let (server, _ca) = support::redis::RedisServer::start_tls();
+    // System roots do not know the test CA.
+    let err = RedisBackend::builder()
+        .url(server.url())
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            BackendErrorKind::Connection | BackendErrorKind::Other | BackendErrorKind::Timeout
+        ),
+        "{err:?}"
+    );
+    // Plain text to a TLS port fails within the timeout instead of hanging.
+    let started = Instant::now();
+    let plain = RedisBackend::builder()
+        .url(format!("redis://127.0.0.1:{}/", server.port))
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await;
+    assert!(plain.is_err());
+    assert!(started.elapsed() < Duration::from_millis(500) + MARGIN);
+}

@@ -5,7 +5,7 @@
 //! | operation | command |
 //! |---|---|
 //! | save | `SET key value EX ttl` (+ `NX` for create, `XX` for update; no `EX` without a TTL) |
-//! | load | `EXISTS key` and `GETRANGE key 0 max` in one pipeline: at most `max + 1` bytes travel, however large the stored value |
+//! | load | `GETRANGE key 0 max`: at most `max + 1` bytes travel, however large the stored value (plus `EXISTS key` when that returns nothing, to tell a missing key from an empty value) |
 //! | destroy | `UNLINK key` |
 //! | touch | `EXPIRE key ttl` |
 //! | list | `SCAN cursor MATCH prefix* COUNT n`, on every primary of a Cluster in turn |
@@ -33,7 +33,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
-    Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, Pipeline,
+    Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo,
     RedisConnectionInfo, RedisError, Value,
 };
 
@@ -90,6 +90,8 @@ pub struct RedisBackendBuilder {
     db: Option<i64>,
     connect_timeout: Option<Duration>,
     response_timeout: Option<Duration>,
+    #[cfg(feature = "tls")]
+    root_cert_pem: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Default)]
@@ -103,7 +105,7 @@ enum Target {
 
 impl RedisBackendBuilder {
     /// A standalone server by URL: `redis://[user[:password]@]host[:port][/db]`,
-    /// `redis+unix:///path/to/socket[?db=N]`.
+    /// `rediss://…` for TLS (feature `tls`), `redis+unix:///path/to/socket[?db=N]`.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.target = Target::Url(url.into());
         self
@@ -151,6 +153,25 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// Trusts this CA (PEM) for `rediss://` instead of the system's roots (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_cert_pem = Some(pem.into());
+        self
+    }
+
+    fn client(&self, info: ConnectionInfo) -> Result<Client, BackendError> {
+        #[cfg(feature = "tls")]
+        if let Some(pem) = &self.root_cert_pem {
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            };
+            return Client::build_with_tls(info, certs).map_err(map_err);
+        }
+        Client::open(info).map_err(map_err)
+    }
+
     /// Connects, failing with a backend error (within the connect timeout) if the server
     /// cannot be reached.
     pub async fn connect(self) -> Result<RedisBackend, BackendError> {
@@ -170,26 +191,34 @@ impl RedisBackendBuilder {
                         self.with_auth(url.as_str().into_connection_info().map_err(map_err)?),
                     );
                 }
-                let client = ClusterClientBuilder::new(nodes)
+                #[allow(unused_mut)]
+                let mut builder = ClusterClientBuilder::new(nodes)
                     .connection_timeout(connect_timeout)
                     .response_timeout(response_timeout)
-                    .retries(1)
-                    .build()
-                    .map_err(map_err)?;
+                    .retries(1);
+                #[cfg(feature = "tls")]
+                if let Some(pem) = &self.root_cert_pem {
+                    builder = builder.certs(redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem.clone()),
+                    });
+                }
+                let client = builder.build().map_err(map_err)?;
                 let connecting = client.get_async_connection();
                 let conn = deadline(connect_timeout, connecting).await?;
                 Conn::Cluster(conn)
             }
             Target::Url(url) => {
                 let info = self.with_auth(url.as_str().into_connection_info().map_err(map_err)?);
-                Conn::Standalone(standalone(info, connect_timeout, response_timeout).await?)
+                let client = self.client(info)?;
+                Conn::Standalone(standalone(client, connect_timeout, response_timeout).await?)
             }
             Target::Host(host, port) => {
                 let info = ConnectionAddr::Tcp(host.clone(), *port)
                     .into_connection_info()
                     .map_err(map_err)?;
-                let info = self.with_auth(info);
-                Conn::Standalone(standalone(info, connect_timeout, response_timeout).await?)
+                let client = self.client(self.with_auth(info))?;
+                Conn::Standalone(standalone(client, connect_timeout, response_timeout).await?)
             }
         };
         Ok(RedisBackend {
@@ -222,6 +251,8 @@ impl fmt::Debug for RedisBackendBuilder {
             db,
             connect_timeout,
             response_timeout,
+            #[cfg(feature = "tls")]
+                root_cert_pem: _,
         } = self;
         // URLs may carry a password: print only the kind of target.
         let target = match target {
@@ -242,11 +273,10 @@ impl fmt::Debug for RedisBackendBuilder {
 }
 
 async fn standalone(
-    info: ConnectionInfo,
+    client: Client,
     connect_timeout: Duration,
     response_timeout: Duration,
 ) -> Result<ConnectionManager, BackendError> {
-    let client = Client::open(info).map_err(map_err)?;
     let config = manager_config(connect_timeout, response_timeout);
     deadline(
         connect_timeout,
@@ -324,16 +354,6 @@ impl RedisBackend {
             match &self.conn {
                 Conn::Standalone(c) => cmd.query_async::<T>(&mut c.clone()).await,
                 Conn::Cluster(c) => cmd.query_async::<T>(&mut c.clone()).await,
-            }
-        };
-        deadline(self.response_timeout, call).await
-    }
-
-    async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, BackendError> {
-        let call = async {
-            match &self.conn {
-                Conn::Standalone(c) => pipe.query_async::<T>(&mut c.clone()).await,
-                Conn::Cluster(c) => pipe.query_async::<T>(&mut c.clone()).await,
             }
         };
         deadline(self.response_timeout, call).await
@@ -469,16 +489,20 @@ impl Backend for RedisBackend {
     async fn get(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
         // A Redis string holds at most 512 MiB; larger bounds mean "all of it".
         let end = max_len.min(MAX_REDIS_STRING);
-        let mut pipe = redis::pipe();
-        pipe.cmd("EXISTS")
-            .arg(key)
-            .cmd("GETRANGE")
-            .arg(key)
-            .arg(0)
-            .arg(end);
-        let (exists, mut value): (u64, Vec<u8>) = self.read(|| self.query_pipeline(&pipe)).await?;
-        if exists == 0 {
-            return Ok(Fetched::Missing);
+        let mut getrange = redis::cmd("GETRANGE");
+        getrange.arg(key).arg(0).arg(end);
+        let mut value: Vec<u8> = self.read(|| self.query(&getrange)).await?;
+        if value.is_empty() {
+            // GETRANGE answers "" both for a missing key and for an empty value; only the
+            // latter is a (refused) stored value. One more round trip, on this path only.
+            let mut exists = redis::cmd("EXISTS");
+            exists.arg(key);
+            let found: u64 = self.read(|| self.query(&exists)).await?;
+            return Ok(if found == 0 {
+                Fetched::Missing
+            } else {
+                Fetched::Value(value)
+            });
         }
         if value.len() > max_len {
             // Only max_len + 1 bytes were transferred; the rest stays on the server.

@@ -61,6 +61,7 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    tls: bool,
 }
 
 impl RedisServer {
@@ -76,6 +77,7 @@ impl RedisServer {
                 port: free_port(),
                 dir: temp_dir(),
                 extra: extra.clone(),
+                tls: false,
             };
             if server.spawn() {
                 return server;
@@ -103,7 +105,12 @@ impl RedisServer {
         self.child = Some(child);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(5) {
-            if raw_command(self.port, "PING").is_some_and(|r| r.starts_with("+PONG")) {
+            let ready = if self.tls {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                raw_command(self.port, "PING").is_some_and(|r| r.starts_with("+PONG"))
+            };
+            if ready {
                 return true;
             }
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
@@ -116,7 +123,97 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
+    }
+
+    /// A server that speaks only TLS, with a certificate for 127.0.0.1 signed by a fresh
+    /// test CA; returns the CA certificate (PEM) too.
+    pub fn start_tls() -> (RedisServer, Vec<u8>) {
+        let dir = temp_dir();
+        let openssl = |args: &[&str]| {
+            let out = Command::new(binary("openssl"))
+                .args(args)
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .output()
+                .expect("running openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec![
+            "req", "-x509", "-days", "1", "-keyout", "ca.key", "-out", "ca.crt",
+        ];
+        ca.extend(ec);
+        ca.extend(["-subj", "/CN=sealed-session test CA"]);
+        openssl(&ca);
+        let mut csr = vec!["req", "-keyout", "server.key", "-out", "server.csr"];
+        csr.extend(ec);
+        csr.extend(["-subj", "/CN=127.0.0.1"]);
+        openssl(&csr);
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n\
+             subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            "server.crt",
+            "-extfile",
+            "server.ext",
+        ]);
+        let path = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+        let extra = vec![
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-cert-file".to_owned(),
+            path("server.crt"),
+            "--tls-key-file".to_owned(),
+            path("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            path("ca.crt"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        let ca_pem = std::fs::read(dir.join("ca.crt")).unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut args = extra.clone();
+            args.extend(["--tls-port".to_owned(), port.to_string()]);
+            let mut server = RedisServer {
+                child: None,
+                port,
+                dir: dir.clone(),
+                extra: args,
+                tls: true,
+            };
+            if server.spawn() {
+                return (server, ca_pem);
+            }
+        }
+        panic!("redis-server with TLS did not start");
     }
 
     /// Kills the process (SIGKILL) and reaps it.

@@ -1,0 +1,250 @@
+//! End to end against a real local `redis-server`: save + load pairs of a 1 KiB session
+//! through the store, side by side with a raw `redis` crate baseline (`SET EX` + `GET` of a
+//! 1 KiB value on the same connection type), at 1, 16 and 64 concurrent tasks.
+//!
+//! Run: `cargo bench --bench redis`
+//!
+//! The two contenders alternate in rounds (raw, store, raw, store, ...) so that the noise of
+//! a shared machine hits both; each figure is the median over rounds. CPU time is the
+//! client process's (all threads, from `/proc/self/task/*/schedstat`) over a round divided
+//! by its pairs: the server's CPU is not counted, so the difference is what the store adds.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::cast_precision_loss)]
+
+#[path = "../tests/support/redis.rs"]
+#[allow(dead_code)]
+mod redis_support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use sealed_session::{KeyMaterial, Keyring, RedisBackend, Session, SessionId, Store, Suite};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone)]
+struct WebSession {
+    user_id: u64,
+    email: String,
+    roles: Vec<String>,
+    csrf_token: String,
+    flash: Vec<String>,
+    cart: Vec<(String, String, u32, u64)>,
+}
+
+/// About 1 KiB once encoded with bincode (1,024 bytes here; the envelope adds 95).
+fn session() -> WebSession {
+    WebSession {
+        user_id: 1_234_567,
+        email: "alice.liddell@example.com".into(),
+        roles: vec!["customer".into(), "beta-tester".into(), "newsletter".into()],
+        csrf_token: "q3Zf1xw9b0N2mJ7cR4tK8yL6pV5sA1dE0gH3jU2iO9".into(),
+        flash: vec![
+            "Welcome back, Alice! Your last order shipped on Tuesday.".into(),
+            "x".repeat(187),
+        ],
+        cart: (0..8)
+            .map(|n| {
+                (
+                    format!("SKU-{n:04}-XL-BLUE"),
+                    format!("Organic cotton t-shirt, model {n}, extra large, blue"),
+                    n + 1,
+                    1999 + u64::from(n) * 100,
+                )
+            })
+            .collect(),
+    }
+}
+
+const ROUNDS: usize = 5;
+const ROUND_TIME: Duration = Duration::from_millis(1500);
+
+struct Round {
+    pairs: u64,
+    elapsed: Duration,
+    cpu: Duration,
+    latencies_us: Vec<u32>,
+}
+
+/// CPU time of every thread of this process so far, in nanoseconds, from
+/// `/proc/self/task/*/schedstat` (first field: time spent running). The runtime's threads
+/// live for the whole bench, so none is lost.
+fn cpu_time() -> Duration {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let path = task.unwrap().path().join("schedstat");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
+async fn run_round<F, Fut>(tasks: usize, pair: Arc<F>) -> Round
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let stop = started + ROUND_TIME;
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let pair = Arc::clone(&pair);
+        handles.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(40_000);
+            while Instant::now() < stop {
+                let s = Instant::now();
+                pair(t).await;
+                lat.push(u32::try_from(s.elapsed().as_micros()).unwrap_or(u32::MAX));
+            }
+            lat
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    for h in handles {
+        latencies_us.extend(h.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_time() - cpu_before;
+    latencies_us.sort_unstable();
+    Round {
+        pairs: latencies_us.len() as u64,
+        elapsed,
+        cpu,
+        latencies_us,
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Summary {
+    ops_per_s: f64,
+    p50_us: u32,
+    p99_us: u32,
+    cpu_per_pair_us: f64,
+}
+
+fn summarize(rounds: &[Round]) -> Summary {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let pct = |r: &Round, p: f64| {
+        let i = ((r.latencies_us.len() as f64 * p) as usize).min(r.latencies_us.len() - 1);
+        f64::from(r.latencies_us[i])
+    };
+    Summary {
+        ops_per_s: median(
+            rounds
+                .iter()
+                .map(|r| r.pairs as f64 / r.elapsed.as_secs_f64())
+                .collect(),
+        ),
+        p50_us: median(rounds.iter().map(|r| pct(r, 0.50)).collect()) as u32,
+        p99_us: median(rounds.iter().map(|r| pct(r, 0.99)).collect()) as u32,
+        cpu_per_pair_us: median(
+            rounds
+                .iter()
+                .map(|r| r.cpu.as_secs_f64() * 1e6 / r.pairs as f64)
+                .collect(),
+        ),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run a short smoke.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = redis_support::RedisServer::start();
+    runtime.block_on(async {
+        let manager = ConnectionManager::new(redis::Client::open(server.url()).unwrap())
+            .await
+            .unwrap();
+        let backend = RedisBackend::from_connection_manager(manager.clone(), Duration::from_secs(1));
+        let keyring =
+            Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap()).unwrap();
+        let store: Store<WebSession, RedisBackend> =
+            Store::builder(backend).keyring(keyring).build().unwrap();
+
+        let mut encoded = Vec::new();
+        sealed_session::Codec::<WebSession>::encode(&sealed_session::Bincode, &session(), &mut encoded)
+            .unwrap();
+        let value = vec![0xA5u8; 1024];
+        println!(
+            "session: {} bytes encoded, {} bytes sealed; raw value: {} bytes",
+            encoded.len(),
+            encoded.len() + 95,
+            value.len()
+        );
+
+        let levels: &[usize] = if smoke { &[1] } else { &[1, 16, 64] };
+        let rounds = if smoke { 1 } else { ROUNDS };
+        println!(
+            "\n| tasks | contender | pairs/s | p50 µs | p99 µs | client CPU µs/pair |\n|---:|---|---:|---:|---:|---:|"
+        );
+        let mut ratios = Vec::new();
+        for &tasks in levels {
+            // One session id and one raw key per task, saved once before timing.
+            let ids: Arc<Vec<SessionId>> =
+                Arc::new((0..tasks).map(|_| SessionId::generate().unwrap()).collect());
+            for id in ids.iter() {
+                store.create(id, &mut Session::new(session())).await.unwrap();
+            }
+            let raw = {
+                let manager = manager.clone();
+                let value = value.clone();
+                Arc::new(move |t: usize| {
+                    let mut conn = manager.clone();
+                    let value = value.clone();
+                    async move {
+                        let key = format!("raw:{t}");
+                        let _: () = conn.set_ex(&key, value, 86_400).await.unwrap();
+                        let got: Vec<u8> = conn.get(&key).await.unwrap();
+                        assert_eq!(got.len(), 1024);
+                    }
+                })
+            };
+            let ours = {
+                let store = store.clone();
+                let ids = Arc::clone(&ids);
+                Arc::new(move |t: usize| {
+                    let store = store.clone();
+                    let ids = Arc::clone(&ids);
+                    async move {
+                        let id = &ids[t];
+                        let mut s = store.load(id).await.unwrap().unwrap();
+                        s.data.user_id += 1;
+                        store.save(id, &mut s).await.unwrap();
+                    }
+                })
+            };
+            let (mut raw_rounds, mut our_rounds) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                raw_rounds.push(run_round(tasks, Arc::clone(&raw)).await);
+                our_rounds.push(run_round(tasks, Arc::clone(&ours)).await);
+            }
+            let (r, o) = (summarize(&raw_rounds), summarize(&our_rounds));
+            for (name, s) in [("raw SET EX + GET", r), ("sealed-session load + save", o)] {
+                println!(
+                    "| {tasks} | {name} | {:.0} | {} | {} | {:.1} |",
+                    s.ops_per_s, s.p50_us, s.p99_us, s.cpu_per_pair_us
+                );
+            }
+            ratios.push((tasks, o.ops_per_s / r.ops_per_s, o.cpu_per_pair_us - r.cpu_per_pair_us));
+        }
+        println!("\n| tasks | store / raw pairs per second | added client CPU per pair |\n|---:|---:|---:|");
+        for (tasks, ratio, cpu) in ratios {
+            println!("| {tasks} | {:.1} % | {cpu:.1} µs |", ratio * 100.0);
+        }
+    });
+}
