@@ -157,14 +157,112 @@ fn summarize(rounds: &[Round]) -> Summary {
     }
 }
 
+/// Where the added cost sits, at 1 task: the same two round trips made by the raw client
+/// with the store's commands, then through `RedisBackend` (deadlines, retry wrapper), then
+/// through the whole store (hashing, codec, crypto).
+async fn layers(manager: &ConnectionManager, store: &Store<WebSession, RedisBackend>) {
+    use sealed_session::Backend;
+    let id = SessionId::generate().unwrap();
+    store
+        .create(&id, &mut Session::new(session()))
+        .await
+        .unwrap();
+    let key = store.storage_key(&id);
+    let envelope = match store.backend().get(&key, 65_536).await.unwrap() {
+        sealed_session::Fetched::Value(v) => v,
+        other => panic!("{other:?}"),
+    };
+    let raw_same_commands = {
+        let (manager, key, envelope) = (manager.clone(), key.clone(), envelope.clone());
+        Arc::new(move |_t: usize| {
+            let (mut conn, key, envelope) = (manager.clone(), key.clone(), envelope.clone());
+            async move {
+                let got: Vec<u8> = redis::cmd("GETRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(65_536)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(got.len(), envelope.len());
+                let ok: redis::Value = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&envelope)
+                    .arg("EX")
+                    .arg(86_400)
+                    .arg("XX")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(ok, redis::Value::Okay);
+            }
+        })
+    };
+    let backend_only = {
+        let (backend, key, envelope) = (store.backend().clone(), key.clone(), envelope.clone());
+        Arc::new(move |_t: usize| {
+            let (backend, key, envelope) = (backend.clone(), key.clone(), envelope.clone());
+            async move {
+                backend.get(&key, 65_536).await.unwrap();
+                let ttl = Some(Duration::from_secs(86_400));
+                assert!(
+                    backend
+                        .set(&key, &envelope, ttl, sealed_session::SetMode::UpdateOnly)
+                        .await
+                        .unwrap()
+                );
+            }
+        })
+    };
+    let whole_store = {
+        let (store, id) = (store.clone(), Arc::new(id));
+        Arc::new(move |_t: usize| {
+            let (store, id) = (store.clone(), Arc::clone(&id));
+            async move {
+                let mut s = store.load(&id).await.unwrap().unwrap();
+                store.save(&id, &mut s).await.unwrap();
+            }
+        })
+    };
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a.push(run_round(1, Arc::clone(&raw_same_commands)).await);
+        b.push(run_round(1, Arc::clone(&backend_only)).await);
+        c.push(run_round(1, Arc::clone(&whole_store)).await);
+    }
+    println!(
+        "\n| 1 task, layer by layer | pairs/s | p50 µs | p99 µs | client CPU µs/pair |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, rounds) in [
+        ("raw client, GETRANGE + SET XX EX of the envelope", a),
+        ("RedisBackend get + set (deadlines, retry)", b),
+        ("Store load + save (adds hashing, codec, crypto)", c),
+    ] {
+        let s = summarize(&rounds);
+        println!(
+            "| {name} | {:.0} | {} | {} | {:.1} |",
+            s.ops_per_s, s.p50_us, s.p99_us, s.cpu_per_pair_us
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run a short smoke.
     let smoke = !std::env::args().any(|a| a == "--bench");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    // BENCH_RUNTIME=current runs everything on one thread (no task migration between
+    // workers); the default is a 2-worker multi-thread runtime, as a web service would use.
+    let runtime = if std::env::var("BENCH_RUNTIME").as_deref() == Ok("current") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
     let server = redis_support::RedisServer::start();
     runtime.block_on(async {
         let manager = ConnectionManager::new(redis::Client::open(server.url()).unwrap())
@@ -241,6 +339,9 @@ fn main() {
                 );
             }
             ratios.push((tasks, o.ops_per_s / r.ops_per_s, o.cpu_per_pair_us - r.cpu_per_pair_us));
+        }
+        if !smoke {
+            layers(&manager, &store).await;
         }
         println!("\n| tasks | store / raw pairs per second | added client CPU per pair |\n|---:|---:|---:|");
         for (tasks, ratio, cpu) in ratios {
