@@ -158,6 +158,39 @@ pub trait Backend: Send + Sync + 'static {
         cursor: ScanCursor,
         count: usize,
     ) -> impl Future<Output = Result<ScanPage, BackendError>> + Send;
+
+    /// Reads several keys (for `Store::all`), in the order given. Backends that can batch
+    /// round trips override this; the default reads one key after another.
+    fn get_many(
+        &self,
+        keys: &[String],
+        max_len: usize,
+    ) -> impl Future<Output = Result<Vec<Fetched>, BackendError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                out.push(self.get(key, max_len).await?);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Removes several keys (for `Store::clear`); returns how many existed. Backends that
+    /// can batch round trips override this; the default removes one key after another.
+    fn delete_many(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<u64, BackendError>> + Send {
+        async move {
+            let mut removed = 0;
+            for key in keys {
+                if self.delete(key).await? {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        }
+    }
 }
 
 /// A shared backend: several stores (say, one per prefix) over one connection or map.
@@ -199,5 +232,20 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         count: usize,
     ) -> impl Future<Output = Result<ScanPage, BackendError>> + Send {
         (**self).scan(prefix, cursor, count)
+    }
+
+    fn get_many(
+        &self,
+        keys: &[String],
+        max_len: usize,
+    ) -> impl Future<Output = Result<Vec<Fetched>, BackendError>> + Send {
+        (**self).get_many(keys, max_len)
+    }
+
+    fn delete_many(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<u64, BackendError>> + Send {
+        (**self).delete_many(keys)
     }
 }

@@ -313,26 +313,12 @@ where
     /// Every storage id under the prefix, each once: keys of the form this store writes
     /// (prefix + 64 lowercase hex digits, or prefix + a session id in plain mode).
     pub async fn ids(&self) -> Result<Vec<StorageId>, Error> {
-        let hashed = self.inner.storage_keys == StorageKeys::Hashed;
         let mut seen = BTreeSet::new();
         let mut cursor = ScanCursor::start();
         loop {
-            let page = self
-                .inner
-                .backend
-                .scan(&self.inner.prefix, cursor, self.inner.scan_count)
-                .await?;
-            for key in page.keys {
-                // Only keys this store could have written: another store whose prefix
-                // merely starts with ours ("sess:" and "sess:admin:") is left alone.
-                if let Some(rest) = key.strip_prefix(self.inner.prefix.as_str())
-                    && self.is_storage_id(rest)
-                {
-                    seen.insert(StorageId::from_stored(rest, hashed));
-                }
-            }
-            match page.next {
-                Some(next) => cursor = next,
+            let (_, next) = self.scan_page(cursor, &mut seen).await?;
+            match next {
+                Some(c) => cursor = c,
                 None => break,
             }
         }
@@ -350,30 +336,82 @@ where
     }
 
     /// Every session under the prefix, each with the result of opening it: one corrupt or
-    /// retired entry does not hide the others. A backend error aborts the listing.
+    /// retired entry does not hide the others. A backend error aborts the listing. Reads go
+    /// out a scan page at a time (pipelined where the backend can).
     #[allow(clippy::type_complexity)]
     pub async fn all(&self) -> Result<Vec<(StorageId, Result<Session<T>, Rejection>)>, Error> {
+        let max = self.inner.max_envelope_len;
         let mut out = Vec::new();
-        for id in self.ids().await? {
-            match self.load_key(&self.key_of(&id)).await {
-                Ok(Some(session)) => out.push((id, Ok(session))),
-                Ok(None) => {}
-                Err(Error::Rejected(r)) => out.push((id, Err(r))),
-                Err(e) => return Err(e),
+        let mut seen = BTreeSet::new();
+        let mut cursor = ScanCursor::start();
+        loop {
+            let (page, next) = self.scan_page(cursor, &mut seen).await?;
+            let keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
+            let values = self.inner.backend.get_many(&keys, max).await?;
+            for ((id, key), fetched) in page.into_iter().zip(&keys).zip(values) {
+                let opened = match fetched {
+                    Fetched::Missing => continue,
+                    Fetched::TooLarge { .. } => Err(RejectKind::Length.into()),
+                    Fetched::Value(value) => self.open(key, value),
+                };
+                match opened {
+                    Ok(session) => out.push((id, Ok(session))),
+                    Err(Error::Rejected(r)) => out.push((id, Err(r))),
+                    Err(e) => return Err(e),
+                }
+            }
+            match next {
+                Some(c) => cursor = c,
+                None => break,
             }
         }
         Ok(out)
     }
 
-    /// Removes every entry under the prefix; returns how many were removed.
+    /// Removes every entry under the prefix; returns how many were removed. Deletions go
+    /// out a scan page at a time (pipelined where the backend can).
     pub async fn clear(&self) -> Result<usize, Error> {
-        let mut removed = 0;
-        for id in self.ids().await? {
-            if self.inner.backend.delete(&self.key_of(&id)).await? {
-                removed += 1;
+        let mut removed = 0u64;
+        let mut seen = BTreeSet::new();
+        let mut cursor = ScanCursor::start();
+        loop {
+            let (page, next) = self.scan_page(cursor, &mut seen).await?;
+            let keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
+            removed += self.inner.backend.delete_many(&keys).await?;
+            match next {
+                Some(c) => cursor = c,
+                None => break,
             }
         }
-        Ok(removed)
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+
+    /// One scan page of storage ids not seen before, and the next cursor.
+    async fn scan_page(
+        &self,
+        cursor: ScanCursor,
+        seen: &mut BTreeSet<StorageId>,
+    ) -> Result<(Vec<StorageId>, Option<ScanCursor>), Error> {
+        let hashed = self.inner.storage_keys == StorageKeys::Hashed;
+        let page = self
+            .inner
+            .backend
+            .scan(&self.inner.prefix, cursor, self.inner.scan_count)
+            .await?;
+        let mut ids = Vec::new();
+        for key in page.keys {
+            // Only keys this store could have written: another store whose prefix merely
+            // starts with ours ("sess:" and "sess:admin:") is left alone.
+            if let Some(rest) = key.strip_prefix(self.inner.prefix.as_str())
+                && self.is_storage_id(rest)
+            {
+                let id = StorageId::from_stored(rest, hashed);
+                if seen.insert(id.clone()) {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok((ids, page.next))
     }
 
     /// Loads a session by its storage id (from [`Store::ids`]).

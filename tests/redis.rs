@@ -508,3 +508,147 @@ async fn rediss_refuses_a_server_it_cannot_verify_and_plain_redis_gets_no_answer
     assert!(plain.is_err());
     assert!(started.elapsed() < Duration::from_millis(500) + MARGIN);
 }
+
+// ---- ways to connect ------------------------------------------------------------------
+
+async fn round_trip(backend: RedisBackend) {
+    let store: RedisStore = Store::builder(backend).keyring(keyring(1)).build().unwrap();
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(8)))
+        .await
+        .unwrap();
+    assert_eq!(store.load(&id).await.unwrap().unwrap().data.user_id, 8);
+}
+
+#[tokio::test]
+async fn host_port_and_database_number() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::builder()
+        .host("127.0.0.1", server.port)
+        .db(3)
+        .connect()
+        .await
+        .unwrap();
+    round_trip(backend).await;
+    let mut redis = raw(&server).await;
+    let in_db0: Vec<String> = redis.keys("sess:*").await.unwrap();
+    assert!(in_db0.is_empty(), "written to database 0");
+    let _: () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let in_db3: Vec<String> = redis.keys("sess:*").await.unwrap();
+    assert_eq!(in_db3.len(), 1);
+}
+
+#[tokio::test]
+async fn acl_user_and_password() {
+    let server = RedisServer::start_with(&[
+        "--user",
+        "sessions",
+        "on",
+        ">s3cret-pass",
+        "~sess:*",
+        "+@all",
+        "--user",
+        "default",
+        "off",
+    ]);
+    let url = format!("redis://127.0.0.1:{}/", server.port);
+    let backend = RedisBackend::builder()
+        .url(&url)
+        .username("sessions")
+        .password("s3cret-pass")
+        .connect()
+        .await
+        .unwrap();
+    round_trip(backend).await;
+
+    // Without credentials (or with wrong ones) every path fails with an error, no panic,
+    // and the password never shows in it.
+    let wrong = RedisBackend::builder()
+        .url(&url)
+        .username("sessions")
+        .password("wrong-pass")
+        .connect()
+        .await;
+    match wrong {
+        Err(e) => assert!(!format!("{e:?} {e}").contains("wrong-pass")),
+        Ok(backend) => {
+            let store: RedisStore = Store::builder(backend).keyring(keyring(1)).build().unwrap();
+            let id = SessionId::generate().unwrap();
+            let err = store.load(&id).await.unwrap_err();
+            assert!(!format!("{err:?} {err}").contains("wrong-pass"));
+        }
+    }
+    let builder = RedisBackend::builder().url(&url).password("s3cret-pass");
+    assert!(!format!("{builder:?}").contains("s3cret"));
+}
+
+#[tokio::test]
+async fn unix_socket_url() {
+    let (_server, socket) = RedisServer::start_unix();
+    let backend = RedisBackend::connect(&format!("redis+unix://{}", socket.display()))
+        .await
+        .unwrap();
+    round_trip(backend).await;
+}
+
+#[tokio::test]
+async fn an_existing_client_or_connection_manager() {
+    let server = RedisServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let backend = RedisBackend::from_client(
+        client.clone(),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    round_trip(backend).await;
+    let manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+    round_trip(RedisBackend::from_connection_manager(
+        manager,
+        Duration::from_secs(1),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn all_and_clear_cover_many_scan_pages() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    let store: RedisStore = Store::builder(backend)
+        .keyring(keyring(1))
+        .scan_count(100)
+        .build()
+        .unwrap();
+    for n in 0..300 {
+        store
+            .save(
+                &SessionId::generate().unwrap(),
+                &mut Session::new(WebSession::sample(n)),
+            )
+            .await
+            .unwrap();
+    }
+    let commands_before = stat(&server, "total_commands_processed");
+    let all = store.all().await.unwrap();
+    assert_eq!(all.len(), 300);
+    assert!(all.iter().all(|(_, s)| s.is_ok()));
+    assert_eq!(store.clear().await.unwrap(), 300);
+    assert!(store.is_empty().await.unwrap());
+    // 300 GETRANGE + 300 UNLINK + the SCANs (empty pages included) went through.
+    let commands = stat(&server, "total_commands_processed") - commands_before;
+    assert!(commands >= 600, "{commands} commands");
+}
+
+fn stat(server: &RedisServer, field: &str) -> u64 {
+    let info = support::redis::raw_command(server.port, "INFO stats").unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in INFO stats"))
+}

@@ -10,7 +10,9 @@
 //! | touch | `EXPIRE key ttl` |
 //! | list | `SCAN cursor MATCH prefix* COUNT n`, on every primary of a Cluster in turn |
 //!
-//! Every command touches one key, so nothing ever spans hash slots on a Cluster.
+//! Every command touches one key, so nothing ever spans hash slots on a Cluster. `all` and
+//! `clear` work page by page: on a standalone server each page's reads or deletions go out
+//! as one pipeline; on a Cluster they go out as concurrent single-key commands.
 //!
 //! # Timeouts and retries
 //!
@@ -33,7 +35,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
-    Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo,
+    Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, Pipeline,
     RedisConnectionInfo, RedisError, Value,
 };
 
@@ -360,6 +362,16 @@ impl RedisBackend {
     }
 
     /// Runs a read, once more if the connection dropped under it.
+    async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, BackendError> {
+        let call = async {
+            match &self.conn {
+                Conn::Standalone(c) => pipe.query_async::<T>(&mut c.clone()).await,
+                Conn::Cluster(c) => pipe.query_async::<T>(&mut c.clone()).await,
+            }
+        };
+        deadline(self.response_timeout, call).await
+    }
+
     async fn read<T, F, Fut>(&self, op: F) -> Result<T, BackendError>
     where
         F: Fn() -> Fut,
@@ -527,6 +539,88 @@ impl Backend for RedisBackend {
         }
         let set: u64 = self.query(redis::cmd("EXPIRE").arg(key).arg(secs)).await?;
         Ok(set == 1)
+    }
+
+    async fn get_many(
+        &self,
+        keys: &[String],
+        max_len: usize,
+    ) -> Result<Vec<Fetched>, BackendError> {
+        if keys.is_empty() {
+            return Ok(Vec::new()); // Redis refuses an empty pipeline
+        }
+        match &self.conn {
+            // One pipeline of single-key commands: one round trip for the whole batch.
+            Conn::Standalone(_) => {
+                let end = max_len.min(MAX_REDIS_STRING);
+                let mut pipe = redis::pipe();
+                for key in keys {
+                    pipe.cmd("GETRANGE").arg(key).arg(0).arg(end);
+                }
+                let values: Vec<Vec<u8>> = self.read(|| self.query_pipeline(&pipe)).await?;
+                let mut out = Vec::with_capacity(values.len());
+                for (key, mut value) in keys.iter().zip(values) {
+                    out.push(if value.is_empty() {
+                        // Missing or empty: ask, as `get` does (rare).
+                        self.get(key, max_len).await?
+                    } else if value.len() > max_len {
+                        value.clear();
+                        Fetched::TooLarge { len: max_len + 1 }
+                    } else {
+                        Fetched::Value(value)
+                    });
+                }
+                Ok(out)
+            }
+            // Keys of a batch live in different hash slots: concurrent single-key commands,
+            // never one multi-key command.
+            Conn::Cluster(_) => {
+                let mut set = tokio::task::JoinSet::new();
+                for (i, key) in keys.iter().enumerate() {
+                    let (this, key) = (self.clone(), key.clone());
+                    set.spawn(async move { (i, this.get(&key, max_len).await) });
+                }
+                let mut out: Vec<Fetched> = vec![Fetched::Missing; keys.len()];
+                while let Some(done) = set.join_next().await {
+                    let (i, fetched) =
+                        done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = fetched?;
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<u64, BackendError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        match &self.conn {
+            Conn::Standalone(_) => {
+                let mut pipe = redis::pipe();
+                for key in keys {
+                    pipe.cmd("UNLINK").arg(key);
+                }
+                let removed: Vec<u64> = self.query_pipeline(&pipe).await?;
+                Ok(removed.iter().sum())
+            }
+            Conn::Cluster(_) => {
+                let mut set = tokio::task::JoinSet::new();
+                for key in keys {
+                    let (this, key) = (self.clone(), key.clone());
+                    set.spawn(async move { this.delete(&key).await });
+                }
+                let mut removed = 0;
+                while let Some(done) = set.join_next().await {
+                    if done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?? {
+                        removed += 1;
+                    }
+                }
+                Ok(removed)
+            }
+        }
     }
 
     async fn scan(

@@ -108,7 +108,9 @@ impl RedisServer {
             let ready = if self.tls {
                 TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             } else {
-                raw_command(self.port, "PING").is_some_and(|r| r.starts_with("+PONG"))
+                // +PONG, or -NOAUTH from a server that requires a password: up either way.
+                raw_command(self.port, "PING")
+                    .is_some_and(|r| r.starts_with("+PONG") || r.starts_with("-NOAUTH"))
             };
             if ready {
                 return true;
@@ -214,6 +216,30 @@ impl RedisServer {
             }
         }
         panic!("redis-server with TLS did not start");
+    }
+
+    /// A server that also listens on a Unix socket; returns the socket's path.
+    pub fn start_unix() -> (RedisServer, PathBuf) {
+        let dir = temp_dir();
+        let socket = dir.join("redis.sock");
+        for _ in 0..5 {
+            let mut server = RedisServer {
+                child: None,
+                port: free_port(),
+                dir: dir.clone(),
+                extra: vec![
+                    "--unixsocket".to_owned(),
+                    socket.to_str().unwrap().to_owned(),
+                    "--unixsocketperm".to_owned(),
+                    "700".to_owned(),
+                ],
+                tls: false,
+            };
+            if server.spawn() {
+                return (server, socket);
+            }
+        }
+        panic!("redis-server with a Unix socket did not start");
     }
 
     /// Kills the process (SIGKILL) and reaps it.
