@@ -136,7 +136,9 @@ fn summarize(rounds: &[Round]) -> Summary {
         v[v.len() / 2]
     };
     let pct = |r: &Round, p: f64| {
-        let i = ((r.latencies_us.len() as f64 * p) as usize).min(r.latencies_us.len() - 1);
+        let n = r.latencies_us.len();
+        assert!(n > 0, "a round recorded no pairs");
+        let i = ((n as f64 * p) as usize).min(n - 1);
         f64::from(r.latencies_us[i])
     };
     Summary {

@@ -46,9 +46,13 @@ pub enum Fetched {
     /// A value longer than `max_len`; its bytes were not transferred (or were dropped
     /// unread where the backend cannot avoid receiving them).
     TooLarge {
-        /// The stored length, in bytes.
+        /// The stored length in bytes, or a lower bound (`max_len + 1`) where the backend
+        /// stopped reading.
         len: usize,
     },
+    /// Something that is not a byte string sits under the key (a Redis hash or list, say):
+    /// never a session, refused like a value of the wrong length.
+    NotBytes,
 }
 
 impl fmt::Debug for Fetched {
@@ -57,6 +61,7 @@ impl fmt::Debug for Fetched {
             Fetched::Missing => f.write_str("Missing"),
             Fetched::Value(v) => write!(f, "Value({} bytes)", v.len()),
             Fetched::TooLarge { len } => write!(f, "TooLarge({len} bytes)"),
+            Fetched::NotBytes => f.write_str("NotBytes"),
         }
     }
 }

@@ -17,7 +17,7 @@ mod json;
 #[cfg(feature = "postcard")]
 mod postcard;
 
-pub use self::bincode::Bincode;
+pub use self::bincode::{BINCODE_LIMIT, Bincode};
 pub use self::json::Json;
 #[cfg(feature = "postcard")]
 pub use self::postcard::Postcard;

@@ -351,7 +351,7 @@ where
             for ((id, key), fetched) in page.into_iter().zip(&keys).zip(values) {
                 let opened = match fetched {
                     Fetched::Missing => continue,
-                    Fetched::TooLarge { .. } => Err(RejectKind::Length.into()),
+                    Fetched::TooLarge { .. } | Fetched::NotBytes => Err(RejectKind::Length.into()),
                     Fetched::Value(value) => self.open(key, value),
                 };
                 match opened {
@@ -428,7 +428,7 @@ where
         let max = self.inner.max_envelope_len;
         match self.inner.backend.get(key, max).await? {
             Fetched::Value(value) => self.open(key, value).map(Some),
-            Fetched::TooLarge { .. } => Err(RejectKind::Length.into()),
+            Fetched::TooLarge { .. } | Fetched::NotBytes => Err(RejectKind::Length.into()),
             Fetched::Missing => Ok(None),
         }
     }

@@ -16,16 +16,25 @@
 //!
 //! # Timeouts and retries
 //!
-//! Connecting and each command have their own deadline (defaults: 1 s each). The deadline
-//! is enforced twice: by the `redis` client and by a tokio timer around every call, so a
-//! frozen server or a stuck reconnect gives [`BackendErrorKind::Timeout`] and never a hang.
+//! Connecting and each operation have their own deadline (defaults: 1 s each). The
+//! deadline is enforced by the `redis` client and again by a tokio timer around each whole
+//! operation (its retry and follow-up commands included), so a frozen server or a stuck
+//! reconnect gives [`BackendErrorKind::Timeout`] and never a hang.
 //!
-//! Reads (`load`, `list`) are retried once when the connection was dropped under them. Writes
-//! are never replayed: a write whose reply was lost may or may not have happened, and the
-//! store's create-only and update-only modes make a blind replay unsafe to reason about.
-//! The standalone connection reconnects by itself in the background (exponential back-off,
+//! Reads (`load`, listing) are retried once when the connection dropped under them or the
+//! server answered with a transient refusal (a Cluster moving slots, `TRYAGAIN`,
+//! `LOADING`). Writes are never replayed: a write whose reply was lost may or may not have
+//! happened, and replaying `SET … NX` would report a session it just created as taken. For
+//! the same reason the Cluster client is built without internal retries.
+//!
+//! The standalone connection reconnects by itself after I/O errors (exponential back-off,
 //! at most 500 ms between attempts), so a restarted server is used again within about a
-//! second.
+//! second. A reconnect that fails for a non-I/O reason (the ACL user disabled during the
+//! handshake, say) is not retried by the `redis` crate: build a new backend then.
+//!
+//! Errors are classified for [`BackendError::is_retryable`]: timeouts, dropped or refused
+//! connections and transient server replies are retryable; `WRONGTYPE`, `NOAUTH`, `OOM`, a
+//! TLS certificate that does not verify and malformed replies are not.
 
 use std::fmt;
 use std::time::Duration;
@@ -163,6 +172,7 @@ impl RedisBackendBuilder {
     }
 
     fn client(&self, info: ConnectionInfo) -> Result<Client, BackendError> {
+        install_crypto_provider();
         #[cfg(feature = "tls")]
         if let Some(pem) = &self.root_cert_pem {
             let certs = redis::TlsCertificates {
@@ -194,10 +204,13 @@ impl RedisBackendBuilder {
                     );
                 }
                 #[allow(unused_mut)]
+                // No retries inside the client: it would replay writes (SET NX/XX) whose
+                // reply was lost. Reads are retried once by this backend instead.
                 let mut builder = ClusterClientBuilder::new(nodes)
                     .connection_timeout(connect_timeout)
                     .response_timeout(response_timeout)
-                    .retries(1);
+                    .retries(0);
+                install_crypto_provider();
                 #[cfg(feature = "tls")]
                 if let Some(pem) = &self.root_cert_pem {
                     builder = builder.certs(redis::TlsCertificates {
@@ -207,7 +220,9 @@ impl RedisBackendBuilder {
                 }
                 let client = builder.build().map_err(map_err)?;
                 let connecting = client.get_async_connection();
-                let conn = deadline(connect_timeout, connecting).await?;
+                // Seeds are dialled in parallel, each within the connect timeout, then the
+                // slot map is fetched: allow for both.
+                let conn = deadline(2 * connect_timeout + response_timeout, connecting).await?;
                 Conn::Cluster(conn)
             }
             Target::Url(url) => {
@@ -271,6 +286,16 @@ impl fmt::Debug for RedisBackendBuilder {
             .field("connect_timeout", connect_timeout)
             .field("response_timeout", response_timeout)
             .finish()
+    }
+}
+
+/// rustls needs a process-wide crypto provider; the `redis` crate builds its TLS
+/// configuration from the default one. Install ring's unless the application already chose
+/// one (then this does nothing), so a `rediss://` connection never panics for want of it.
+fn install_crypto_provider() {
+    #[cfg(feature = "tls")]
+    {
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 
@@ -338,7 +363,9 @@ impl RedisBackend {
         }
     }
 
-    /// Shares a Cluster connection the application already has.
+    /// Shares a Cluster connection the application already has. Build its client with
+    /// `retries(0)`: the cluster client otherwise replays commands whose reply was lost,
+    /// writes included.
     pub fn from_cluster_connection(conn: ClusterConnection, response_timeout: Duration) -> Self {
         RedisBackend {
             conn: Conn::Cluster(conn),
@@ -361,7 +388,38 @@ impl RedisBackend {
         deadline(self.response_timeout, call).await
     }
 
-    /// Runs a read, once more if the connection dropped under it.
+    /// `get` without its overall deadline: GETRANGE, and EXISTS when that returns nothing.
+    async fn get_unbounded(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
+        // A Redis string holds at most 512 MiB; larger bounds mean "all of it".
+        let end = max_len.min(MAX_REDIS_STRING);
+        let mut getrange = redis::cmd("GETRANGE");
+        getrange.arg(key).arg(0).arg(end);
+        let mut value: Vec<u8> = match self.read(|| self.query(&getrange)).await {
+            Err(e) if is_wrong_type(&e) => return Ok(Fetched::NotBytes),
+            other => other?,
+        };
+        if value.is_empty() {
+            // GETRANGE answers "" both for a missing key and for an empty value; only the
+            // latter is a (refused) stored value. One more round trip, on this path only.
+            let mut exists = redis::cmd("EXISTS");
+            exists.arg(key);
+            let found: u64 = self.read(|| self.query(&exists)).await?;
+            return Ok(if found == 0 {
+                Fetched::Missing
+            } else {
+                Fetched::Value(value)
+            });
+        }
+        if value.len() > max_len {
+            // Only max_len + 1 bytes were transferred; the rest stays on the server.
+            value.clear();
+            return Ok(Fetched::TooLarge { len: max_len + 1 });
+        }
+        Ok(Fetched::Value(value))
+    }
+
+    /// Runs a read, once more if the connection dropped under it or the server said to try
+    /// again (a Cluster moving slots).
     async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, BackendError> {
         let call = async {
             match &self.conn {
@@ -378,14 +436,19 @@ impl RedisBackend {
         Fut: Future<Output = Result<T, BackendError>>,
     {
         match op().await {
-            Err(e) if e.kind() == BackendErrorKind::Connection => op().await,
+            Err(e)
+                if e.kind() == BackendErrorKind::Connection
+                    || (e.kind() == BackendErrorKind::Server && e.is_retryable()) =>
+            {
+                op().await
+            }
             other => other,
         }
     }
 
     async fn scan_node(
         &self,
-        node: Option<&(String, u16)>,
+        node: Option<&str>,
         cursor: u64,
         pattern: &str,
         count: usize,
@@ -397,11 +460,13 @@ impl RedisBackend {
             .arg("COUNT")
             .arg(count);
         let (next, keys): (u64, Vec<Vec<u8>>) = match (&self.conn, node) {
-            (Conn::Cluster(c), Some((host, port))) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                    host: host.clone(),
-                    port: *port,
-                });
+            (Conn::Cluster(c), Some(node)) => {
+                let (host, port) = node
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+                    .ok_or_else(bad_cursor)?;
+                let routing =
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
                 let value =
                     deadline(self.response_timeout, c.clone().route_command(cmd, routing)).await?;
                 redis::from_redis_value(value).map_err(map_parse)?
@@ -416,27 +481,47 @@ impl RedisBackend {
         Ok((next, keys))
     }
 
-    /// The primaries of the Cluster, sorted, from `CLUSTER SLOTS`.
-    async fn primaries(&self) -> Result<Vec<(String, u16)>, BackendError> {
+    /// The primaries of the Cluster as `host:port`, sorted, from `CLUSTER SLOTS`. An empty
+    /// map or a primary without a routable endpoint is an error: a listing must not pass
+    /// over a node in silence.
+    async fn primaries(&self) -> Result<Vec<String>, BackendError> {
         let slots: Vec<Value> = self
             .query(&redis::cmd("CLUSTER").arg("SLOTS").clone())
             .await?;
         let mut nodes = Vec::new();
         for range in slots {
             // [start, end, [host, port, id, ...], replicas...]
-            let Value::Array(items) = range else { continue };
+            let Value::Array(items) = range else {
+                return Err(unexpected("CLUSTER SLOTS", &range));
+            };
             let Some(Value::Array(primary)) = items.get(2) else {
-                continue;
+                return Err(unexpected("CLUSTER SLOTS", &Value::Nil));
             };
             let host = match primary.first() {
-                Some(v) => String::from_redis_value(v.clone()).map_err(map_parse)?,
-                None => continue,
+                Some(Value::BulkString(h)) => String::from_utf8_lossy(h).into_owned(),
+                _ => String::new(),
             };
             let port = match primary.get(1) {
-                Some(v) => u16::from_redis_value(v.clone()).map_err(map_parse)?,
-                None => continue,
+                Some(Value::Int(p)) => u16::try_from(*p).ok(),
+                _ => None,
             };
-            nodes.push((host, port));
+            match port {
+                Some(port) if !host.is_empty() && host != "?" => {
+                    nodes.push(format!("{host}:{port}"));
+                }
+                _ => {
+                    return Err(BackendError::new(
+                        BackendErrorKind::Server,
+                        "a cluster primary has no routable endpoint",
+                    ));
+                }
+            }
+        }
+        if nodes.is_empty() {
+            return Err(BackendError::new(
+                BackendErrorKind::Server,
+                "the cluster reports no slots",
+            ));
         }
         nodes.sort();
         nodes.dedup();
@@ -499,29 +584,8 @@ impl Backend for RedisBackend {
     }
 
     async fn get(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
-        // A Redis string holds at most 512 MiB; larger bounds mean "all of it".
-        let end = max_len.min(MAX_REDIS_STRING);
-        let mut getrange = redis::cmd("GETRANGE");
-        getrange.arg(key).arg(0).arg(end);
-        let mut value: Vec<u8> = self.read(|| self.query(&getrange)).await?;
-        if value.is_empty() {
-            // GETRANGE answers "" both for a missing key and for an empty value; only the
-            // latter is a (refused) stored value. One more round trip, on this path only.
-            let mut exists = redis::cmd("EXISTS");
-            exists.arg(key);
-            let found: u64 = self.read(|| self.query(&exists)).await?;
-            return Ok(if found == 0 {
-                Fetched::Missing
-            } else {
-                Fetched::Value(value)
-            });
-        }
-        if value.len() > max_len {
-            // Only max_len + 1 bytes were transferred; the rest stays on the server.
-            value.clear();
-            return Ok(Fetched::TooLarge { len: max_len + 1 });
-        }
-        Ok(Fetched::Value(value))
+        // One deadline for the whole operation, retry and follow-up included.
+        deadline_op(self.response_timeout, self.get_unbounded(key, max_len)).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
@@ -552,30 +616,33 @@ impl Backend for RedisBackend {
         match &self.conn {
             // One pipeline of single-key commands: one round trip for the whole batch.
             Conn::Standalone(_) => {
-                let end = max_len.min(MAX_REDIS_STRING);
-                let mut pipe = redis::pipe();
-                for key in keys {
-                    pipe.cmd("GETRANGE").arg(key).arg(0).arg(end);
-                }
-                let values: Vec<Vec<u8>> = self.read(|| self.query_pipeline(&pipe)).await?;
-                let mut out = Vec::with_capacity(values.len());
-                for (key, mut value) in keys.iter().zip(values) {
-                    out.push(if value.is_empty() {
-                        // Missing or empty: ask, as `get` does (rare).
-                        self.get(key, max_len).await?
-                    } else if value.len() > max_len {
-                        value.clear();
-                        Fetched::TooLarge { len: max_len + 1 }
-                    } else {
-                        Fetched::Value(value)
-                    });
-                }
-                Ok(out)
+                let batch = async {
+                    let end = max_len.min(MAX_REDIS_STRING);
+                    let mut pipe = redis::pipe();
+                    // Per-command replies, so one odd key (a hash planted under a session
+                    // key) does not fail the whole page.
+                    pipe.ignore_errors();
+                    for key in keys {
+                        pipe.cmd("GETRANGE").arg(key).arg(0).arg(end);
+                        pipe.cmd("EXISTS").arg(key);
+                    }
+                    let replies: Vec<Value> = self.read(|| self.query_pipeline(&pipe)).await?;
+                    let mut out = Vec::with_capacity(keys.len());
+                    for pair in replies.chunks(2) {
+                        let [range, exists] = pair else {
+                            return Err(unexpected("GETRANGE", &Value::Nil));
+                        };
+                        out.push(fetched_from(range, exists, max_len)?);
+                    }
+                    Ok(out)
+                };
+                deadline_op(self.response_timeout, batch).await
             }
             // Keys of a batch live in different hash slots: concurrent single-key commands,
             // never one multi-key command.
             Conn::Cluster(_) => {
                 let mut set = tokio::task::JoinSet::new();
+                // Each task's `get` carries its own deadline.
                 for (i, key) in keys.iter().enumerate() {
                     let (this, key) = (self.clone(), key.clone());
                     set.spawn(async move { (i, this.get(&key, max_len).await) });
@@ -603,7 +670,8 @@ impl Backend for RedisBackend {
                 for key in keys {
                     pipe.cmd("UNLINK").arg(key);
                 }
-                let removed: Vec<u64> = self.query_pipeline(&pipe).await?;
+                let removed: Vec<u64> =
+                    deadline_op(self.response_timeout, self.query_pipeline(&pipe)).await?;
                 Ok(removed.iter().sum())
             }
             Conn::Cluster(_) => {
@@ -638,42 +706,47 @@ impl Backend for RedisBackend {
                 } else {
                     cursor.as_str().parse().map_err(|_| bad_cursor())?
                 };
-                let (next, keys) = self
-                    .read(|| self.scan_node(None, start, &pattern, count))
-                    .await?;
+                let (next, keys) = deadline_op(
+                    self.response_timeout,
+                    self.read(|| self.scan_node(None, start, &pattern, count)),
+                )
+                .await?;
                 let next = (next != 0).then(|| ScanCursor::new(next.to_string()));
                 Ok(ScanPage { keys, next })
             }
             Conn::Cluster(_) => {
                 // Cursor: "host:port#cursor" of the primary being scanned. Primaries are
-                // visited in sorted order; a topology change mid-scan may skip or repeat
-                // keys, as SCAN itself may.
-                let primaries = self.read(|| self.primaries()).await?;
-                let (index, start) = if cursor.is_start() {
-                    (0, 0)
-                } else {
-                    let (node, at) = cursor.as_str().rsplit_once('#').ok_or_else(bad_cursor)?;
-                    let at: u64 = at.parse().map_err(|_| bad_cursor())?;
-                    let index = primaries
-                        .iter()
-                        .position(|(h, p)| format!("{h}:{p}") == node)
-                        .ok_or_else(bad_cursor)?;
-                    (index, at)
+                // visited in sorted order. If that primary is gone (a failover), the scan
+                // goes on from the next one in order; like SCAN itself across changes, it
+                // may then miss or repeat keys, never loop.
+                let page = async {
+                    let primaries = self.read(|| self.primaries()).await?;
+                    let (index, start) = if cursor.is_start() {
+                        (0, 0)
+                    } else {
+                        let (node, at) = cursor.as_str().rsplit_once('#').ok_or_else(bad_cursor)?;
+                        let at: u64 = at.parse().map_err(|_| bad_cursor())?;
+                        match primaries.iter().position(|p| p == node) {
+                            Some(i) => (i, at),
+                            None => (primaries.partition_point(|p| p.as_str() < node), 0),
+                        }
+                    };
+                    let Some(node) = primaries.get(index) else {
+                        return Ok(ScanPage::default());
+                    };
+                    let (next, keys) = self
+                        .read(|| self.scan_node(Some(node), start, &pattern, count))
+                        .await?;
+                    let next = if next != 0 {
+                        Some(ScanCursor::new(format!("{node}#{next}")))
+                    } else {
+                        primaries
+                            .get(index + 1)
+                            .map(|p| ScanCursor::new(format!("{p}#0")))
+                    };
+                    Ok(ScanPage { keys, next })
                 };
-                let Some(node) = primaries.get(index) else {
-                    return Ok(ScanPage::default());
-                };
-                let (next, keys) = self
-                    .read(|| self.scan_node(Some(node), start, &pattern, count))
-                    .await?;
-                let next = if next != 0 {
-                    Some(ScanCursor::new(format!("{}:{}#{next}", node.0, node.1)))
-                } else {
-                    primaries
-                        .get(index + 1)
-                        .map(|(h, p)| ScanCursor::new(format!("{h}:{p}#0")))
-                };
-                Ok(ScanPage { keys, next })
+                deadline_op(self.response_timeout, page).await
             }
         }
     }
@@ -701,17 +774,71 @@ async fn deadline<T>(
     }
 }
 
+/// Bounds a whole backend operation (several round trips, a retry) by one deadline.
+async fn deadline_op<T>(
+    limit: Duration,
+    op: impl Future<Output = Result<T, BackendError>>,
+) -> Result<T, BackendError> {
+    match tokio::time::timeout(limit, op).await {
+        Ok(result) => result,
+        Err(_) => Err(BackendError::from_kind(BackendErrorKind::Timeout)),
+    }
+}
+
+/// True for a WRONGTYPE reply: the key holds a hash, list or set, not a string.
+fn is_wrong_type(e: &BackendError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<RedisError>())
+        .is_some_and(|r| r.code() == Some("WRONGTYPE"))
+}
+
+/// One key's outcome from a pipelined `GETRANGE` + `EXISTS` pair.
+fn fetched_from(range: &Value, exists: &Value, max_len: usize) -> Result<Fetched, BackendError> {
+    match (range, exists) {
+        (Value::ServerError(e), _) if e.code() == "WRONGTYPE" => Ok(Fetched::NotBytes),
+        (Value::ServerError(_), _) | (_, Value::ServerError(_)) => {
+            Err(unexpected("GETRANGE", range))
+        }
+        (_, Value::Int(0)) => Ok(Fetched::Missing),
+        (Value::BulkString(bytes), _) if bytes.len() > max_len => {
+            Ok(Fetched::TooLarge { len: max_len + 1 })
+        }
+        (Value::BulkString(bytes), _) => Ok(Fetched::Value(bytes.clone())),
+        (other, _) => Err(unexpected("GETRANGE", other)),
+    }
+}
+
 fn map_err(e: RedisError) -> BackendError {
-    let kind = if e.is_timeout() {
-        BackendErrorKind::Timeout
-    } else if e.is_connection_dropped() || e.is_connection_refusal() || e.is_io_error() {
-        BackendErrorKind::Connection
-    } else if matches!(e.kind(), redis::ErrorKind::Server(_)) {
-        BackendErrorKind::Server
-    } else {
-        BackendErrorKind::Other
-    };
-    BackendError::new(kind, e)
+    use redis::RetryMethod;
+    if e.is_timeout() {
+        return BackendError::new(BackendErrorKind::Timeout, e);
+    }
+    if e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(e.kind(), redis::ErrorKind::ClusterConnectionNotFound)
+    {
+        return BackendError::new(BackendErrorKind::Connection, e);
+    }
+    if matches!(
+        e.kind(),
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+    ) || e.code().is_some()
+    {
+        // A reply from the server. Transient ones (cluster reconfiguring, loading, a
+        // failover in progress) may be retried; the rest (WRONGTYPE, NOAUTH, OOM) not.
+        let transient = matches!(
+            e.retry_method(),
+            RetryMethod::WaitAndRetry
+                | RetryMethod::AskRedirect
+                | RetryMethod::MovedRedirect
+                | RetryMethod::RefreshSlotsAndRetry
+                | RetryMethod::RetryImmediately
+        );
+        return BackendError::new(BackendErrorKind::Server, e).with_retryable(transient);
+    }
+    // Anything else, a failed TLS handshake or certificate check included, is not fixed by
+    // trying again.
+    BackendError::new(BackendErrorKind::Other, e)
 }
 
 fn map_parse(e: redis::ParsingError) -> BackendError {

@@ -14,9 +14,14 @@ use sealed_session::{Backend, BackendError, Fetched, RedisBackend, ScanCursor, S
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 
 fn binary(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
-        let path = PathBuf::from(dir).join(name);
-        if path.exists() {
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    let dirs = path_var
+        .split(':')
+        .map(PathBuf::from)
+        .chain(["/usr/bin", "/usr/local/bin", "/usr/sbin"].map(PathBuf::from));
+    for dir in dirs {
+        let path = dir.join(name);
+        if path.is_file() {
             return path;
         }
     }
@@ -26,11 +31,17 @@ fn binary(name: &str) -> PathBuf {
     );
 }
 
+/// A free loopback port at most 55535: a Cluster node also listens on port + 10000.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free loopback port");
+        if port <= 55_535 {
+            return port;
+        }
+    }
 }
 
 fn temp_dir() -> PathBuf {
@@ -60,6 +71,9 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    /// Whether dropping this server removes `dir` (not while a start is being retried in a
+    /// directory that holds certificates or a socket).
+    owns_dir: bool,
     extra: Vec<String>,
     tls: bool,
 }
@@ -76,6 +90,7 @@ impl RedisServer {
                 child: None,
                 port: free_port(),
                 dir: temp_dir(),
+                owns_dir: true,
                 extra: extra.clone(),
                 tls: false,
             };
@@ -112,7 +127,9 @@ impl RedisServer {
                 raw_command(self.port, "PING")
                     .is_some_and(|r| r.starts_with("+PONG") || r.starts_with("-NOAUTH"))
             };
-            if ready {
+            // The reply must come from our process, not from another test's server that
+            // already held the port (ours then exits).
+            if ready && self.is_ours() {
                 return true;
             }
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
@@ -122,6 +139,24 @@ impl RedisServer {
         }
         self.kill();
         false
+    }
+
+    fn is_ours(&mut self) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return false;
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        if !matches!(child.try_wait(), Ok(None)) {
+            return false;
+        }
+        let pid = child.id();
+        match raw_command(self.port, "INFO server") {
+            Some(info) if info.contains("process_id:") => {
+                info.contains(&format!("process_id:{pid}\r"))
+            }
+            // TLS-only or password-protected: the child is alive and the port answers.
+            _ => true,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -208,10 +243,12 @@ impl RedisServer {
                 child: None,
                 port,
                 dir: dir.clone(),
+                owns_dir: false,
                 extra: args,
                 tls: true,
             };
             if server.spawn() {
+                server.owns_dir = true;
                 return (server, ca_pem);
             }
         }
@@ -227,6 +264,7 @@ impl RedisServer {
                 child: None,
                 port: free_port(),
                 dir: dir.clone(),
+                owns_dir: false,
                 extra: vec![
                     "--unixsocket".to_owned(),
                     socket.to_str().unwrap().to_owned(),
@@ -236,6 +274,7 @@ impl RedisServer {
                 tls: false,
             };
             if server.spawn() {
+                server.owns_dir = true;
                 return (server, socket);
             }
         }
@@ -259,36 +298,36 @@ impl RedisServer {
         );
     }
 
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
+    /// Sends a signal with the shell's `kill` builtin (no procps needed); true if sent.
+    fn signal(&self, signal: &str) -> bool {
+        let Some(child) = self.child.as_ref() else {
+            return false;
+        };
+        Command::new("sh")
+            .args(["-c", &format!("kill {signal} {}", child.id())])
             .status()
-            .expect("kill");
-        assert!(status.success());
+            .is_ok_and(|s| s.success())
     }
 
     /// Freezes the process (SIGSTOP): connections stay open, nothing answers.
     pub fn freeze(&self) {
-        self.signal("-STOP");
+        assert!(self.signal("-STOP"), "SIGSTOP not delivered");
     }
 
     /// Thaws it (SIGCONT).
     pub fn thaw(&self) {
-        self.signal("-CONT");
+        assert!(self.signal("-CONT"), "SIGCONT not delivered");
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_ref() {
-            // A frozen process must be thawed to die promptly on some kernels.
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-        }
+        // A frozen process must be thawed to die promptly on some kernels.
+        let _ = self.signal("-CONT");
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
