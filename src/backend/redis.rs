@@ -378,14 +378,14 @@ impl RedisBackend {
         matches!(self.conn, Conn::Cluster(_))
     }
 
+    /// One command, without a deadline of its own: every public operation puts one
+    /// deadline around all of its commands.
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, BackendError> {
-        let call = async {
-            match &self.conn {
-                Conn::Standalone(c) => cmd.query_async::<T>(&mut c.clone()).await,
-                Conn::Cluster(c) => cmd.query_async::<T>(&mut c.clone()).await,
-            }
-        };
-        deadline(self.response_timeout, call).await
+        match &self.conn {
+            Conn::Standalone(c) => cmd.query_async::<T>(&mut c.clone()).await,
+            Conn::Cluster(c) => cmd.query_async::<T>(&mut c.clone()).await,
+        }
+        .map_err(map_err)
     }
 
     /// `get` without its overall deadline: GETRANGE, and EXISTS when that returns nothing.
@@ -421,13 +421,11 @@ impl RedisBackend {
     /// Runs a read, once more if the connection dropped under it or the server said to try
     /// again (a Cluster moving slots).
     async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, BackendError> {
-        let call = async {
-            match &self.conn {
-                Conn::Standalone(c) => pipe.query_async::<T>(&mut c.clone()).await,
-                Conn::Cluster(c) => pipe.query_async::<T>(&mut c.clone()).await,
-            }
-        };
-        deadline(self.response_timeout, call).await
+        match &self.conn {
+            Conn::Standalone(c) => pipe.query_async::<T>(&mut c.clone()).await,
+            Conn::Cluster(c) => pipe.query_async::<T>(&mut c.clone()).await,
+        }
+        .map_err(map_err)
     }
 
     async fn read<T, F, Fut>(&self, op: F) -> Result<T, BackendError>
@@ -467,8 +465,11 @@ impl RedisBackend {
                     .ok_or_else(bad_cursor)?;
                 let routing =
                     RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-                let value =
-                    deadline(self.response_timeout, c.clone().route_command(cmd, routing)).await?;
+                let value = c
+                    .clone()
+                    .route_command(cmd, routing)
+                    .await
+                    .map_err(map_err)?;
                 redis::from_redis_value(value).map_err(map_parse)?
             }
             _ => self.query(&cmd).await?,
@@ -575,7 +576,7 @@ impl Backend for RedisBackend {
                 cmd.arg("XX");
             }
         }
-        let reply: Value = self.query(&cmd).await?;
+        let reply: Value = deadline_op(self.response_timeout, self.query(&cmd)).await?;
         match reply {
             Value::Okay => Ok(true),
             Value::Nil => Ok(false),
@@ -589,7 +590,11 @@ impl Backend for RedisBackend {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
-        let removed: u64 = self.query(redis::cmd("UNLINK").arg(key)).await?;
+        let removed: u64 = deadline_op(
+            self.response_timeout,
+            self.query(redis::cmd("UNLINK").arg(key)),
+        )
+        .await?;
         Ok(removed > 0)
     }
 
@@ -601,7 +606,9 @@ impl Backend for RedisBackend {
                 "a TTL below one second cannot be stored with EXPIRE",
             ));
         }
-        let set: u64 = self.query(redis::cmd("EXPIRE").arg(key).arg(secs)).await?;
+        let mut cmd = redis::cmd("EXPIRE");
+        cmd.arg(key).arg(secs);
+        let set: u64 = deadline_op(self.response_timeout, self.query(&cmd)).await?;
         Ok(set == 1)
     }
 
