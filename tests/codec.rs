@@ -33,6 +33,7 @@ fn store_with(
 
 /// Every built-in codec, boxed so one loop covers them all.
 fn codecs() -> Vec<Box<dyn Codec<WebSession>>> {
+    #[cfg_attr(not(feature = "postcard"), allow(unused_mut))]
     let mut v: Vec<Box<dyn Codec<WebSession>>> = vec![Box::new(Bincode), Box::new(Json)];
     #[cfg(feature = "postcard")]
     v.push(Box::new(sealed_session::Postcard));
