@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sealed_session::{
-    Backend, Error, ManualClock, RejectKind, Session, SessionId, SetMode, StorageKeys, Store,
+    Backend, Error, ManualClock, RejectKind, Session, SessionId, SetMode, StorageKeys,
 };
 
-use super::{T0, WebSession, keyring, raw_get, store_on};
+use super::{T0, WebSession, configured, raw_get, store_on};
 
 fn clock() -> ManualClock {
     ManualClock::at_secs(T0)
@@ -153,13 +153,9 @@ pub async fn plain_mode_stores_the_id_after_the_prefix<B: Backend>(
     make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
-        .keyring(keyring(1))
-        .storage_keys(StorageKeys::PlainIds)
-        .prefix("app:")
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let store = configured(make(&clock).await, &clock, |b| {
+        b.storage_keys(StorageKeys::PlainIds).prefix("app:")
+    });
     let id = SessionId::generate().unwrap();
     store
         .save(&id, &mut Session::new(WebSession::sample(3)))
@@ -193,12 +189,7 @@ pub async fn ids_len_all_clear_cover_only_the_prefix<B: Backend>(
         .set("other:keep-me", b"not a session", None, SetMode::Upsert)
         .await
         .unwrap();
-    let store: Store<WebSession, B> = Store::builder(backend)
-        .keyring(keyring(1))
-        .clock(clock.clone())
-        .scan_count(7)
-        .build()
-        .unwrap();
+    let store = configured(backend, &clock, |b| b.scan_count(7));
     let mut ids = Vec::new();
     for n in 0..25 {
         let id = SessionId::generate().unwrap();
@@ -300,12 +291,7 @@ pub async fn value_copied_to_another_prefix_is_refused<B: Backend>(
     let value = raw_get(store.backend(), &store.storage_key(&id))
         .await
         .unwrap();
-    let other: Store<WebSession, Arc<B>> = Store::builder(backend)
-        .keyring(keyring(1))
-        .prefix("admin-sess:")
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let other = configured(backend, &clock, |b| b.prefix("admin-sess:"));
     other
         .backend()
         .set(&other.storage_key(&id), &value, None, SetMode::Upsert)
@@ -343,12 +329,7 @@ pub async fn oversized_session_is_refused_on_save<B: Backend>(
     make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
-        .keyring(keyring(1))
-        .max_envelope_len(1024)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let store = configured(make(&clock).await, &clock, |b| b.max_envelope_len(1024));
     let id = SessionId::generate().unwrap();
     let mut big = WebSession::sample(1);
     big.flash = vec!["x".repeat(2000)];
@@ -362,12 +343,7 @@ pub async fn oversized_session_is_refused_on_save<B: Backend>(
 
 pub async fn oversized_value_is_refused_on_load<B: Backend>(make: impl AsyncFn(&ManualClock) -> B) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
-        .keyring(keyring(1))
-        .max_envelope_len(1024)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let store = configured(make(&clock).await, &clock, |b| b.max_envelope_len(1024));
     let id = SessionId::generate().unwrap();
     let huge = vec![0x01u8; 10 * 1024 * 1024];
     store
@@ -383,12 +359,9 @@ pub async fn load_after_expiry_is_refused_even_if_the_entry_remains<B: Backend>(
     make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
-        .keyring(keyring(1))
-        .absolute_lifetime(Duration::from_secs(600))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let store = configured(make(&clock).await, &clock, |b| {
+        b.absolute_lifetime(Duration::from_secs(600))
+    });
     let id = SessionId::generate().unwrap();
     store
         .save(&id, &mut Session::new(WebSession::sample(1)))
@@ -412,12 +385,9 @@ pub async fn save_after_the_absolute_lifetime_is_refused<B: Backend>(
     make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
-    let store: Store<WebSession, B> = Store::builder(make(&clock).await)
-        .keyring(keyring(1))
-        .absolute_lifetime(Duration::from_secs(600))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let store = configured(make(&clock).await, &clock, |b| {
+        b.absolute_lifetime(Duration::from_secs(600))
+    });
     let id = SessionId::generate().unwrap();
     let mut session = Session::new(WebSession::sample(1));
     store.save(&id, &mut session).await.unwrap();
@@ -543,24 +513,18 @@ pub async fn shortening_the_lifetime_applies_to_live_sessions<B: Backend>(
 ) {
     let clock = clock();
     let backend = Arc::new(make(&clock).await);
-    let week: Store<WebSession, Arc<B>> = Store::builder(Arc::clone(&backend))
-        .keyring(keyring(1))
-        .absolute_lifetime(Duration::from_secs(7 * 86_400))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let week = configured(Arc::clone(&backend), &clock, |b| {
+        b.absolute_lifetime(Duration::from_secs(7 * 86_400))
+    });
     let id = SessionId::generate().unwrap();
     week.save(&id, &mut Session::new(WebSession::sample(1)))
         .await
         .unwrap();
 
     // After an incident the operator cuts the lifetime to one hour.
-    let hour: Store<WebSession, Arc<B>> = Store::builder(backend)
-        .keyring(keyring(1))
-        .absolute_lifetime(Duration::from_secs(3600))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let hour = configured(backend, &clock, |b| {
+        b.absolute_lifetime(Duration::from_secs(3600))
+    });
     clock.advance(Duration::from_secs(60));
     let mut loaded = hour.load(&id).await.unwrap().unwrap();
     hour.save(&id, &mut loaded).await.unwrap();
@@ -583,12 +547,7 @@ pub async fn enabling_a_lifetime_applies_to_sessions_without_one<B: Backend>(
 ) {
     let clock = clock();
     let backend = Arc::new(make(&clock).await);
-    let unlimited: Store<WebSession, Arc<B>> = Store::builder(Arc::clone(&backend))
-        .keyring(keyring(1))
-        .no_absolute_lifetime()
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let unlimited = configured(Arc::clone(&backend), &clock, |b| b.no_absolute_lifetime());
     let id = SessionId::generate().unwrap();
     let mut session = Session::new(WebSession::sample(1));
     unlimited.save(&id, &mut session).await.unwrap();
@@ -615,12 +574,7 @@ pub async fn listing_ignores_keys_of_a_longer_prefix<B: Backend>(
     let clock = clock();
     let backend = Arc::new(make(&clock).await);
     let users = store_on(Arc::clone(&backend), &clock);
-    let admins: Store<WebSession, Arc<B>> = Store::builder(backend)
-        .keyring(keyring(1))
-        .prefix("sess:admin:")
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let admins = configured(backend, &clock, |b| b.prefix("sess:admin:"));
     let user = SessionId::generate().unwrap();
     let admin = SessionId::generate().unwrap();
     users

@@ -13,7 +13,7 @@ pub mod conformance;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-use sealed_session::{Backend, KeyMaterial, Keyring, ManualClock, Store, Suite};
+use sealed_session::{Backend, KeyMaterial, Keyring, ManualClock, Store, StoreBuilder, Suite};
 use serde::{Deserialize, Serialize};
 
 /// A realistic session: user, roles, CSRF token, flash messages, a small cart.
@@ -72,8 +72,16 @@ pub fn keyring(id: u32) -> Keyring {
 }
 
 pub fn store_on<B: Backend>(backend: B, clock: &ManualClock) -> Store<WebSession, B> {
-    Store::builder(backend)
-        .keyring(keyring(1))
+    configured(backend, clock, |b| b)
+}
+
+/// A store with key 1 and the test clock, after `configure` adjusted its builder.
+pub fn configured<B: Backend>(
+    backend: B,
+    clock: &ManualClock,
+    configure: impl FnOnce(StoreBuilder<WebSession, B>) -> StoreBuilder<WebSession, B>,
+) -> Store<WebSession, B> {
+    configure(Store::builder(backend).keyring(keyring(1)))
         .clock(clock.clone())
         .build()
         .unwrap()
