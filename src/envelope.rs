@@ -75,13 +75,19 @@ impl Header {
         }
     }
 
-    /// Appends the first 15 bytes (version through expiry) to `out`.
-    pub(crate) fn write_fixed(&self, out: &mut Vec<u8>) {
-        out.push(VERSION);
-        out.push(self.suite.to_byte());
-        out.push(self.codec.to_byte());
-        out.extend_from_slice(&self.key_id.to_be_bytes());
-        out.extend_from_slice(&self.expires_at.to_be_bytes());
+    /// The first 15 bytes: version, suite, codec, key id, expiry.
+    pub(crate) fn fixed_bytes(&self) -> [u8; 15] {
+        let mut out = [0u8; 15];
+        let id = self.key_id.to_be_bytes();
+        let exp = self.expires_at.to_be_bytes();
+        let bytes = [VERSION, self.suite.to_byte(), self.codec.to_byte()]
+            .into_iter()
+            .chain(id)
+            .chain(exp);
+        for (dst, b) in out.iter_mut().zip(bytes) {
+            *dst = b;
+        }
+        out
     }
 }
 

@@ -166,6 +166,23 @@ pub trait Sealer: fmt::Debug + Send + Sync + 'static {
     fn overhead(&self) -> Option<usize> {
         None
     }
+
+    /// Bytes the store reserves in front of the plaintext, so [`Sealer::seal_in_place`] can
+    /// build the sealed value around it without copying it. Default 0.
+    fn reserved_prefix(&self) -> usize {
+        0
+    }
+
+    /// Seals in place: `buf` holds [`Sealer::reserved_prefix`] bytes (any contents) followed
+    /// by the plaintext; on success it holds the sealed value. The default copies the
+    /// plaintext out, calls [`Sealer::seal`] and wipes the buffer it replaces.
+    fn seal_in_place(&self, ctx: &SealContext<'_>, buf: &mut Vec<u8>) -> Result<(), Error> {
+        let start = self.reserved_prefix().min(buf.len());
+        let sealed = self.seal(ctx, buf.get(start..).unwrap_or_default())?;
+        crypto::wipe(buf);
+        *buf = sealed;
+        Ok(())
+    }
 }
 
 /// Where the 32-byte salt of each envelope comes from.
@@ -223,6 +240,22 @@ impl KeyringSealer {
         plaintext: &[u8],
         salt: &[u8; 32],
     ) -> Result<Vec<u8>, Error> {
+        let mut buf = Vec::with_capacity(OVERHEAD + plaintext.len());
+        buf.resize(CIPHERTEXT_OFFSET, 0);
+        buf.extend_from_slice(plaintext);
+        self.seal_buffer(ctx, &mut buf, salt)?;
+        Ok(buf)
+    }
+
+    /// Builds the envelope around the plaintext at `buf[79..]`: header, salt and commitment
+    /// into the first 79 bytes, the ciphertext over the plaintext, the tag appended. On
+    /// failure the buffer is wiped.
+    fn seal_buffer(
+        &self,
+        ctx: &SealContext<'_>,
+        buf: &mut Vec<u8>,
+        salt: &[u8; 32],
+    ) -> Result<(), Error> {
         let key = self
             .keyring
             .primary_key()
@@ -233,34 +266,54 @@ impl KeyringSealer {
             key_id: key.id,
             expires_at: ctx.expires_at,
         };
-        let keys = crypto::derive_envelope_keys(&key.material, salt, key.suite, key.id)
-            .ok_or_else(|| Error::Sealer("key derivation refused its inputs".into()))?;
-
-        let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
-        header.write_fixed(&mut out);
-        out.extend_from_slice(salt);
-        out.extend_from_slice(&keys.commitment);
-        out.extend_from_slice(plaintext);
-
-        let (prefix79, body) = out.split_at_mut(CIPHERTEXT_OFFSET);
+        let Some(keys) = crypto::derive_envelope_keys(&key.material, salt, key.suite, key.id)
+        else {
+            crypto::wipe(buf);
+            return Err(Error::Sealer("key derivation refused its inputs".into()));
+        };
+        if buf.len() < CIPHERTEXT_OFFSET {
+            crypto::wipe(buf);
+            return Err(Error::Sealer("no room reserved for the envelope header".into()));
+        }
+        let (prefix79, body) = buf.split_at_mut(CIPHERTEXT_OFFSET);
+        let fixed = header.fixed_bytes();
+        for (dst, src) in prefix79
+            .iter_mut()
+            .zip(fixed.iter().chain(salt).chain(&keys.commitment))
+        {
+            *dst = *src;
+        }
         let aad = AssociatedData::new(prefix79, ctx.storage_key);
         let Some(tag) = crypto::aead_seal(key.suite, &keys.enc_key, aad.as_slice(), body) else {
-            crypto::wipe(&mut out);
+            crypto::wipe(buf);
             return Err(Error::Sealer("AEAD refused the message length".into()));
         };
-        out.extend_from_slice(&tag);
-        Ok(out)
+        buf.extend_from_slice(&tag);
+        Ok(())
     }
-}
 
-impl Sealer for KeyringSealer {
-    fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+    fn fresh_salt(&self) -> Result<[u8; 32], Error> {
         let mut salt = [0u8; 32];
         match self.salt {
             SaltSource::ThreadLocal => rand::rng().fill_bytes(&mut salt),
             SaltSource::Os => getrandom::fill(&mut salt).map_err(|_| Error::Rng)?,
         }
-        self.seal_with_salt(ctx, plaintext, &salt)
+        Ok(salt)
+    }
+}
+
+impl Sealer for KeyringSealer {
+    fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        self.seal_with_salt(ctx, plaintext, &self.fresh_salt()?)
+    }
+
+    fn reserved_prefix(&self) -> usize {
+        CIPHERTEXT_OFFSET
+    }
+
+    fn seal_in_place(&self, ctx: &SealContext<'_>, buf: &mut Vec<u8>) -> Result<(), Error> {
+        let salt = self.fresh_salt()?;
+        self.seal_buffer(ctx, buf, &salt)
     }
 
     fn open(&self, ctx: &OpenContext<'_>, value: Vec<u8>) -> Result<Opened, Error> {
