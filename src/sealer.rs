@@ -273,7 +273,9 @@ impl KeyringSealer {
         };
         if buf.len() < CIPHERTEXT_OFFSET {
             crypto::wipe(buf);
-            return Err(Error::Sealer("no room reserved for the envelope header".into()));
+            return Err(Error::Sealer(
+                "no room reserved for the envelope header".into(),
+            ));
         }
         let (prefix79, body) = buf.split_at_mut(CIPHERTEXT_OFFSET);
         let fixed = header.fixed_bytes();

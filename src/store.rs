@@ -500,7 +500,10 @@ where
         let max = inner.max_envelope_len;
         let room = max.saturating_sub(overhead);
         let hint = inner.plaintext_hint.load(Ordering::Relaxed);
-        let reserve = hint.saturating_add(hint / 4).clamp(256, room.max(256)) + overhead;
+        let reserve = hint
+            .saturating_add(hint / 4)
+            .clamp(256, room.max(256))
+            .saturating_add(overhead);
         let mut buf = WipeOnDrop(Vec::with_capacity(reserve));
         buf.0.resize(prefix, 0);
         inner
