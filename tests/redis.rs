@@ -400,6 +400,34 @@ async fn a_load_survives_the_connection_being_killed_under_it() {
 }
 
 #[tokio::test]
+async fn a_write_on_a_dropped_connection_is_reported_not_replayed() {
+    let server = RedisServer::start();
+    let store = store_on(&server, |b| b).await;
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let mut loaded = store.load(&id).await.unwrap().unwrap();
+    loaded.data.user_id = 2;
+    let killed = support::redis::raw_command(server.port, "CLIENT KILL TYPE normal").unwrap();
+    assert!(killed.starts_with(':'), "{killed}");
+    let err = store.save(&id, &mut loaded).await.unwrap_err();
+    match &err {
+        Error::Backend(e) => {
+            assert_eq!(e.kind(), BackendErrorKind::Connection, "{err:?}");
+            assert!(e.is_retryable());
+        }
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+    // Not replayed behind the caller's back: the stored session is still the old one.
+    assert_eq!(store.load(&id).await.unwrap().unwrap().data.user_id, 1);
+    // The caller may retry; the reconnected connection takes it.
+    store.save(&id, &mut loaded).await.unwrap();
+    assert_eq!(store.load(&id).await.unwrap().unwrap().data.user_id, 2);
+}
+
+#[tokio::test]
 async fn an_unreachable_server_fails_within_the_connect_timeout() {
     let port = {
         let server = RedisServer::start();
