@@ -681,3 +681,15 @@ fn stat(server: &RedisServer, field: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{field} in INFO stats"))
 }
+
+#[tokio::test]
+async fn a_cluster_with_a_database_number_is_refused_before_connecting() {
+    let err = RedisBackend::builder()
+        .cluster_nodes(["redis://127.0.0.1:1/"])
+        .db(2)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), BackendErrorKind::Other);
+    assert!(!err.is_retryable());
+}

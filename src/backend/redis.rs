@@ -196,6 +196,12 @@ impl RedisBackendBuilder {
                     "no Redis URL, host or cluster nodes given",
                 ));
             }
+            Target::Cluster(_) if self.db.is_some_and(|db| db != 0) => {
+                return Err(BackendError::new(
+                    BackendErrorKind::Other,
+                    "a Redis Cluster has only database 0",
+                ));
+            }
             Target::Cluster(urls) => {
                 let mut nodes = Vec::with_capacity(urls.len());
                 for url in urls {
@@ -848,8 +854,10 @@ fn map_err(e: RedisError) -> BackendError {
     BackendError::new(BackendErrorKind::Other, e)
 }
 
-fn map_parse(e: redis::ParsingError) -> BackendError {
-    BackendError::new(BackendErrorKind::Server, e.to_string())
+/// A reply that did not have the expected shape. The parser's message may quote the reply
+/// (keys, in plain-id mode session ids), so only the fact is kept.
+fn map_parse(_: redis::ParsingError) -> BackendError {
+    BackendError::new(BackendErrorKind::Server, "malformed reply from the server")
 }
 
 fn unexpected(command: &str, reply: &Value) -> BackendError {
