@@ -1,8 +1,8 @@
-//! A tour of the pipeline on the embedded in-memory backend:
-//! store a session, look at what the backend holds, load it back, and watch a tampered
-//! copy and a copy moved to another session's key being refused.
+//! A tour of the pipeline: store a session, look at what the backend holds, load it back,
+//! and watch a tampered copy and a copy moved to another session's key being refused.
 //!
-//! Run: `cargo run --example demo`
+//! Run: `cargo run --example demo` (embedded in-memory backend), or with a Redis server:
+//! `REDIS_URL=redis://127.0.0.1:6379/ cargo run --example demo`
 
 #![allow(
     clippy::unwrap_used,
@@ -13,8 +13,8 @@
 
 use sealed_session::envelope::Header;
 use sealed_session::{
-    Backend, Fetched, KeyMaterial, Keyring, MemoryBackend, Session, SessionId, SetMode, Store,
-    Suite,
+    Backend, Fetched, KeyMaterial, Keyring, MemoryBackend, RedisBackend, Session, SessionId,
+    SetMode, Store, Suite,
 };
 use serde::{Deserialize, Serialize};
 
@@ -30,10 +30,29 @@ async fn main() -> Result<(), sealed_session::Error> {
     // A fresh random key for this run; a real deployment loads its keys from configuration.
     let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
     println!("keyring: {keyring:?}");
-    let store: Store<Cart, MemoryBackend> = Store::builder(MemoryBackend::new())
-        .keyring(keyring)
-        .build()?;
+    match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            // Print the address only: a URL may carry a password.
+            println!("backend: Redis at {}", url.rsplit('@').next().unwrap_or(""));
+            let backend = RedisBackend::connect(&url).await?;
+            // A prefix of its own, so the tour never touches anything else in that database.
+            let store = Store::builder(backend)
+                .keyring(keyring)
+                .prefix("sealed-session-demo:")
+                .build()?;
+            tour(store).await
+        }
+        Err(_) => {
+            println!("backend: embedded, in memory (set REDIS_URL to use Redis)");
+            let store = Store::builder(MemoryBackend::new())
+                .keyring(keyring)
+                .build()?;
+            tour(store).await
+        }
+    }
+}
 
+async fn tour<B: Backend>(store: Store<Cart, B>) -> Result<(), sealed_session::Error> {
     // 1. Save a session under a new id.
     let id = SessionId::generate()?;
     let mut session = Session::new(Cart {
@@ -116,8 +135,8 @@ async fn main() -> Result<(), sealed_session::Error> {
 }
 
 /// The bytes the backend holds under `key`, as someone reading the database sees them.
-async fn raw(
-    store: &Store<Cart, MemoryBackend>,
+async fn raw<B: Backend>(
+    store: &Store<Cart, B>,
     key: &str,
 ) -> Result<Vec<u8>, sealed_session::Error> {
     match store.backend().get(key, usize::MAX).await? {
