@@ -156,6 +156,17 @@ pub trait Backend: Send + Sync + 'static {
         ttl: Duration,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
 
+    /// Replaces the value under `key` with `new` only if it is exactly `expected`, keeping
+    /// its expiry (Redis: a Lua script, `SET … KEEPTTL`). Returns whether it replaced. Used
+    /// by key rotation to re-seal a value without overwriting a save that raced it; must be
+    /// atomic with respect to every other write.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
     /// Lists keys that start with `prefix`, about `count` at a time.
     fn scan(
         &self,
@@ -180,6 +191,25 @@ pub trait Backend: Send + Sync + 'static {
         }
     }
 
+    /// Several [`Backend::compare_and_swap`]s (for bulk re-sealing), results in the order
+    /// given. Backends that can batch round trips override this; the default runs one after
+    /// another.
+    fn compare_and_swap_many(
+        &self,
+        swaps: &[Swap<'_>],
+    ) -> impl Future<Output = Result<Vec<bool>, BackendError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(swaps.len());
+            for swap in swaps {
+                out.push(
+                    self.compare_and_swap(swap.key, swap.expected, swap.new)
+                        .await?,
+                );
+            }
+            Ok(out)
+        }
+    }
+
     /// Removes several keys (for `Store::clear`); returns how many existed. Backends that
     /// can batch round trips override this; the default removes one key after another.
     fn delete_many(
@@ -195,6 +225,29 @@ pub trait Backend: Send + Sync + 'static {
             }
             Ok(removed)
         }
+    }
+}
+
+/// One conditional replacement for [`Backend::compare_and_swap_many`]. `Debug` prints
+/// lengths only.
+#[derive(Clone, Copy)]
+pub struct Swap<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The value that must still be stored.
+    pub expected: &'a [u8],
+    /// The value to store instead.
+    pub new: &'a [u8],
+}
+
+impl fmt::Debug for Swap<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Swap { key, expected, new } = self;
+        f.debug_struct("Swap")
+            .field("key_len", &key.len())
+            .field("expected_len", &expected.len())
+            .field("new_len", &new.len())
+            .finish()
     }
 }
 
@@ -245,6 +298,22 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         max_len: usize,
     ) -> impl Future<Output = Result<Vec<Fetched>, BackendError>> + Send {
         (**self).get_many(keys, max_len)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).compare_and_swap(key, expected, new)
+    }
+
+    fn compare_and_swap_many(
+        &self,
+        swaps: &[Swap<'_>],
+    ) -> impl Future<Output = Result<Vec<bool>, BackendError>> + Send {
+        (**self).compare_and_swap_many(swaps)
     }
 
     fn delete_many(

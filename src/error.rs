@@ -482,6 +482,90 @@ pub enum ConfigError {
     UnknownSuite,
     /// A store setting is out of range; the string says which and why.
     InvalidSetting(&'static str),
+    /// A problem with one key of a keyring configuration: `error` says what.
+    Key {
+        /// The key id.
+        id: u32,
+        /// What is wrong with it.
+        error: Box<ConfigError>,
+    },
+    /// The configuration text does not parse. Quoted values are removed from `message`, so
+    /// material typed into the wrong field is not repeated.
+    Syntax {
+        /// `TOML` or `JSON`.
+        format: &'static str,
+        /// The 1-based line, when known.
+        line: Option<usize>,
+        /// What the parser says, without quoted values.
+        message: String,
+    },
+    /// The configuration file cannot be read.
+    ConfigFile {
+        /// Its path.
+        path: std::path::PathBuf,
+        /// Why (not found, permission denied, larger than 64 KiB...).
+        kind: std::io::ErrorKind,
+    },
+    /// A file named as a key's material source cannot be read. Its content is never shown.
+    SecretFile {
+        /// Its path.
+        path: std::path::PathBuf,
+        /// Why.
+        kind: std::io::ErrorKind,
+    },
+    /// An environment variable named as a material source is not set (or not Unicode).
+    MissingEnv {
+        /// The variable's name.
+        name: String,
+    },
+    /// An active key names no material source.
+    NoMaterial,
+    /// An active key names no suite.
+    NoSuite,
+    /// A retired key still names a material source; retired keys open nothing, so their
+    /// material must be removed from the configuration (and destroyed).
+    RetiredWithMaterial,
+    /// A material source must name exactly one of `env`, `file`, `passphrase_env`,
+    /// `passphrase_file` and `insecure_inline`.
+    MaterialSources {
+        /// How many were named.
+        named: usize,
+    },
+    /// A passphrase source lacks its `argon2` parameters or its `salt`.
+    PassphraseSettings,
+    /// `argon2` or `salt` given for material that is not a passphrase.
+    Argon2WithoutPassphrase,
+    /// The passphrase is empty.
+    EmptyPassphrase,
+    /// The Argon2id salt is not valid base64.
+    SaltEncoding,
+}
+
+impl ConfigError {
+    /// Attaches a key id to an error about that key (unless it already names one).
+    pub(crate) fn in_key(id: u32, error: ConfigError) -> ConfigError {
+        match error {
+            ConfigError::Key { .. }
+            | ConfigError::KeyLength { id: Some(_), .. }
+            | ConfigError::KeyEncoding { id: Some(_) } => error,
+            other => ConfigError::Key {
+                id,
+                error: Box::new(other),
+            },
+        }
+    }
+
+    /// The key id this error is about, if any.
+    pub fn key_id(&self) -> Option<u32> {
+        match self {
+            ConfigError::Key { id, .. }
+            | ConfigError::DuplicateKeyId { id }
+            | ConfigError::KeyLength { id: Some(id), .. }
+            | ConfigError::KeyEncoding { id: Some(id) } => Some(*id),
+            ConfigError::DuplicateMaterial { second, .. } => Some(*second),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -527,6 +611,49 @@ impl fmt::Display for ConfigError {
             ConfigError::Argon2 => f.write_str("Argon2id refused its parameters"),
             ConfigError::UnknownSuite => f.write_str("unknown AEAD suite"),
             ConfigError::InvalidSetting(what) => write!(f, "invalid store setting: {what}"),
+            ConfigError::Key { id, error } => write!(f, "key {id}: {error}"),
+            ConfigError::Syntax {
+                format,
+                line: Some(line),
+                message,
+            } => write!(f, "{format} syntax error at line {line}: {message}"),
+            ConfigError::Syntax {
+                format,
+                line: None,
+                message,
+            } => write!(f, "{format} syntax error: {message}"),
+            ConfigError::ConfigFile { path, kind } => {
+                write!(f, "cannot read configuration file {}: {kind}", path.display())
+            }
+            ConfigError::SecretFile { path, kind } => {
+                write!(f, "cannot read secret file {}: {kind}", path.display())
+            }
+            ConfigError::MissingEnv { name } => {
+                write!(f, "environment variable {name} is not set")
+            }
+            ConfigError::NoMaterial => f.write_str(
+                "no material source; add material = { env = \"...\" } or { file = \"...\" }",
+            ),
+            ConfigError::NoSuite => {
+                f.write_str("no suite; add suite = \"aes-256-gcm\" or \"chacha20-poly1305\"")
+            }
+            ConfigError::RetiredWithMaterial => f.write_str(
+                "a retired key opens nothing, so it must not name material; remove the \
+                 material line and destroy the secret",
+            ),
+            ConfigError::MaterialSources { named } => write!(
+                f,
+                "material names {named} sources; name exactly one of env, file, \
+                 passphrase_env, passphrase_file, insecure_inline"
+            ),
+            ConfigError::PassphraseSettings => f.write_str(
+                "a passphrase needs argon2 = { m_cost_kib, t_cost, p_cost } and a base64 salt",
+            ),
+            ConfigError::Argon2WithoutPassphrase => {
+                f.write_str("argon2 and salt apply only to passphrase_env or passphrase_file")
+            }
+            ConfigError::EmptyPassphrase => f.write_str("the passphrase is empty"),
+            ConfigError::SaltEncoding => f.write_str("the Argon2id salt is not valid base64"),
         }
     }
 }

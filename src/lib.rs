@@ -13,16 +13,19 @@
 pub mod backend;
 mod clock;
 pub mod codec;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod crypto;
 pub mod envelope;
 mod error;
 mod id;
+pub mod rotation;
 pub mod sealer;
 mod store;
 
 #[cfg(feature = "memory")]
 pub use backend::MemoryBackend;
-pub use backend::{Backend, Fetched, ScanCursor, ScanPage, SetMode};
+pub use backend::{Backend, Fetched, ScanCursor, ScanPage, SetMode, Swap};
 #[cfg(feature = "redis")]
 pub use backend::{RedisBackend, RedisBackendBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -35,6 +38,9 @@ pub use error::{
     RejectKind, Rejection,
 };
 pub use id::{SESSION_ID_LEN, SessionId, StorageId};
+#[cfg(feature = "config")]
+pub use config::{KeyringConfig, load_keyring};
+pub use rotation::{KeyringHandle, RewrapOptions, RewrapReport};
 pub use sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};
 pub use store::{
     DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_MAX_ENVELOPE_LEN, DEFAULT_PREFIX,

@@ -5,7 +5,6 @@
 //! implements the same trait.
 
 use std::fmt;
-use std::sync::Arc;
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
@@ -17,6 +16,7 @@ use crate::envelope::{
     AssociatedData, CIPHERTEXT_OFFSET, COMMITMENT_RANGE, Header, OVERHEAD, SALT_RANGE, TAG_LEN,
 };
 use crate::error::{Error, RejectKind, Rejection};
+use crate::rotation::KeyringHandle;
 
 /// What the store tells a sealer when sealing one value. `Debug` omits the storage key,
 /// which holds a session id in plain-id mode.
@@ -183,6 +183,15 @@ pub trait Sealer: fmt::Debug + Send + Sync + 'static {
         *buf = sealed;
         Ok(())
     }
+
+    /// True when `value`, should it open, ought to be sealed again under the current
+    /// primary key (it names an older key). Looks at public header bytes only, before any
+    /// cryptography; the store then re-seals loaded sessions lazily and bulk re-sealing
+    /// picks such values out. Default `false`: the sealer has no notion of rotation.
+    fn needs_reseal(&self, value: &[u8]) -> bool {
+        let _ = value;
+        false
+    }
 }
 
 /// Where the 32-byte salt of each envelope comes from.
@@ -205,20 +214,33 @@ pub enum SaltSource {
 
 /// The built-in sealer: envelope v1 over a [`Keyring`].
 ///
-/// Seals with the primary key; opens with exactly the key the envelope names.
+/// Seals with the primary key; opens with exactly the key the envelope names. The keyring
+/// sits behind a [`KeyringHandle`], so it can be replaced while the sealer is in use: each
+/// seal or open works with the keyring that was current when it started.
 #[derive(Clone)]
 pub struct KeyringSealer {
-    keyring: Arc<Keyring>,
+    keyring: KeyringHandle,
     salt: SaltSource,
 }
 
 impl KeyringSealer {
     /// A sealer over `keyring`, salting with [`SaltSource::ThreadLocal`].
     pub fn new(keyring: Keyring) -> Self {
+        KeyringSealer::with_handle(KeyringHandle::new(keyring))
+    }
+
+    /// A sealer over a shared handle: replacing the handle's keyring changes what this
+    /// sealer seals and opens with from then on.
+    pub fn with_handle(keyring: KeyringHandle) -> Self {
         KeyringSealer {
-            keyring: Arc::new(keyring),
+            keyring,
             salt: SaltSource::default(),
         }
+    }
+
+    /// The handle through which the keyring can be replaced at run time.
+    pub fn handle(&self) -> &KeyringHandle {
+        &self.keyring
     }
 
     /// Chooses where salts come from.
@@ -227,9 +249,9 @@ impl KeyringSealer {
         self
     }
 
-    /// The keyring in use.
-    pub fn keyring(&self) -> &Keyring {
-        &self.keyring
+    /// The keyring in use now.
+    pub fn keyring(&self) -> std::sync::Arc<Keyring> {
+        self.keyring.current()
     }
 
     /// Seals with an explicit salt. Only for test vectors: a repeated salt repeats the
@@ -256,8 +278,8 @@ impl KeyringSealer {
         buf: &mut Vec<u8>,
         salt: &[u8; 32],
     ) -> Result<(), Error> {
-        let key = self
-            .keyring
+        let keyring = self.keyring.snapshot();
+        let key = keyring
             .primary_key()
             .ok_or(Error::Config(crate::ConfigError::NoPrimary))?;
         let header = Header {
@@ -328,7 +350,8 @@ impl Sealer for KeyringSealer {
         // Step 2: version, suite and codec bytes.
         let header = Header::parse(&buf.0)?;
         // Step 3: exactly the key the envelope names.
-        let key = match self.keyring.lookup(header.key_id) {
+        let keyring = self.keyring.snapshot();
+        let key = match keyring.lookup(header.key_id) {
             Lookup::Usable(key) => key,
             Lookup::Retired => return Err(Rejection::new(RejectKind::RetiredKey).into()),
             Lookup::Unknown => return Err(Rejection::new(RejectKind::UnknownKey).into()),
@@ -375,6 +398,13 @@ impl Sealer for KeyringSealer {
 
     fn overhead(&self) -> Option<usize> {
         Some(OVERHEAD)
+    }
+
+    fn needs_reseal(&self, value: &[u8]) -> bool {
+        match Header::parse(value) {
+            Ok(header) => header.key_id != self.keyring.snapshot().primary_id(),
+            Err(_) => false,
+        }
     }
 }
 

@@ -20,7 +20,8 @@ use crate::codec::{Bincode, Codec, CodecId};
 use crate::crypto::{Keyring, WipeOnDrop};
 use crate::error::{ConfigError, Error, RejectKind, Rejection};
 use crate::id::{SessionId, StorageId};
-use crate::sealer::{KeyringSealer, OpenContext, SealContext, Sealer};
+use crate::rotation::{self, KeyringHandle, RewrapOptions, RewrapReport};
+use crate::sealer::{KeyringSealer, OpenContext, Opened, SealContext, Sealer};
 
 /// Default key prefix, as in connect-redis.
 pub const DEFAULT_PREFIX: &str = "sess:";
@@ -136,6 +137,8 @@ struct Inner<T, B> {
     touch: bool,
     max_envelope_len: usize,
     scan_count: usize,
+    lazy_reseal: bool,
+    keyring: Option<KeyringHandle>,
     /// Largest plaintext encoded so far, to size the next encoding buffer.
     plaintext_hint: AtomicUsize,
 }
@@ -414,6 +417,51 @@ where
         Ok((ids, page.next))
     }
 
+    /// The handle through which this store's keyring can be replaced at run time, when the
+    /// store was built with [`StoreBuilder::keyring`] or [`StoreBuilder::keyring_handle`]
+    /// (`None` with a custom sealer).
+    pub fn keyring_handle(&self) -> Option<&KeyringHandle> {
+        self.inner.keyring.as_ref()
+    }
+
+    /// Re-seals under the primary key every session of this store that is under an older
+    /// key: the library side of `sealed-session rewrap`. See [`rotation::rewrap`]; only keys
+    /// this store writes (its prefix followed by a storage id) are visited, and the store's
+    /// clock and maximum envelope size apply. `progress` sees the totals after each page.
+    pub async fn rewrap(
+        &self,
+        options: &RewrapOptions,
+        progress: impl FnMut(&RewrapReport),
+    ) -> Result<RewrapReport, Error> {
+        let inner = &self.inner;
+        let options = options
+            .clone()
+            .max_envelope_len(inner.max_envelope_len);
+        let keep = |key: &str| {
+            key.strip_prefix(inner.prefix.as_str())
+                .is_some_and(|rest| self.is_storage_id(rest))
+        };
+        rotation::rewrap_filtered(
+            &inner.backend,
+            inner.sealer.as_ref(),
+            &inner.prefix,
+            &keep,
+            inner.clock.as_ref(),
+            &options,
+            progress,
+        )
+        .await
+    }
+
+    /// Counts this store's envelopes by key id, from their headers alone (see
+    /// [`rotation::census`]; every key under the prefix is counted).
+    pub async fn census(&self) -> Result<rotation::Census, Error> {
+        let options = RewrapOptions::default()
+            .batch(self.inner.scan_count)
+            .max_envelope_len(self.inner.max_envelope_len);
+        rotation::census(&self.inner.backend, &self.inner.prefix, &options, |_| {}).await
+    }
+
     /// Loads a session by its storage id (from [`Store::ids`]).
     pub async fn load_stored(&self, id: &StorageId) -> Result<Option<Session<T>>, Error> {
         self.load_key(&self.key_of(id)).await
@@ -425,17 +473,46 @@ where
     }
 
     async fn load_key(&self, key: &str) -> Result<Option<Session<T>>, Error> {
-        let max = self.inner.max_envelope_len;
-        match self.inner.backend.get(key, max).await? {
-            Fetched::Value(value) => self.open(key, value).map(Some),
-            Fetched::TooLarge { .. } | Fetched::NotBytes => Err(RejectKind::Length.into()),
-            Fetched::Missing => Ok(None),
+        let inner = &self.inner;
+        let value = match inner.backend.get(key, inner.max_envelope_len).await? {
+            Fetched::Value(value) => value,
+            Fetched::TooLarge { .. } | Fetched::NotBytes => return Err(RejectKind::Length.into()),
+            Fetched::Missing => return Ok(None),
+        };
+        // A value under an older key is copied before opening (which decrypts in place),
+        // so the write-back can check that it is still what is stored.
+        let stale = (inner.lazy_reseal && inner.sealer.needs_reseal(&value)).then(|| value.clone());
+        let opened = self.open_envelope(key, value)?;
+        let session = self.decode(&opened)?;
+        if let Some(stored) = stale {
+            self.reseal(key, &stored, &opened).await;
+        }
+        Ok(Some(session))
+    }
+
+    /// Lazy re-seal: writes the session back under the primary key if the stored value is
+    /// still the one that was read, keeping its TTL, codec and absolute expiry. Best effort:
+    /// the load has succeeded whatever happens here, and a failure only leaves the value
+    /// under its old key for the next load or a bulk re-seal.
+    async fn reseal(&self, key: &str, stored: &[u8], opened: &Opened) {
+        let inner = &self.inner;
+        let ctx = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
+        let Ok(sealed) = inner.sealer.seal(&ctx, opened.plaintext()) else {
+            return;
+        };
+        if sealed.len() <= inner.max_envelope_len {
+            let _ = inner.backend.compare_and_swap(key, stored, &sealed).await;
         }
     }
 
-    /// Opening steps 1 to 7 in the sealer, step 8 here. The size and the expiry are checked
-    /// here as well, so a custom sealer that forgets them cannot let such a value through.
     fn open(&self, key: &str, value: Vec<u8>) -> Result<Session<T>, Error> {
+        let opened = self.open_envelope(key, value)?;
+        self.decode(&opened)
+    }
+
+    /// Opening steps 1 to 7 in the sealer. The size and the expiry are checked here as
+    /// well, so a custom sealer that forgets them cannot let such a value through.
+    fn open_envelope(&self, key: &str, value: Vec<u8>) -> Result<Opened, Error> {
         let inner = &self.inner;
         if value.len() > inner.max_envelope_len {
             return Err(RejectKind::Length.into());
@@ -446,6 +523,12 @@ where
         if opened.expires_at != 0 && opened.expires_at <= now {
             return Err(RejectKind::Expired.into());
         }
+        Ok(opened)
+    }
+
+    /// Opening step 8: decode with the codec the envelope names.
+    fn decode(&self, opened: &Opened) -> Result<Session<T>, Error> {
+        let inner = &self.inner;
         let codec = inner
             .readers
             .iter()
@@ -571,6 +654,8 @@ impl<T: 'static, B> fmt::Debug for Store<T, B> {
             touch,
             max_envelope_len,
             scan_count,
+            lazy_reseal,
+            keyring: _,
             plaintext_hint: _,
         } = &*self.inner;
         let reads: Vec<CodecId> = readers.iter().map(|c| c.id()).collect();
@@ -585,6 +670,7 @@ impl<T: 'static, B> fmt::Debug for Store<T, B> {
             .field("touch", touch)
             .field("max_envelope_len", max_envelope_len)
             .field("scan_count", scan_count)
+            .field("lazy_reseal", lazy_reseal)
             .finish_non_exhaustive()
     }
 }
@@ -603,6 +689,8 @@ pub struct StoreBuilder<T, B> {
     touch: bool,
     max_envelope_len: usize,
     scan_count: usize,
+    lazy_reseal: bool,
+    keyring: Option<KeyringHandle>,
 }
 
 impl<T, B> StoreBuilder<T, B>
@@ -626,17 +714,39 @@ where
             touch: true,
             max_envelope_len: DEFAULT_MAX_ENVELOPE_LEN,
             scan_count: DEFAULT_SCAN_COUNT,
+            lazy_reseal: true,
+            keyring: None,
         }
     }
 
-    /// Seals with the built-in envelope v1 sealer over `keyring`.
+    /// Seals with the built-in envelope v1 sealer over `keyring`. The built store's
+    /// [`Store::keyring_handle`] replaces it at run time.
     pub fn keyring(self, keyring: Keyring) -> Self {
-        self.sealer(KeyringSealer::new(keyring))
+        self.keyring_handle(KeyringHandle::new(keyring))
+    }
+
+    /// Seals with the built-in envelope v1 sealer over a shared keyring handle (from a
+    /// [`Reloader`](crate::rotation::Reloader), say): replacing its keyring re-keys the
+    /// store at once.
+    pub fn keyring_handle(mut self, handle: KeyringHandle) -> Self {
+        self.sealer = Some(Box::new(KeyringSealer::with_handle(handle.clone())));
+        self.keyring = Some(handle);
+        self
     }
 
     /// Seals with a sealer of your own.
     pub fn sealer(mut self, sealer: impl Sealer) -> Self {
         self.sealer = Some(Box::new(sealer));
+        self.keyring = None;
+        self
+    }
+
+    /// Whether a load that opens an envelope under an older (decrypt-only) key writes the
+    /// session back under the primary key, with a compare-and-swap that keeps the entry's
+    /// TTL (default on). Costs one extra round trip on such loads only. Values under
+    /// retired keys are never opened, so never re-sealed.
+    pub fn lazy_reseal(mut self, enabled: bool) -> Self {
+        self.lazy_reseal = enabled;
         self
     }
 
@@ -772,6 +882,8 @@ where
                 touch: self.touch,
                 max_envelope_len: self.max_envelope_len,
                 scan_count: self.scan_count,
+                lazy_reseal: self.lazy_reseal,
+                keyring: self.keyring,
                 plaintext_hint: AtomicUsize::new(0),
             }),
         })
@@ -793,6 +905,8 @@ impl<T: 'static, B> fmt::Debug for StoreBuilder<T, B> {
             touch,
             max_envelope_len,
             scan_count,
+            lazy_reseal,
+            keyring: _,
         } = self;
         let reads: Vec<CodecId> = readers.iter().map(|c| c.id()).collect();
         f.debug_struct("StoreBuilder")
@@ -806,6 +920,7 @@ impl<T: 'static, B> fmt::Debug for StoreBuilder<T, B> {
             .field("touch", touch)
             .field("max_envelope_len", max_envelope_len)
             .field("scan_count", scan_count)
+            .field("lazy_reseal", lazy_reseal)
             .finish_non_exhaustive()
     }
 }

@@ -176,6 +176,23 @@ impl Backend for MemoryBackend {
         }
     }
 
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, BackendError> {
+        let now = self.clock.now_millis();
+        let mut state = self.lock();
+        match state.map.get_mut(key).filter(|e| e.live(now)) {
+            Some(entry) if entry.value == expected => {
+                entry.value = new.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn scan(
         &self,
         prefix: &str,

@@ -48,7 +48,7 @@ use redis::{
     RedisConnectionInfo, RedisError, Value,
 };
 
-use super::{Backend, Fetched, ScanCursor, ScanPage, SetMode};
+use super::{Backend, Fetched, ScanCursor, ScanPage, SetMode, Swap};
 use crate::error::{BackendError, BackendErrorKind};
 
 /// Default time allowed to establish a connection.
@@ -673,6 +673,59 @@ impl Backend for RedisBackend {
         }
     }
 
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, BackendError> {
+        // A write: one attempt, never replayed.
+        let reply: Value =
+            deadline_op(self.response_timeout, self.query(&cas_cmd(key, expected, new))).await?;
+        cas_result(&reply)
+    }
+
+    async fn compare_and_swap_many(&self, swaps: &[Swap<'_>]) -> Result<Vec<bool>, BackendError> {
+        if swaps.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.conn {
+            Conn::Standalone(_) => {
+                let mut pipe = redis::pipe();
+                for swap in swaps {
+                    pipe.add_command(cas_cmd(swap.key, swap.expected, swap.new));
+                }
+                let replies: Vec<Value> =
+                    deadline_op(self.response_timeout, self.query_pipeline(&pipe)).await?;
+                if replies.len() != swaps.len() {
+                    return Err(unexpected("EVAL", &Value::Nil));
+                }
+                replies.iter().map(cas_result).collect()
+            }
+            Conn::Cluster(_) => {
+                let mut set = tokio::task::JoinSet::new();
+                for (i, swap) in swaps.iter().enumerate() {
+                    let this = self.clone();
+                    let cmd = cas_cmd(swap.key, swap.expected, swap.new);
+                    set.spawn(async move {
+                        let reply: Result<Value, _> =
+                            deadline_op(this.response_timeout, this.query(&cmd)).await;
+                        (i, reply.and_then(|r| cas_result(&r)))
+                    });
+                }
+                let mut out = vec![false; swaps.len()];
+                while let Some(done) = set.join_next().await {
+                    let (i, swapped) =
+                        done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = swapped?;
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
     async fn delete_many(&self, keys: &[String]) -> Result<u64, BackendError> {
         if keys.is_empty() {
             return Ok(0);
@@ -762,6 +815,28 @@ impl Backend for RedisBackend {
                 deadline_op(self.response_timeout, page).await
             }
         }
+    }
+}
+
+/// Replaces `KEYS[1]` with `ARGV[2]` only while it holds exactly `ARGV[1]`, keeping its TTL.
+/// Anything but a string under the key (a hash, say) is left alone. Sent with `EVAL`, which
+/// Redis caches by digest, so there is no `NOSCRIPT` case to handle after a restart.
+const CAS_SCRIPT: &str = "local v = redis.pcall('GET', KEYS[1]) \
+if type(v) == 'string' and v == ARGV[1] then \
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0";
+
+fn cas_cmd(key: &str, expected: &[u8], new: &[u8]) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(CAS_SCRIPT).arg(1).arg(key).arg(expected).arg(new);
+    cmd
+}
+
+fn cas_result(reply: &Value) -> Result<bool, BackendError> {
+    match reply {
+        Value::Int(1) => Ok(true),
+        Value::Int(0) => Ok(false),
+        Value::ServerError(e) => Err(map_err(RedisError::from(e.clone()))),
+        other => Err(unexpected("EVAL", other)),
     }
 }
 

@@ -146,7 +146,7 @@ impl Argon2Params {
         p_cost: 1,
     };
 
-    fn check(&self) -> Result<(), ConfigError> {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
         let min = Argon2Params::OWASP_MINIMUM;
         if self.m_cost_kib < min.m_cost_kib || self.t_cost < min.t_cost || self.p_cost < min.p_cost
         {

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use sealed_session::backend::Swap;
 use sealed_session::{Backend, BackendError, Fetched, RedisBackend, ScanCursor, ScanPage, SetMode};
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
@@ -446,5 +447,28 @@ impl<S: Send + Sync + 'static> Backend for Served<S> {
         count: usize,
     ) -> Result<ScanPage, BackendError> {
         self.backend.scan(prefix, cursor, count).await
+    }
+
+    // The batched operations are delegated too, so the suites exercise Redis's own
+    // pipelines rather than the trait's one-by-one defaults.
+    async fn get_many(&self, keys: &[String], max_len: usize) -> Result<Vec<Fetched>, BackendError> {
+        self.backend.get_many(keys, max_len).await
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<u64, BackendError> {
+        self.backend.delete_many(keys).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, BackendError> {
+        self.backend.compare_and_swap(key, expected, new).await
+    }
+
+    async fn compare_and_swap_many(&self, swaps: &[Swap<'_>]) -> Result<Vec<bool>, BackendError> {
+        self.backend.compare_and_swap_many(swaps).await
     }
 }

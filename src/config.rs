@@ -1,0 +1,595 @@
+//! Keyring configuration files: the operator's side of key rotation.
+//!
+//! A file lists numbered keys, their state and where each key's material comes from; the
+//! material itself never sits in the file (except under a name that says it is insecure).
+//! See `docs/ROTATION.md` for the format and the rotation procedures.
+//!
+//! ```toml
+//! [[keys]]
+//! id = 3
+//! suite = "aes-256-gcm"
+//! state = "primary"
+//! material = { env = "SESSION_KEY_3" }
+//!
+//! [[keys]]
+//! id = 2
+//! suite = "chacha20-poly1305"
+//! state = "decrypt-only"
+//! material = { file = "/run/secrets/session-key-2" }
+//!
+//! [[keys]]
+//! id = 1
+//! state = "retired"
+//! ```
+//!
+//! Loading happens in two steps, so the structure can be checked before any secret is read:
+//! [`KeyringConfig::parse_toml`] (or [`KeyringConfig::parse_json`], or
+//! [`KeyringConfig::read`]) checks syntax, ids and states; [`KeyringConfig::resolve`] reads
+//! the material and builds a [`Keyring`]. [`load_keyring`] does both.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::crypto::{Argon2Params, KeyMaterial, KeyState, Keyring, Suite};
+use crate::error::ConfigError;
+
+/// Largest configuration or secret file read, in bytes: a stray `/dev/zero` or log file is
+/// refused instead of read into memory.
+pub const MAX_FILE_LEN: u64 = 64 * 1024;
+
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A parsed keyring configuration: ids, states, suites and material *sources*. Holds no
+/// secret unless the file uses `insecure_inline`, and its `Debug` prints none.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyringConfig {
+    keys: Vec<KeyEntry>,
+    /// Directory that relative secret-file paths are resolved against.
+    #[serde(skip)]
+    base_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntry {
+    id: u32,
+    state: StateName,
+    suite: Option<SuiteName>,
+    material: Option<MaterialSource>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum StateName {
+    Primary,
+    DecryptOnly,
+    Retired,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+enum SuiteName {
+    #[serde(rename = "aes-256-gcm")]
+    Aes256Gcm,
+    #[serde(rename = "chacha20-poly1305")]
+    ChaCha20Poly1305,
+}
+
+/// Where one key's material comes from. Exactly one source must be named.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaterialSource {
+    /// An environment variable holding base64 of 32 bytes.
+    env: Option<String>,
+    /// A file holding base64 of 32 bytes.
+    file: Option<PathBuf>,
+    /// An environment variable holding a passphrase.
+    passphrase_env: Option<String>,
+    /// A file holding a passphrase (one trailing newline is ignored).
+    passphrase_file: Option<PathBuf>,
+    /// Argon2id cost, required with a passphrase.
+    argon2: Option<Argon2Section>,
+    /// Base64 Argon2id salt (at least 16 bytes), required with a passphrase.
+    salt: Option<String>,
+    /// Base64 material written in the file itself: for tests and demos only.
+    insecure_inline: Option<InlineSecret>,
+}
+
+/// Key material written into the configuration itself; wiped when dropped.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+struct InlineSecret(String);
+
+impl Drop for InlineSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Argon2Section {
+    m_cost_kib: u32,
+    t_cost: u32,
+    p_cost: u32,
+}
+
+/// Where material comes from, once the entry is known to be well formed.
+enum Source<'a> {
+    Env(&'a str),
+    File(&'a Path),
+    Passphrase {
+        from: PassphraseFrom<'a>,
+        params: Argon2Params,
+        salt: &'a str,
+    },
+    Inline(&'a str),
+}
+
+enum PassphraseFrom<'a> {
+    Env(&'a str),
+    File(&'a Path),
+}
+
+/// Looks environment variables up. The process environment by default; tests and
+/// embedders can supply their own with [`KeyringConfig::resolve_with`].
+pub trait Environment {
+    /// The value of `name`, or `None` when it is unset (or not valid Unicode).
+    fn var(&self, name: &str) -> Option<Zeroizing<String>>;
+}
+
+/// The process environment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<Zeroizing<String>> {
+        std::env::var(name).ok().map(Zeroizing::new)
+    }
+}
+
+impl<F> Environment for F
+where
+    F: Fn(&str) -> Option<String>,
+{
+    fn var(&self, name: &str) -> Option<Zeroizing<String>> {
+        self(name).map(Zeroizing::new)
+    }
+}
+
+/// Public facts about one configured key, for `check` output and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfiguredKey {
+    /// The key id.
+    pub id: u32,
+    /// Its state.
+    pub state: KeyState,
+    /// Its suite (`None` for a retired key).
+    pub suite: Option<Suite>,
+    /// Where its material comes from, without the material: `env SESSION_KEY_3`,
+    /// `file /run/secrets/k`, `passphrase from env PASS (argon2id m=19456 t=2 p=1)`,
+    /// `insecure inline`, or `none` for a retired key.
+    pub source: String,
+}
+
+impl KeyringConfig {
+    /// Parses TOML and checks the structure (no secret is read).
+    pub fn parse_toml(text: &str) -> Result<KeyringConfig, ConfigError> {
+        let config: KeyringConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|span| line_of(text, span.start));
+            ConfigError::Syntax {
+                format: "TOML",
+                line,
+                message: redact_quoted(e.message()),
+            }
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses JSON (`{"keys": [{"id": 3, "state": "primary", ...}]}`) and checks the
+    /// structure.
+    pub fn parse_json(text: &str) -> Result<KeyringConfig, ConfigError> {
+        let config: KeyringConfig = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
+            format: "JSON",
+            line: Some(e.line()),
+            message: redact_quoted(&strip_json_position(&e.to_string())),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads a configuration file: JSON when its name ends in `.json`, TOML otherwise.
+    /// Relative secret-file paths in it are resolved against the file's directory.
+    pub fn read(path: impl AsRef<Path>) -> Result<KeyringConfig, ConfigError> {
+        let path = path.as_ref();
+        let bytes = read_bounded(path).map_err(|kind| ConfigError::ConfigFile {
+            path: path.to_path_buf(),
+            kind,
+        })?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Syntax {
+            format: "UTF-8",
+            line: None,
+            message: "the file is not valid UTF-8".into(),
+        })?;
+        let text = Zeroizing::new(text);
+        let is_json = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+        let mut config = if is_json {
+            KeyringConfig::parse_json(&text)?
+        } else {
+            KeyringConfig::parse_toml(&text)?
+        };
+        config.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(config)
+    }
+
+    /// Sets the directory that relative secret-file paths are resolved against (by default
+    /// the configuration file's directory, or the working directory for parsed text).
+    pub fn with_base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.base_dir = Some(dir.into());
+        self
+    }
+
+    /// The configured keys, in file order, without material.
+    pub fn keys(&self) -> Vec<ConfiguredKey> {
+        self.keys
+            .iter()
+            .map(|k| ConfiguredKey {
+                id: k.id,
+                state: k.state.into(),
+                suite: match k.state {
+                    StateName::Retired => None,
+                    _ => k.suite.map(Suite::from),
+                },
+                source: match k.source() {
+                    Ok(Some(source)) => source.describe(),
+                    _ => "none".into(),
+                },
+            })
+            .collect()
+    }
+
+    /// The id of the primary key.
+    pub fn primary_id(&self) -> u32 {
+        self.keys
+            .iter()
+            .find(|k| matches!(k.state, StateName::Primary))
+            .map_or(0, |k| k.id)
+    }
+
+    /// Reads every key's material from the process environment and files and builds the
+    /// keyring. Passphrase keys run Argon2id here, which is deliberately slow.
+    pub fn resolve(&self) -> Result<Keyring, ConfigError> {
+        self.resolve_with(&ProcessEnvironment)
+    }
+
+    /// As [`KeyringConfig::resolve`], looking environment variables up in `env`.
+    pub fn resolve_with(&self, env: &dyn Environment) -> Result<Keyring, ConfigError> {
+        let mut builder = Keyring::builder();
+        for entry in &self.keys {
+            let id = entry.id;
+            match (entry.state, entry.source()?, entry.suite) {
+                (StateName::Retired, _, _) => builder = builder.retired(id),
+                (state, Some(source), Some(suite)) => {
+                    let material = self
+                        .material(&source, env)
+                        .map_err(|e| ConfigError::in_key(id, e))?;
+                    builder = builder.key(id, suite.into(), state.into(), material);
+                }
+                // `check` refuses both cases; kept as errors rather than panics.
+                (_, None, _) => return Err(ConfigError::in_key(id, ConfigError::NoMaterial)),
+                (_, _, None) => return Err(ConfigError::in_key(id, ConfigError::NoSuite)),
+            }
+        }
+        builder.build()
+    }
+
+    /// The checks that need no secret: at least one key, ids unique and non-zero, exactly
+    /// one primary, suites and material sources present where required and absent on
+    /// retired keys, passphrase settings complete and strong enough.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.keys.is_empty() {
+            return Err(ConfigError::NoPrimary);
+        }
+        let mut ids = BTreeSet::new();
+        for entry in &self.keys {
+            if entry.id == 0 {
+                return Err(ConfigError::ZeroKeyId);
+            }
+            if !ids.insert(entry.id) {
+                return Err(ConfigError::DuplicateKeyId { id: entry.id });
+            }
+        }
+        let primaries: Vec<u32> = self
+            .keys
+            .iter()
+            .filter(|k| matches!(k.state, StateName::Primary))
+            .map(|k| k.id)
+            .collect();
+        match primaries.len() {
+            0 => return Err(ConfigError::NoPrimary),
+            1 => {}
+            _ => return Err(ConfigError::MultiplePrimaries { ids: primaries }),
+        }
+        for entry in &self.keys {
+            let id = entry.id;
+            let source = entry.source()?;
+            match entry.state {
+                StateName::Retired => {
+                    if entry.material.is_some() {
+                        return Err(ConfigError::in_key(id, ConfigError::RetiredWithMaterial));
+                    }
+                }
+                StateName::Primary | StateName::DecryptOnly => {
+                    if entry.suite.is_none() {
+                        return Err(ConfigError::in_key(id, ConfigError::NoSuite));
+                    }
+                    match source {
+                        None => return Err(ConfigError::in_key(id, ConfigError::NoMaterial)),
+                        Some(Source::Passphrase { params, salt, .. }) => {
+                            params.check().map_err(|e| ConfigError::in_key(id, e))?;
+                            decode_salt(salt).map_err(|e| ConfigError::in_key(id, e))?;
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn path(&self, path: &Path) -> PathBuf {
+        match &self.base_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    fn material(&self, source: &Source<'_>, env: &dyn Environment) -> Result<KeyMaterial, ConfigError> {
+        match source {
+            Source::Env(name) => {
+                let value = env.var(name).ok_or_else(|| ConfigError::MissingEnv {
+                    name: (*name).to_owned(),
+                })?;
+                KeyMaterial::from_base64(&value)
+            }
+            Source::File(path) => {
+                let path = self.path(path);
+                let bytes = read_bounded(&path)
+                    .map_err(|kind| ConfigError::SecretFile { path, kind })?;
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| ConfigError::KeyEncoding { id: None })?;
+                KeyMaterial::from_base64(text)
+            }
+            Source::Passphrase { from, params, salt } => {
+                let passphrase = match from {
+                    PassphraseFrom::Env(name) => {
+                        let value = env.var(name).ok_or_else(|| ConfigError::MissingEnv {
+                            name: (*name).to_owned(),
+                        })?;
+                        Zeroizing::new(value.as_bytes().to_vec())
+                    }
+                    PassphraseFrom::File(path) => {
+                        let path = self.path(path);
+                        let mut bytes = read_bounded(&path)
+                            .map_err(|kind| ConfigError::SecretFile { path, kind })?;
+                        strip_one_newline(&mut bytes);
+                        bytes
+                    }
+                };
+                if passphrase.is_empty() {
+                    return Err(ConfigError::EmptyPassphrase);
+                }
+                let salt = decode_salt(salt)?;
+                KeyMaterial::derive_argon2id(&passphrase, params, &salt)
+            }
+            Source::Inline(text) => KeyMaterial::from_base64(text),
+        }
+    }
+}
+
+impl KeyEntry {
+    /// The one material source this entry names, `None` if it names none.
+    fn source(&self) -> Result<Option<Source<'_>>, ConfigError> {
+        let Some(m) = &self.material else {
+            return Ok(None);
+        };
+        let named = [
+            m.env.is_some(),
+            m.file.is_some(),
+            m.passphrase_env.is_some(),
+            m.passphrase_file.is_some(),
+            m.insecure_inline.is_some(),
+        ]
+        .iter()
+        .filter(|named| **named)
+        .count();
+        let id = self.id;
+        if named != 1 {
+            return Err(ConfigError::in_key(id, ConfigError::MaterialSources { named }));
+        }
+        let passphrase = m.passphrase_env.is_some() || m.passphrase_file.is_some();
+        if !passphrase && (m.argon2.is_some() || m.salt.is_some()) {
+            return Err(ConfigError::in_key(id, ConfigError::Argon2WithoutPassphrase));
+        }
+        let source = if let Some(name) = &m.env {
+            Source::Env(name)
+        } else if let Some(path) = &m.file {
+            Source::File(path)
+        } else if let Some(text) = &m.insecure_inline {
+            Source::Inline(&text.0)
+        } else {
+            let from = match (&m.passphrase_env, &m.passphrase_file) {
+                (Some(name), _) => PassphraseFrom::Env(name),
+                (None, Some(path)) => PassphraseFrom::File(path),
+                (None, None) => return Ok(None),
+            };
+            let (Some(a), Some(salt)) = (m.argon2, &m.salt) else {
+                return Err(ConfigError::in_key(id, ConfigError::PassphraseSettings));
+            };
+            Source::Passphrase {
+                from,
+                params: Argon2Params {
+                    m_cost_kib: a.m_cost_kib,
+                    t_cost: a.t_cost,
+                    p_cost: a.p_cost,
+                },
+                salt,
+            }
+        };
+        Ok(Some(source))
+    }
+}
+
+impl Source<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Source::Env(name) => format!("env {name}"),
+            Source::File(path) => format!("file {}", path.display()),
+            Source::Passphrase { from, params, .. } => {
+                let from = match from {
+                    PassphraseFrom::Env(name) => format!("env {name}"),
+                    PassphraseFrom::File(path) => format!("file {}", path.display()),
+                };
+                format!(
+                    "passphrase from {from} (argon2id m={} t={} p={})",
+                    params.m_cost_kib, params.t_cost, params.p_cost
+                )
+            }
+            Source::Inline(_) => "insecure inline".into(),
+        }
+    }
+}
+
+impl From<StateName> for KeyState {
+    fn from(state: StateName) -> KeyState {
+        match state {
+            StateName::Primary => KeyState::Primary,
+            StateName::DecryptOnly => KeyState::DecryptOnly,
+            StateName::Retired => KeyState::Retired,
+        }
+    }
+}
+
+impl From<SuiteName> for Suite {
+    fn from(suite: SuiteName) -> Suite {
+        match suite {
+            SuiteName::Aes256Gcm => Suite::Aes256Gcm,
+            SuiteName::ChaCha20Poly1305 => Suite::ChaCha20Poly1305,
+        }
+    }
+}
+
+impl fmt::Debug for KeyringConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let KeyringConfig { keys: _, base_dir } = self;
+        f.debug_struct("KeyringConfig")
+            .field("keys", &self.keys())
+            .field("base_dir", base_dir)
+            .finish()
+    }
+}
+
+/// Reads and resolves a keyring configuration file in one step.
+pub fn load_keyring(path: impl AsRef<Path>) -> Result<Keyring, ConfigError> {
+    KeyringConfig::read(path)?.resolve()
+}
+
+/// Reads at most [`MAX_FILE_LEN`] bytes into a buffer wiped on drop.
+fn read_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>, io::ErrorKind> {
+    let file = File::open(path).map_err(|e| e.kind())?;
+    let mut buf = Zeroizing::new(Vec::with_capacity(256));
+    file.take(MAX_FILE_LEN + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.kind())?;
+    if buf.len() as u64 > MAX_FILE_LEN {
+        return Err(io::ErrorKind::FileTooLarge);
+    }
+    Ok(buf)
+}
+
+fn strip_one_newline(bytes: &mut Zeroizing<Vec<u8>>) {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+}
+
+fn decode_salt(text: &str) -> Result<Vec<u8>, ConfigError> {
+    let salt = BASE64
+        .decode(text.trim())
+        .map_err(|_| ConfigError::SaltEncoding)?;
+    if salt.len() < 16 {
+        return Err(ConfigError::Argon2Salt { len: salt.len() });
+    }
+    Ok(salt)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()
+        .get(..end)
+        .map_or(0, |head| head.iter().filter(|b| **b == b'\n').count())
+        + 1
+}
+
+/// serde_json appends " at line L column C"; the line is reported separately.
+fn strip_json_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message.get(..at).unwrap_or(message).to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Parser messages quote the offending value (`invalid type: string "…"`), which may be key
+/// material typed into the wrong field: every double-quoted run is replaced.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    if inside {
+        out.push_str("\"…");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_never_reach_messages() {
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "c2VjcmV0", expected u32"#),
+            r#"invalid type: string "…", expected u32"#
+        );
+        assert_eq!(redact_quoted(r#"unterminated "abc"#), r#"unterminated "…"#);
+        assert_eq!(line_of("a\nb\nc", 4), 3);
+    }
+}

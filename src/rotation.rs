@@ -1,0 +1,340 @@
+//! Key rotation at run time.
+//!
+//! - [`KeyringHandle`]: the keyring a sealer uses, replaceable atomically while the store
+//!   serves requests. Each seal or open uses the keyring that was current when it started.
+//! - [`Reloader`] (feature `config`): re-reads a keyring configuration file into a handle;
+//!   a failed reload keeps the working keyring. [`reload_on_sighup`] (feature `signal`)
+//!   does it whenever the process receives SIGHUP.
+//! - [`census`] and [`rewrap`]: count stored envelopes by key id from their clear-text
+//!   headers (no key needed), and re-seal every envelope that is not under the primary key,
+//!   a page at a time, each write a compare-and-swap so a concurrent save always wins.
+//!
+//! The store re-seals lazily too: a session loaded from an envelope under a decrypt-only
+//! key is written back under the primary (see `StoreBuilder::lazy_reseal`).
+//! `docs/ROTATION.md` gives the operator's procedures.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::backend::{Backend, Fetched, ScanCursor, Swap};
+use crate::clock::{Clock, SystemClock};
+use crate::crypto::Keyring;
+use crate::envelope::Header;
+use crate::error::Error;
+use crate::sealer::{OpenContext, SealContext, Sealer};
+use crate::store::DEFAULT_MAX_ENVELOPE_LEN;
+
+#[cfg(feature = "config")]
+mod reload;
+#[cfg(feature = "config")]
+pub use reload::{Reloaded, Reloader};
+#[cfg(all(feature = "signal", unix))]
+pub use reload::reload_on_sighup;
+
+/// A shared, atomically replaceable [`Keyring`].
+///
+/// Clones share the same slot: the application keeps one clone, the store's sealer another,
+/// and [`KeyringHandle::replace`] switches both at once. Readers never block, and an
+/// operation that started with the old keyring finishes with it.
+///
+/// ```
+/// use sealed_session::rotation::KeyringHandle;
+/// use sealed_session::{KeyMaterial, Keyring, Suite};
+///
+/// let handle = KeyringHandle::new(Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?);
+/// let next = Keyring::builder()
+///     .primary(2, Suite::Aes256Gcm, KeyMaterial::generate()?)
+///     .decrypt_only(1, Suite::Aes256Gcm, KeyMaterial::generate()?)
+///     .build()?;
+/// let old = handle.replace(next);
+/// assert_eq!((old.primary_id(), handle.current().primary_id()), (1, 2));
+/// # Ok::<(), sealed_session::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct KeyringHandle {
+    slot: Arc<ArcSwap<Keyring>>,
+}
+
+impl KeyringHandle {
+    /// A handle holding `keyring`.
+    pub fn new(keyring: Keyring) -> Self {
+        KeyringHandle {
+            slot: Arc::new(ArcSwap::from_pointee(keyring)),
+        }
+    }
+
+    /// The keyring in use now.
+    pub fn current(&self) -> Arc<Keyring> {
+        self.slot.load_full()
+    }
+
+    /// A cheap short-lived reference to the current keyring, for one operation.
+    pub(crate) fn snapshot(&self) -> Guard<Arc<Keyring>> {
+        self.slot.load()
+    }
+
+    /// Puts `keyring` in use and returns the one it replaces. Operations already under way
+    /// finish with the old one.
+    pub fn replace(&self, keyring: Keyring) -> Arc<Keyring> {
+        self.slot.swap(Arc::new(keyring))
+    }
+}
+
+impl fmt::Debug for KeyringHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeyringHandle")
+            .field(&*self.snapshot())
+            .finish()
+    }
+}
+
+/// How many envelopes name each key id, read from clear-text headers alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Census {
+    /// Envelopes per key id.
+    pub by_key_id: BTreeMap<u32, u64>,
+    /// Values whose header does not parse as envelope v1 (or too large, or not bytes).
+    pub not_envelopes: u64,
+}
+
+impl Census {
+    /// Envelopes naming `key_id`.
+    pub fn count(&self, key_id: u32) -> u64 {
+        self.by_key_id.get(&key_id).copied().unwrap_or(0)
+    }
+
+    /// Every value counted, envelope or not.
+    pub fn total(&self) -> u64 {
+        self.by_key_id.values().sum::<u64>() + self.not_envelopes
+    }
+
+    fn add(&mut self, value: &Fetched) {
+        match value {
+            Fetched::Missing => {}
+            Fetched::Value(bytes) => match Header::parse(bytes) {
+                Ok(header) => *self.by_key_id.entry(header.key_id).or_default() += 1,
+                Err(_) => self.not_envelopes += 1,
+            },
+            Fetched::TooLarge { .. } | Fetched::NotBytes => self.not_envelopes += 1,
+        }
+    }
+}
+
+/// Settings for [`census`] and [`rewrap`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RewrapOptions {
+    /// Count what would be re-sealed, write nothing. Default `false`.
+    pub dry_run: bool,
+    /// Keys asked for per scan page, and so per pipelined batch. Default 500.
+    pub batch: usize,
+    /// Largest value read, as the store's `max_envelope_len`. Default 64 KiB.
+    pub max_envelope_len: usize,
+}
+
+impl Default for RewrapOptions {
+    fn default() -> Self {
+        RewrapOptions {
+            dry_run: false,
+            batch: 500,
+            max_envelope_len: DEFAULT_MAX_ENVELOPE_LEN,
+        }
+    }
+}
+
+impl RewrapOptions {
+    /// Sets [`RewrapOptions::dry_run`].
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Sets [`RewrapOptions::batch`] (at least 1).
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Sets [`RewrapOptions::max_envelope_len`].
+    pub fn max_envelope_len(mut self, len: usize) -> Self {
+        self.max_envelope_len = len;
+        self
+    }
+}
+
+/// What [`rewrap`] did (or, in a dry run, would do). Also passed to the progress callback
+/// after every page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RewrapReport {
+    /// Envelopes by the key id they named when read, and values that are not envelopes.
+    pub found: Census,
+    /// Envelopes already under the current primary key: left alone.
+    pub current: u64,
+    /// Envelopes re-sealed under the primary (in a dry run: that would be).
+    pub resealed: u64,
+    /// Envelopes that changed between the read and the write (a save, a lazy re-seal or a
+    /// deletion won the race): left alone. A rerun picks up any still under an old key.
+    pub changed_meanwhile: u64,
+    /// Envelopes that could not be opened, by rejection kind (`retired-key`, `expired`,
+    /// `authentication`...): never re-sealed, left for their TTL to remove.
+    pub refused: BTreeMap<&'static str, u64>,
+}
+
+impl RewrapReport {
+    /// Values examined so far.
+    pub fn scanned(&self) -> u64 {
+        self.found.total()
+    }
+
+    /// Envelopes refused, all kinds together.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.values().sum()
+    }
+}
+
+/// Counts the values under `prefix` by the key id in their header. Needs no key: it reads
+/// only the clear-text header, which is not authenticated until an envelope is opened, so
+/// the counts describe what is stored, not what would open. `progress` sees the running
+/// totals after every page.
+pub async fn census<B: Backend>(
+    backend: &B,
+    prefix: &str,
+    options: &RewrapOptions,
+    mut progress: impl FnMut(&Census),
+) -> Result<Census, Error> {
+    let mut census = Census::default();
+    let mut cursor = ScanCursor::start();
+    loop {
+        let page = backend.scan(prefix, cursor, options.batch).await?;
+        let values = backend
+            .get_many(&page.keys, options.max_envelope_len)
+            .await?;
+        for value in &values {
+            census.add(value);
+        }
+        progress(&census);
+        match page.next {
+            Some(next) => cursor = next,
+            None => return Ok(census),
+        }
+    }
+}
+
+/// Re-seals under `sealer`'s primary key every value under `prefix` that the sealer says
+/// names an older key ([`Sealer::needs_reseal`]).
+///
+/// Page by page: one scan, one batched read, the openings and sealings, one batched write of
+/// compare-and-swaps that keep each entry's TTL and replace it only if it is unchanged.
+/// Memory stays bounded by the page size whatever the number of sessions. Idempotent and
+/// safe to interrupt: a rerun finds only what is left. Values it cannot open (retired or
+/// unknown keys, tampering, expiry) are counted and left alone. Each envelope is sealed
+/// again with the same codec, expiry and storage key, so nothing a user sees changes.
+pub async fn rewrap<B: Backend>(
+    backend: &B,
+    sealer: &dyn Sealer,
+    prefix: &str,
+    options: &RewrapOptions,
+    progress: impl FnMut(&RewrapReport),
+) -> Result<RewrapReport, Error> {
+    rewrap_filtered(backend, sealer, prefix, &|_| true, &SystemClock, options, progress).await
+}
+
+/// [`rewrap`] over the keys `keep` accepts, with the time from `clock`.
+pub(crate) async fn rewrap_filtered<B: Backend>(
+    backend: &B,
+    sealer: &dyn Sealer,
+    prefix: &str,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    clock: &dyn Clock,
+    options: &RewrapOptions,
+    mut progress: impl FnMut(&RewrapReport),
+) -> Result<RewrapReport, Error> {
+    let mut report = RewrapReport::default();
+    let mut cursor = ScanCursor::start();
+    let max = options.max_envelope_len;
+    loop {
+        let page = backend.scan(prefix, cursor, options.batch.max(1)).await?;
+        let keys: Vec<String> = page.keys.into_iter().filter(|k| keep(k)).collect();
+        let values = backend.get_many(&keys, max).await?;
+        let now = clock.now_secs();
+        // (index into keys, value read, value to write)
+        let mut batch: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+        for (i, (key, value)) in keys.iter().zip(values).enumerate() {
+            report.found.add(&value);
+            let Fetched::Value(value) = value else {
+                continue;
+            };
+            if Header::parse(&value).is_err() {
+                continue;
+            }
+            if !sealer.needs_reseal(&value) {
+                report.current += 1;
+                continue;
+            }
+            let ctx = OpenContext::new(key.as_bytes(), now, max);
+            let opened = match sealer.open(&ctx, value.clone()) {
+                Ok(opened) => opened,
+                Err(Error::Rejected(r)) => {
+                    *report.refused.entry(r.kind().as_str()).or_default() += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if options.dry_run {
+                report.resealed += 1;
+                continue;
+            }
+            let seal = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
+            let sealed = sealer.seal(&seal, opened.plaintext())?;
+            batch.push((i, value, sealed));
+        }
+        if !batch.is_empty() {
+            let swaps: Vec<Swap<'_>> = batch
+                .iter()
+                .filter_map(|(i, old, new)| {
+                    keys.get(*i).map(|key| Swap {
+                        key,
+                        expected: old,
+                        new,
+                    })
+                })
+                .collect();
+            let swapped = backend.compare_and_swap_many(&swaps).await?;
+            for done in swapped {
+                if done {
+                    report.resealed += 1;
+                } else {
+                    report.changed_meanwhile += 1;
+                }
+            }
+        }
+        progress(&report);
+        match page.next {
+            Some(next) => cursor = next,
+            None => return Ok(report),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KeyMaterial, Suite};
+
+    #[test]
+    fn handle_debug_shows_the_keyring_without_material() {
+        let handle = KeyringHandle::new(
+            Keyring::single(7, Suite::Aes256Gcm, KeyMaterial::from_slice(&[9; 32]).unwrap())
+                .unwrap(),
+        );
+        assert_eq!(
+            format!("{handle:?}"),
+            "KeyringHandle(Keyring { primary: 7, keys: [7 primary aes-256-gcm] })"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Reloading a keyring configuration file into a [`KeyringHandle`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use super::KeyringHandle;
+use crate::config::{Environment, KeyringConfig, ProcessEnvironment};
+use crate::crypto::{KeyInfo, KeyState};
+use crate::error::ConfigError;
+
+/// Reloads a keyring configuration file into a [`KeyringHandle`] on demand.
+///
+/// A reload reads and checks the whole file and resolves every key's material first; only
+/// a keyring that passed every check replaces the current one. On any error the working
+/// keyring stays in place and the error is returned.
+///
+/// ```no_run
+/// use sealed_session::rotation::Reloader;
+///
+/// // At start-up: the initial keyring, and the reloader that keeps it current.
+/// let reloader = Reloader::open("/etc/myapp/session-keys.toml")?;
+/// let handle = reloader.handle().clone(); // give it to StoreBuilder::keyring_handle
+/// // Later, from an admin endpoint or a signal handler:
+/// match reloader.reload() {
+///     Ok(done) => println!("keyring reloaded, primary key {}", done.primary),
+///     Err(e) => eprintln!("keyring reload failed, keeping the current one: {e}"),
+/// }
+/// # Ok::<(), sealed_session::ConfigError>(())
+/// ```
+pub struct Reloader {
+    path: PathBuf,
+    handle: KeyringHandle,
+    env: Box<dyn Environment + Send + Sync>,
+    /// Serialises reloads, so two of them cannot interleave their swaps.
+    lock: Mutex<()>,
+}
+
+/// What a successful reload put in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reloaded {
+    /// The primary key id before the reload.
+    pub previous_primary: u32,
+    /// The primary key id now.
+    pub primary: u32,
+    /// Every key of the new keyring (no material).
+    pub keys: Vec<KeyInfo>,
+    /// Ids that could open envelopes before and no longer can (retired or removed): their
+    /// sessions are now refused. Expected when retiring a key; a surprise otherwise.
+    pub lost: Vec<u32>,
+}
+
+impl Reloader {
+    /// Loads the keyring from `path` (TOML, or JSON for `.json`) with the process
+    /// environment, and returns a reloader over a new handle holding it.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Reloader, ConfigError> {
+        Reloader::open_with(path, ProcessEnvironment)
+    }
+
+    /// As [`Reloader::open`], looking environment variables up in `env`.
+    pub fn open_with(
+        path: impl Into<PathBuf>,
+        env: impl Environment + Send + Sync + 'static,
+    ) -> Result<Reloader, ConfigError> {
+        let path = path.into();
+        let keyring = KeyringConfig::read(&path)?.resolve_with(&env)?;
+        Ok(Reloader {
+            path,
+            handle: KeyringHandle::new(keyring),
+            env: Box::new(env),
+            lock: Mutex::new(()),
+        })
+    }
+
+    /// A reloader that replaces the keyring of an existing `handle` from `path`. Nothing is
+    /// read until [`Reloader::reload`].
+    pub fn new(path: impl Into<PathBuf>, handle: KeyringHandle) -> Reloader {
+        Reloader {
+            path: path.into(),
+            handle,
+            env: Box::new(ProcessEnvironment),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Looks environment variables up in `env` instead of the process environment.
+    pub fn with_environment(mut self, env: impl Environment + Send + Sync + 'static) -> Self {
+        self.env = Box::new(env);
+        self
+    }
+
+    /// The handle this reloader replaces the keyring of.
+    pub fn handle(&self) -> &KeyringHandle {
+        &self.handle
+    }
+
+    /// The configuration file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file again and, if it is valid, puts its keyring in use. Blocking (file
+    /// reads, and Argon2id for passphrase keys): from async code, call it through
+    /// `spawn_blocking`. On error the current keyring is kept.
+    pub fn reload(&self) -> Result<Reloaded, ConfigError> {
+        let _serial = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let keyring = KeyringConfig::read(&self.path)?.resolve_with(self.env.as_ref())?;
+        let keys = keyring.keys().to_vec();
+        let primary = keyring.primary_id();
+        let old = self.handle.replace(keyring);
+        let opens = |k: &KeyInfo| k.state != KeyState::Retired;
+        let lost = old
+            .keys()
+            .iter()
+            .filter(|k| opens(k))
+            .filter(|k| !keys.iter().any(|n| n.id == k.id && opens(n)))
+            .map(|k| k.id)
+            .collect();
+        Ok(Reloaded {
+            previous_primary: old.primary_id(),
+            primary,
+            keys,
+            lost,
+        })
+    }
+}
+
+impl fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Reloader {
+            path,
+            handle,
+            env: _,
+            lock: _,
+        } = self;
+        f.debug_struct("Reloader")
+            .field("path", path)
+            .field("handle", handle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reloads `reloader` every time the process receives SIGHUP, reporting each outcome to
+/// `report` (log it: a failed reload keeps the old keyring, and nothing else tells the
+/// operator). Runs on the current tokio runtime until the returned task is aborted; the
+/// file is read on the blocking pool.
+///
+/// Fails only if the signal handler cannot be installed.
+#[cfg(all(feature = "signal", unix))]
+pub fn reload_on_sighup(
+    reloader: std::sync::Arc<Reloader>,
+    report: impl Fn(Result<Reloaded, ConfigError>) + Send + Sync + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let reloader = std::sync::Arc::clone(&reloader);
+            if let Ok(outcome) = tokio::task::spawn_blocking(move || reloader.reload()).await {
+                report(outcome);
+            }
+        }
+    }))
+}
