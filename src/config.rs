@@ -34,8 +34,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -203,11 +203,12 @@ impl KeyringConfig {
     /// Parses JSON (`{"keys": [{"id": 3, "state": "primary", ...}]}`) and checks the
     /// structure.
     pub fn parse_json(text: &str) -> Result<KeyringConfig, ConfigError> {
-        let config: KeyringConfig = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
-            format: "JSON",
-            line: Some(e.line()),
-            message: redact_quoted(&strip_json_position(&e.to_string())),
-        })?;
+        let config: KeyringConfig =
+            serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
+                format: "JSON",
+                line: Some(e.line()),
+                message: redact_quoted(&strip_json_position(&e.to_string())),
+            })?;
         config.check()?;
         Ok(config)
     }
@@ -360,7 +361,11 @@ impl KeyringConfig {
         }
     }
 
-    fn material(&self, source: &Source<'_>, env: &dyn Environment) -> Result<KeyMaterial, ConfigError> {
+    fn material(
+        &self,
+        source: &Source<'_>,
+        env: &dyn Environment,
+    ) -> Result<KeyMaterial, ConfigError> {
         match source {
             Source::Env(name) => {
                 let value = env.var(name).ok_or_else(|| ConfigError::MissingEnv {
@@ -370,8 +375,8 @@ impl KeyringConfig {
             }
             Source::File(path) => {
                 let path = self.path(path);
-                let bytes = read_bounded(&path)
-                    .map_err(|kind| ConfigError::SecretFile { path, kind })?;
+                let bytes =
+                    read_bounded(&path).map_err(|kind| ConfigError::SecretFile { path, kind })?;
                 let text = std::str::from_utf8(&bytes)
                     .map_err(|_| ConfigError::KeyEncoding { id: None })?;
                 KeyMaterial::from_base64(text)
@@ -421,11 +426,17 @@ impl KeyEntry {
         .count();
         let id = self.id;
         if named != 1 {
-            return Err(ConfigError::in_key(id, ConfigError::MaterialSources { named }));
+            return Err(ConfigError::in_key(
+                id,
+                ConfigError::MaterialSources { named },
+            ));
         }
         let passphrase = m.passphrase_env.is_some() || m.passphrase_file.is_some();
         if !passphrase && (m.argon2.is_some() || m.salt.is_some()) {
-            return Err(ConfigError::in_key(id, ConfigError::Argon2WithoutPassphrase));
+            return Err(ConfigError::in_key(
+                id,
+                ConfigError::Argon2WithoutPassphrase,
+            ));
         }
         let source = if let Some(name) = &m.env {
             Source::Env(name)

@@ -623,7 +623,11 @@ impl fmt::Display for ConfigError {
                 message,
             } => write!(f, "{format} syntax error: {message}"),
             ConfigError::ConfigFile { path, kind } => {
-                write!(f, "cannot read configuration file {}: {kind}", path.display())
+                write!(
+                    f,
+                    "cannot read configuration file {}: {kind}",
+                    path.display()
+                )
             }
             ConfigError::SecretFile { path, kind } => {
                 write!(f, "cannot read secret file {}: {kind}", path.display())

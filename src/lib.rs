@@ -32,14 +32,14 @@ pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "postcard")]
 pub use codec::Postcard;
 pub use codec::{Bincode, Codec, CodecId, Json};
+#[cfg(feature = "config")]
+pub use config::{KeyringConfig, load_keyring};
 pub use crypto::{Argon2Params, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder, Suite};
 pub use error::{
     BackendError, BackendErrorKind, CodecError, CodecErrorKind, CodecOp, ConfigError, Error,
     RejectKind, Rejection,
 };
 pub use id::{SESSION_ID_LEN, SessionId, StorageId};
-#[cfg(feature = "config")]
-pub use config::{KeyringConfig, load_keyring};
 pub use rotation::{KeyringHandle, RewrapOptions, RewrapReport};
 pub use sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};
 pub use store::{

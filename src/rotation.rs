@@ -29,10 +29,10 @@ use crate::store::DEFAULT_MAX_ENVELOPE_LEN;
 
 #[cfg(feature = "config")]
 mod reload;
-#[cfg(feature = "config")]
-pub use reload::{Reloaded, Reloader};
 #[cfg(all(feature = "signal", unix))]
 pub use reload::reload_on_sighup;
+#[cfg(feature = "config")]
+pub use reload::{Reloaded, Reloader};
 
 /// A shared, atomically replaceable [`Keyring`].
 ///
@@ -180,7 +180,7 @@ pub struct RewrapReport {
     /// Envelopes that changed between the read and the write (a save, a lazy re-seal or a
     /// deletion won the race): left alone. A rerun picks up any still under an old key.
     pub changed_meanwhile: u64,
-    /// Envelopes that could not be opened, by rejection kind (`retired-key`, `expired`,
+    /// Envelopes that could not be opened, by rejection kind (`retired_key`, `expired`,
     /// `authentication`...): never re-sealed, left for their TTL to remove.
     pub refused: BTreeMap<&'static str, u64>,
 }
@@ -241,7 +241,16 @@ pub async fn rewrap<B: Backend>(
     options: &RewrapOptions,
     progress: impl FnMut(&RewrapReport),
 ) -> Result<RewrapReport, Error> {
-    rewrap_filtered(backend, sealer, prefix, &|_| true, &SystemClock, options, progress).await
+    rewrap_filtered(
+        backend,
+        sealer,
+        prefix,
+        &|_| true,
+        &SystemClock,
+        options,
+        progress,
+    )
+    .await
 }
 
 /// [`rewrap`] over the keys `keep` accepts, with the time from `clock`.
@@ -329,8 +338,12 @@ mod tests {
     #[test]
     fn handle_debug_shows_the_keyring_without_material() {
         let handle = KeyringHandle::new(
-            Keyring::single(7, Suite::Aes256Gcm, KeyMaterial::from_slice(&[9; 32]).unwrap())
-                .unwrap(),
+            Keyring::single(
+                7,
+                Suite::Aes256Gcm,
+                KeyMaterial::from_slice(&[9; 32]).unwrap(),
+            )
+            .unwrap(),
         );
         assert_eq!(
             format!("{handle:?}"),

@@ -434,9 +434,7 @@ where
         progress: impl FnMut(&RewrapReport),
     ) -> Result<RewrapReport, Error> {
         let inner = &self.inner;
-        let options = options
-            .clone()
-            .max_envelope_len(inner.max_envelope_len);
+        let options = options.clone().max_envelope_len(inner.max_envelope_len);
         let keep = |key: &str| {
             key.strip_prefix(inner.prefix.as_str())
                 .is_some_and(|rest| self.is_storage_id(rest))

@@ -680,8 +680,11 @@ impl Backend for RedisBackend {
         new: &[u8],
     ) -> Result<bool, BackendError> {
         // A write: one attempt, never replayed.
-        let reply: Value =
-            deadline_op(self.response_timeout, self.query(&cas_cmd(key, expected, new))).await?;
+        let reply: Value = deadline_op(
+            self.response_timeout,
+            self.query(&cas_cmd(key, expected, new)),
+        )
+        .await?;
         cas_result(&reply)
     }
 

@@ -304,7 +304,10 @@ fn toml_string(text: &str) -> String {
 
 fn keygen(args: &Keygen) -> Result<(), Failure> {
     if args.id == 0 {
-        return Err(Failure::new(EXIT_CONFIG, "key id 0 is reserved; ids start at 1"));
+        return Err(Failure::new(
+            EXIT_CONFIG,
+            "key id 0 is reserved; ids start at 1",
+        ));
     }
     let key = KeyMaterial::generate()?;
     let secret = key.to_base64();
@@ -420,7 +423,10 @@ fn derive(args: &Derive) -> Result<(), Failure> {
         snippet(args.id, args.suite, &material)
     );
     if args.show_key {
-        text.push_str(&format!("\n# derived key (secret)\n{}\n", key.to_base64().as_str()));
+        text.push_str(&format!(
+            "\n# derived key (secret)\n{}\n",
+            key.to_base64().as_str()
+        ));
     }
     out.write_all(text.as_bytes())
         .map_err(io_failure("cannot write to stdout"))
@@ -534,9 +540,14 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
                 timeout_ms: 5000,
             })
             .await?;
-            match backend.get(key, sealed_session::MAX_ENVELOPE_LEN_LIMIT).await? {
+            match backend
+                .get(key, sealed_session::MAX_ENVELOPE_LEN_LIMIT)
+                .await?
+            {
                 Fetched::Value(v) => v,
-                Fetched::Missing => return Err(Failure::new(EXIT_CHECK, "no value under that key")),
+                Fetched::Missing => {
+                    return Err(Failure::new(EXIT_CHECK, "no value under that key"));
+                }
                 Fetched::TooLarge { len } => {
                     return Err(Failure::new(
                         EXIT_CHECK,
@@ -544,7 +555,10 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
                     ));
                 }
                 Fetched::NotBytes => {
-                    return Err(Failure::new(EXIT_CHECK, "not an envelope: not a string value"));
+                    return Err(Failure::new(
+                        EXIT_CHECK,
+                        "not an envelope: not a string value",
+                    ));
                 }
             }
         }
@@ -597,7 +611,10 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
             None => println!("key id      {}", header.key_id),
         }
         println!("expires at  {expiry}");
-        println!("size        {} bytes ({plaintext} of ciphertext)", bytes.len());
+        println!(
+            "size        {} bytes ({plaintext} of ciphertext)",
+            bytes.len()
+        );
         println!("(the header is not authenticated until the envelope is opened)");
     }
     Ok(())
@@ -715,7 +732,11 @@ async fn rewrap(args: &Rewrap) -> Result<(), Failure> {
         .batch(args.batch)
         .dry_run(args.dry_run)
         .max_envelope_len(args.max_envelope_len);
-    let verb = if args.dry_run { "to re-seal" } else { "re-sealed" };
+    let verb = if args.dry_run {
+        "to re-seal"
+    } else {
+        "re-sealed"
+    };
     let started = std::time::Instant::now();
     let report = rotation::rewrap(&backend, &sealer, &args.prefix, &options, |r| {
         bar.set_message(format!("{} scanned, {} {verb}", r.scanned(), r.resealed));
@@ -732,11 +753,18 @@ async fn rewrap(args: &Rewrap) -> Result<(), Failure> {
         "prefix {:?}: {} values scanned in {secs:.1} s{}",
         args.prefix,
         report.scanned(),
-        if args.dry_run { " (dry run: nothing written)" } else { "" }
+        if args.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
     );
     println!("  already under primary key {primary}: {}", report.current);
     println!("  {verb}: {}", report.resealed);
-    println!("  changed meanwhile (left alone): {}", report.changed_meanwhile);
+    println!(
+        "  changed meanwhile (left alone): {}",
+        report.changed_meanwhile
+    );
     for (kind, n) in &report.refused {
         println!("  refused ({kind}): {n}");
     }

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sealed_session::envelope::Header;
 use sealed_session::{
-    Backend, Error, ManualClock, RejectKind, Session, SessionId, SetMode, StorageKeys,
+    Backend, Error, Keyring, KeyringHandle, ManualClock, RejectKind, RewrapOptions, Session,
+    SessionId, SetMode, StorageKeys, Store, StoreBuilder, Suite, Swap,
 };
 
-use super::{T0, WebSession, configured, raw_get, store_on};
+use super::{T0, WebSession, configured, keyring, material, raw_get, store_on};
 
 fn clock() -> ManualClock {
     ManualClock::at_secs(T0)
@@ -588,4 +590,284 @@ pub async fn listing_ignores_keys_of_a_longer_prefix<B: Backend>(
     assert_eq!(users.ids().await.unwrap(), vec![users.storage_id(&user)]);
     assert_eq!(users.clear().await.unwrap(), 1);
     assert!(admins.load(&admin).await.unwrap().is_some());
+}
+
+// ---- Key rotation ----
+
+/// A store on key 1 whose keyring the test can replace, and the handle to do it.
+fn rotating_store<B: Backend>(
+    backend: B,
+    clock: &ManualClock,
+    configure: impl FnOnce(StoreBuilder<WebSession, B>) -> StoreBuilder<WebSession, B>,
+) -> (Store<WebSession, B>, KeyringHandle) {
+    let handle = KeyringHandle::new(keyring(1));
+    let store = configure(Store::builder(backend).keyring_handle(handle.clone()))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (store, handle)
+}
+
+/// Key 2 primary, key 1 still opening.
+fn promoted() -> Keyring {
+    Keyring::builder()
+        .primary(2, Suite::Aes256Gcm, material(2))
+        .decrypt_only(1, Suite::Aes256Gcm, material(1))
+        .build()
+        .unwrap()
+}
+
+fn key_id_of(value: &[u8]) -> u32 {
+    Header::parse(value).unwrap().key_id
+}
+
+pub async fn compare_and_swap_replaces_only_the_expected_value<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let backend = make(&clock).await;
+    let ttl = Some(Duration::from_secs(600));
+    assert!(
+        backend
+            .set("cas:a", b"one", ttl, SetMode::Upsert)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !backend
+            .compare_and_swap("cas:a", b"other", b"two")
+            .await
+            .unwrap()
+    );
+    assert_eq!(raw_get(&backend, "cas:a").await.unwrap(), b"one");
+    assert!(
+        backend
+            .compare_and_swap("cas:a", b"one", b"two")
+            .await
+            .unwrap()
+    );
+    assert_eq!(raw_get(&backend, "cas:a").await.unwrap(), b"two");
+    assert!(
+        !backend
+            .compare_and_swap("cas:missing", b"", b"x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(raw_get(&backend, "cas:missing").await, None);
+    // The entry kept an expiry: it can still be moved, and it is gone after it.
+    assert!(
+        backend
+            .expire("cas:a", Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn compare_and_swap_many_reports_each_entry<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let backend = make(&clock).await;
+    for key in ["cas:{a}1", "cas:{b}2", "cas:{c}3"] {
+        backend
+            .set(key, b"old", None, SetMode::Upsert)
+            .await
+            .unwrap();
+    }
+    backend
+        .set("cas:{b}2", b"changed", None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let swaps = [
+        Swap {
+            key: "cas:{a}1",
+            expected: b"old",
+            new: b"new",
+        },
+        Swap {
+            key: "cas:{b}2",
+            expected: b"old",
+            new: b"new",
+        },
+        Swap {
+            key: "cas:{c}3",
+            expected: b"old",
+            new: b"new",
+        },
+        Swap {
+            key: "cas:{d}4",
+            expected: b"old",
+            new: b"new",
+        },
+    ];
+    let done = backend.compare_and_swap_many(&swaps).await.unwrap();
+    assert_eq!(done, vec![true, false, true, false]);
+    assert_eq!(raw_get(&backend, "cas:{b}2").await.unwrap(), b"changed");
+    assert_eq!(raw_get(&backend, "cas:{c}3").await.unwrap(), b"new");
+    assert_eq!(raw_get(&backend, "cas:{d}4").await, None);
+    assert!(backend.compare_and_swap_many(&[]).await.unwrap().is_empty());
+}
+
+pub async fn load_reseals_a_session_under_a_decrypt_only_key<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let (store, handle) = rotating_store(make(&clock).await, &clock, |b| b);
+    let id = SessionId::generate().unwrap();
+    let mut session = Session::new(WebSession::sample(7));
+    store.save(&id, &mut session).await.unwrap();
+    let key = store.storage_key(&id);
+    let before = raw_get(store.backend(), &key).await.unwrap();
+    assert_eq!(key_id_of(&before), 1);
+
+    handle.replace(promoted());
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.data, WebSession::sample(7));
+    let after = raw_get(store.backend(), &key).await.unwrap();
+    assert_eq!(key_id_of(&after), 2, "re-sealed under the primary");
+    assert_eq!(
+        Header::parse(&after).unwrap().expires_at,
+        Header::parse(&before).unwrap().expires_at,
+        "absolute expiry kept"
+    );
+    // Opens under the new key alone.
+    handle.replace(keyring_of(2));
+    assert_eq!(
+        store.load(&id).await.unwrap().unwrap().data,
+        WebSession::sample(7)
+    );
+}
+
+fn keyring_of(id: u8) -> Keyring {
+    Keyring::single(u32::from(id), Suite::Aes256Gcm, material(id)).unwrap()
+}
+
+pub async fn lazy_reseal_can_be_turned_off<B: Backend>(make: impl AsyncFn(&ManualClock) -> B) {
+    let clock = clock();
+    let (store, handle) = rotating_store(make(&clock).await, &clock, |b| b.lazy_reseal(false));
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(7)))
+        .await
+        .unwrap();
+    handle.replace(promoted());
+    assert!(store.load(&id).await.unwrap().is_some());
+    let value = raw_get(store.backend(), &store.storage_key(&id))
+        .await
+        .unwrap();
+    assert_eq!(key_id_of(&value), 1);
+}
+
+pub async fn rewrap_reseals_what_is_not_under_the_primary_once<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let (store, handle) = rotating_store(make(&clock).await, &clock, |b| b.scan_count(7));
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let id = SessionId::generate().unwrap();
+        store
+            .save(&id, &mut Session::new(WebSession::sample(n)))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    handle.replace(promoted());
+    for n in 20..25 {
+        let id = SessionId::generate().unwrap();
+        store
+            .save(&id, &mut Session::new(WebSession::sample(n)))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // Something under the prefix that is not an envelope, and an envelope of a key this
+    // keyring does not know.
+    let junk = format!("sess:{}", "0".repeat(64));
+    store
+        .backend()
+        .set(&junk, b"not an envelope", None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let census = store.census().await.unwrap();
+    assert_eq!(
+        (census.count(1), census.count(2), census.not_envelopes),
+        (20, 5, 1)
+    );
+
+    let dry = store
+        .rewrap(&RewrapOptions::default().dry_run(true), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((dry.resealed, dry.current), (20, 5));
+    assert_eq!(
+        store.census().await.unwrap().count(1),
+        20,
+        "a dry run writes nothing"
+    );
+
+    let mut pages = 0;
+    let report = store
+        .rewrap(&RewrapOptions::default().batch(7), |_| pages += 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.resealed, report.current, report.changed_meanwhile),
+        (20, 5, 0)
+    );
+    assert_eq!(report.found.not_envelopes, 1);
+    assert!(pages >= 1);
+    let census = store.census().await.unwrap();
+    assert_eq!((census.count(1), census.count(2)), (0, 25));
+
+    let again = store
+        .rewrap(&RewrapOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.resealed, again.current), (0, 25), "idempotent");
+
+    handle.replace(keyring_of(2));
+    for (n, id) in ids.iter().enumerate() {
+        let loaded = store.load(id).await.unwrap().unwrap();
+        assert_eq!(loaded.data.user_id, n as u64);
+    }
+}
+
+pub async fn rewrap_never_reseals_from_a_retired_key<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let (store, handle) = rotating_store(make(&clock).await, &clock, |b| b);
+    let id = SessionId::generate().unwrap();
+    store
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let key = store.storage_key(&id);
+    let old = raw_get(store.backend(), &key).await.unwrap();
+    handle.replace(
+        Keyring::builder()
+            .primary(2, Suite::Aes256Gcm, material(2))
+            .retired(1)
+            .build()
+            .unwrap(),
+    );
+    let report = store
+        .rewrap(&RewrapOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.resealed, 0);
+    assert_eq!(report.refused.get("retired_key"), Some(&1));
+    assert_eq!(
+        raw_get(store.backend(), &key).await.unwrap(),
+        old,
+        "left alone"
+    );
+    let err = store.load(&id).await.unwrap_err();
+    assert_eq!(err.rejection_kind(), Some(RejectKind::RetiredKey));
+    assert_eq!(
+        raw_get(store.backend(), &key).await.unwrap(),
+        old,
+        "no lazy re-seal either"
+    );
 }

@@ -118,6 +118,12 @@ macro_rules! store_conformance {
             shortening_the_lifetime_applies_to_live_sessions,
             enabling_a_lifetime_applies_to_sessions_without_one,
             listing_ignores_keys_of_a_longer_prefix,
+            compare_and_swap_replaces_only_the_expected_value,
+            compare_and_swap_many_reports_each_entry,
+            load_reseals_a_session_under_a_decrypt_only_key,
+            lazy_reseal_can_be_turned_off,
+            rewrap_reseals_what_is_not_under_the_primary_once,
+            rewrap_never_reseals_from_a_retired_key,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

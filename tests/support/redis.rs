@@ -451,7 +451,11 @@ impl<S: Send + Sync + 'static> Backend for Served<S> {
 
     // The batched operations are delegated too, so the suites exercise Redis's own
     // pipelines rather than the trait's one-by-one defaults.
-    async fn get_many(&self, keys: &[String], max_len: usize) -> Result<Vec<Fetched>, BackendError> {
+    async fn get_many(
+        &self,
+        keys: &[String],
+        max_len: usize,
+    ) -> Result<Vec<Fetched>, BackendError> {
         self.backend.get_many(keys, max_len).await
     }
 

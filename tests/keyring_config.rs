@@ -1,0 +1,389 @@
+//! The keyring configuration file: what it accepts, and the error a tired operator gets for
+//! each mistake (naming the key id and the problem, never the material).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg(feature = "config")]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use sealed_session::config::{Environment, KeyringConfig};
+use sealed_session::rotation::Reloader;
+use sealed_session::{ConfigError, KeyMaterial, KeyState, Suite};
+
+const K1: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="; // 32 × 0x01
+const K2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="; // 32 × 0x02
+
+fn env(pairs: &[(&str, &str)]) -> impl Environment + Send + Sync + 'static {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name: &str| map.get(name).cloned()
+}
+
+fn dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sealed-session-config-{}-{}",
+        std::process::id(),
+        sealed_session::SessionId::generate().unwrap().as_str()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn error_of(toml: &str) -> ConfigError {
+    match KeyringConfig::parse_toml(toml) {
+        Err(e) => e,
+        Ok(config) => config
+            .resolve_with(&env(&[("K1", K1), ("K2", K2)]))
+            .unwrap_err(),
+    }
+}
+
+const ISSUE_EXAMPLE: &str = r#"
+[[keys]]
+id = 3
+suite = "aes-256-gcm"
+state = "primary"
+material = { env = "SESSION_KEY_3" }            # base64 of 32 random bytes
+[[keys]]
+id = 2
+suite = "chacha20-poly1305"
+state = "decrypt-only"
+material = { file = "session-key-2" }
+[[keys]]
+id = 1
+state = "retired"
+"#;
+
+#[test]
+fn the_documented_example_loads_with_env_and_file_material() {
+    let dir = dir();
+    std::fs::write(dir.join("session-key-2"), format!("{K2}\n")).unwrap();
+    let keyring = KeyringConfig::parse_toml(ISSUE_EXAMPLE)
+        .unwrap()
+        .with_base_dir(&dir)
+        .resolve_with(&env(&[("SESSION_KEY_3", K1)]))
+        .unwrap();
+    assert_eq!(keyring.primary_id(), 3);
+    assert_eq!(keyring.state(2), Some(KeyState::DecryptOnly));
+    assert_eq!(keyring.state(1), Some(KeyState::Retired));
+    assert_eq!(
+        format!("{keyring:?}"),
+        "Keyring { primary: 3, keys: [3 primary aes-256-gcm, 2 decrypt-only chacha20-poly1305, 1 retired] }"
+    );
+}
+
+#[test]
+fn json_is_accepted_too() {
+    let config = KeyringConfig::parse_json(
+        r#"{"keys": [{"id": 3, "suite": "aes-256-gcm", "state": "primary",
+                      "material": {"env": "K1"}},
+                     {"id": 1, "state": "retired"}]}"#,
+    )
+    .unwrap();
+    let keyring = config.resolve_with(&env(&[("K1", K1)])).unwrap();
+    assert_eq!(keyring.primary_id(), 3);
+}
+
+#[test]
+fn a_file_ending_in_json_is_read_as_json_and_relative_paths_follow_the_file() {
+    let dir = dir();
+    std::fs::write(dir.join("k1"), K1).unwrap();
+    std::fs::write(
+        dir.join("keys.json"),
+        r#"{"keys": [{"id": 1, "suite": "aes-256-gcm", "state": "primary", "material": {"file": "k1"}}]}"#,
+    )
+    .unwrap();
+    let keyring = sealed_session::load_keyring(dir.join("keys.json")).unwrap();
+    assert_eq!(keyring.primary_id(), 1);
+}
+
+#[test]
+fn exactly_one_primary() {
+    let none = "[[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"decrypt-only\"\nmaterial = { env = \"K1\" }\n";
+    assert_eq!(error_of(none), ConfigError::NoPrimary);
+    let two = format!(
+        "{}[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = {{ env = \"K2\" }}\n",
+        none.replace("decrypt-only", "primary")
+    );
+    let err = error_of(&two);
+    assert_eq!(err, ConfigError::MultiplePrimaries { ids: vec![1, 2] });
+    assert_eq!(
+        err.to_string(),
+        "keys [1, 2] are all primary; exactly one must be"
+    );
+    assert_eq!(error_of("keys = []"), ConfigError::NoPrimary);
+}
+
+#[test]
+fn ids_are_unique_and_never_zero() {
+    let err = error_of(
+        "[[keys]]\nid = 4\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n\
+         [[keys]]\nid = 4\nstate = \"retired\"\n",
+    );
+    assert_eq!(err.to_string(), "key id 4 appears more than once");
+    assert_eq!(err.key_id(), Some(4));
+    let err = error_of(
+        "[[keys]]\nid = 0\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n",
+    );
+    assert_eq!(err, ConfigError::ZeroKeyId);
+}
+
+#[test]
+fn material_must_be_32_bytes_of_base64() {
+    let short = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"; // 27 bytes
+    let config = KeyringConfig::parse_toml(
+        "[[keys]]\nid = 7\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K\" }\n",
+    )
+    .unwrap();
+    let err = config.resolve_with(&env(&[("K", short)])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "key 7: key material is 27 bytes, it must be exactly 32"
+    );
+    let err = config
+        .resolve_with(&env(&[("K", "not base64!")]))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "key 7: key material is not valid base64");
+    assert!(!err.to_string().contains("not base64!"));
+}
+
+#[test]
+fn the_same_material_under_two_ids_is_refused() {
+    let err = KeyringConfig::parse_toml(
+        "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"A\" }\n\
+         [[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"decrypt-only\"\nmaterial = { env = \"B\" }\n",
+    )
+    .unwrap()
+    .resolve_with(&env(&[("A", K1), ("B", K1)]))
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "keys 2 and 1 have the same key material; every key needs its own"
+    );
+}
+
+#[test]
+fn a_missing_variable_or_file_is_named_never_read_out() {
+    let err = error_of(
+        "[[keys]]\nid = 3\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"SESSION_KEY_3\" }\n",
+    );
+    assert_eq!(
+        err.to_string(),
+        "key 3: environment variable SESSION_KEY_3 is not set"
+    );
+    let err = error_of(
+        "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { file = \"/nonexistent/key-2\" }\n",
+    );
+    assert_eq!(
+        err.to_string(),
+        "key 2: cannot read secret file /nonexistent/key-2: entity not found"
+    );
+    // A file of the wrong content: its content is not repeated.
+    let dir = dir();
+    std::fs::write(dir.join("wrong"), "hunter2-is-not-a-key").unwrap();
+    let err = KeyringConfig::parse_toml(
+        "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { file = \"wrong\" }\n",
+    )
+    .unwrap()
+    .with_base_dir(&dir)
+    .resolve()
+    .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+    assert_eq!(err.key_id(), Some(2));
+}
+
+#[test]
+fn an_oversized_secret_file_is_refused_without_reading_it_all() {
+    let dir = dir();
+    std::fs::write(dir.join("big"), vec![b'A'; 100_000]).unwrap();
+    let err = KeyringConfig::parse_toml(
+        "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { file = \"big\" }\n",
+    )
+    .unwrap()
+    .with_base_dir(&dir)
+    .resolve()
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("key 2: cannot read secret file"),
+        "{err}"
+    );
+}
+
+const PASSPHRASE: &str = "[[keys]]\nid = 5\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\n\
+    material = { passphrase_env = \"PASS\", salt = \"c2FsdHNhbHRzYWx0c2FsdA==\", argon2 = { m_cost_kib = M, t_cost = 2, p_cost = 1 } }\n";
+
+#[test]
+fn a_passphrase_derives_the_same_key_as_the_library() {
+    let config = KeyringConfig::parse_toml(&PASSPHRASE.replace("M", "19456")).unwrap();
+    let keyring = config
+        .resolve_with(&env(&[("PASS", "correct horse battery staple")]))
+        .unwrap();
+    // The same derivation through the library opens what the configured key sealed.
+    let direct = KeyMaterial::derive_argon2id(
+        b"correct horse battery staple",
+        &sealed_session::Argon2Params::OWASP_MINIMUM,
+        b"saltsaltsaltsalt",
+    )
+    .unwrap();
+    let same = sealed_session::Keyring::builder()
+        .primary(5, Suite::Aes256Gcm, direct)
+        .build()
+        .unwrap();
+    let sealer_a = sealed_session::KeyringSealer::new(keyring);
+    let sealer_b = sealed_session::KeyringSealer::new(same);
+    use sealed_session::{CodecId, OpenContext, SealContext, Sealer};
+    let sealed = sealer_a
+        .seal(&SealContext::new(b"k", CodecId::JSON, 0), b"{}")
+        .unwrap();
+    let opened = sealer_b
+        .open(&OpenContext::new(b"k", 1, 1 << 16), sealed)
+        .unwrap();
+    assert_eq!(opened.plaintext(), b"{}");
+}
+
+#[test]
+fn weak_argon2_parameters_are_refused_before_any_secret_is_read() {
+    let err = KeyringConfig::parse_toml(&PASSPHRASE.replace("M", "4096")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "key 5: Argon2id parameters m=4096 KiB, t=2, p=1 are below the minimum of m=19456 KiB, t=2, p=1"
+    );
+    let err = KeyringConfig::parse_toml(
+        &PASSPHRASE
+            .replace("M", "19456")
+            .replace("c2FsdHNhbHRzYWx0c2FsdA==", "c2FsdA=="),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "key 5: Argon2id salt is 4 bytes; it must be at least 16"
+    );
+    let err = KeyringConfig::parse_toml(
+        "[[keys]]\nid = 5\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { passphrase_env = \"P\" }\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::Key {
+            id: 5,
+            error: Box::new(ConfigError::PassphraseSettings)
+        }
+    );
+}
+
+#[test]
+fn material_names_exactly_one_source() {
+    let err = error_of(
+        "[[keys]]\nid = 6\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\", file = \"x\" }\n",
+    );
+    assert_eq!(
+        err.to_string(),
+        "key 6: material names 2 sources; name exactly one of env, file, passphrase_env, passphrase_file, insecure_inline"
+    );
+    let err = error_of("[[keys]]\nid = 6\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\n");
+    assert_eq!(err.key_id(), Some(6));
+    assert!(err.to_string().contains("no material source"), "{err}");
+    let err = error_of("[[keys]]\nid = 6\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n");
+    assert!(err.to_string().starts_with("key 6: no suite"), "{err}");
+}
+
+#[test]
+fn a_retired_key_must_not_keep_material() {
+    let err = error_of(
+        "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K2\" }\n\
+         [[keys]]\nid = 1\nstate = \"retired\"\nmaterial = { env = \"K1\" }\n",
+    );
+    assert_eq!(err.key_id(), Some(1));
+    assert!(
+        err.to_string().contains("retired key opens nothing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn typos_are_errors_not_silently_ignored() {
+    let err = error_of("[[keys]]\nid = 1\nstate = \"primry\"\n");
+    assert!(
+        matches!(err, ConfigError::Syntax { line: Some(3), .. }),
+        "{err:?}"
+    );
+    let err = error_of("[[keys]]\nid = 1\nstat = \"primary\"\n");
+    assert!(err.to_string().contains("unknown field `stat`"), "{err}");
+}
+
+#[test]
+fn syntax_errors_do_not_repeat_quoted_values() {
+    let err = error_of(&format!("[[keys]]\nid = \"{K1}\"\n"));
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains(K1), "{text}");
+    assert!(text.contains("line 2"), "{text}");
+    let err = KeyringConfig::parse_json(&format!(r#"{{"keys": [{{"id": "{K1}"}}]}}"#)).unwrap_err();
+    assert!(!format!("{err} {err:?}").contains(K1), "{err}");
+}
+
+#[test]
+fn inline_material_works_under_its_insecure_name_and_never_prints() {
+    let config = KeyringConfig::parse_toml(&format!(
+        "[[keys]]\nid = 9\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = {{ insecure_inline = \"{K1}\" }}\n"
+    ))
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(K1), "{debug}");
+    assert!(debug.contains("insecure inline"), "{debug}");
+    assert_eq!(config.resolve().unwrap().primary_id(), 9);
+    let keys = config.keys();
+    assert_eq!(
+        (keys[0].id, keys[0].state, keys[0].suite),
+        (9, KeyState::Primary, Some(Suite::Aes256Gcm))
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let err = KeyringConfig::read("/nonexistent/keys.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot read configuration file /nonexistent/keys.toml: entity not found"
+    );
+}
+
+#[test]
+fn a_failed_reload_keeps_the_working_keyring() {
+    let dir = dir();
+    let path = dir.join("keys.toml");
+    let one = "[[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n";
+    std::fs::write(&path, one).unwrap();
+    let reloader = Reloader::open_with(&path, env(&[("K1", K1), ("K2", K2)])).unwrap();
+    assert_eq!(reloader.handle().current().primary_id(), 1);
+    std::fs::write(&path, "[[keys]]\nid = 1\n").unwrap();
+    assert!(reloader.reload().is_err());
+    assert_eq!(reloader.handle().current().primary_id(), 1);
+    std::fs::write(
+        &path,
+        "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K3\" }\n",
+    )
+    .unwrap();
+    let err = reloader.reload().unwrap_err();
+    assert_eq!(err.to_string(), "key 2: environment variable K3 is not set");
+    assert_eq!(reloader.handle().current().primary_id(), 1);
+    std::fs::write(
+        &path,
+        "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K2\" }\n",
+    )
+    .unwrap();
+    let done = reloader.reload().unwrap();
+    assert_eq!(
+        (done.previous_primary, done.primary, done.lost.clone()),
+        (1, 2, vec![1])
+    );
+    assert_eq!(reloader.handle().current().primary_id(), 2);
+}
