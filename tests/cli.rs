@@ -1,1 +1,398 @@
+//! The `sealed-session` binary, run as an operator would, against real Redis servers.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sealed_session::{RedisBackend, Session, SessionId, Store, load_keyring};
+use support::WebSession;
+use support::redis::{RedisCluster, RedisServer};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sealed-session"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).env_remove("REDIS_URL").output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn expect(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sealed-session-cli-{}-{}",
+        std::process::id(),
+        SessionId::generate().unwrap().as_str()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(dir: &Path, entries: &[(u32, &str)]) -> PathBuf {
+    let mut text = String::new();
+    for (id, state) in entries {
+        text.push_str(&format!("[[keys]]\nid = {id}\nstate = \"{state}\"\n"));
+        if *state != "retired" {
+            text.push_str(&format!(
+                "suite = \"aes-256-gcm\"\nmaterial = {{ file = \"key-{id}\" }}\n"
+            ));
+        }
+        text.push('\n');
+    }
+    let path = dir.join("keys.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in ["keygen", "derive", "check", "inspect", "stats", "rewrap"] {
+        let out = run(&[command, "--help"]);
+        expect(&out, 0);
+        assert!(stdout(&out).contains("Usage: sealed-session"), "{command}");
+    }
+    let out = run(&["--help"]);
+    expect(&out, 0);
+    assert!(stdout(&out).contains("Exit codes"));
+    expect(&run(&["frobnicate"]), 2);
+}
+
+#[test]
+fn keygen_writes_a_private_secret_file_and_a_snippet_that_checks() {
+    let dir = temp_dir();
+    let secret = dir.join("key-4");
+    let out = run(&[
+        "keygen",
+        "--id",
+        "4",
+        "--secret-file",
+        secret.to_str().unwrap(),
+    ]);
+    expect(&out, 0);
+    let key = std::fs::read_to_string(&secret).unwrap();
+    assert_eq!(key.trim().len(), 44);
+    assert!(
+        !stdout(&out).contains(key.trim()),
+        "the secret stays in its file"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The snippet is a valid keyring entry once promoted.
+    let snippet = stdout(&out).replace("decrypt-only", "primary");
+    let path = dir.join("snippet.toml");
+    std::fs::write(&path, snippet).unwrap();
+    assert_eq!(load_keyring(&path).unwrap().primary_id(), 4);
+    // Never over an existing file.
+    expect(
+        &run(&[
+            "keygen",
+            "--id",
+            "4",
+            "--secret-file",
+            secret.to_str().unwrap(),
+        ]),
+        1,
+    );
+    let raw = run(&["keygen", "--id", "5", "--raw"]);
+    expect(&raw, 0);
+    assert_eq!(stdout(&raw).trim().len(), 44);
+    assert_ne!(stdout(&raw).trim(), key.trim());
+    expect(&run(&["keygen", "--id", "0"]), 3);
+}
+
+#[test]
+fn derive_prints_parameters_and_salt_and_refuses_weak_ones() {
+    let dir = temp_dir();
+    let out = bin()
+        .args(["derive", "--id", "6", "--passphrase-env", "PASS", "--salt"])
+        .arg("c2FsdHNhbHRzYWx0c2FsdA==")
+        .arg("--show-key")
+        .env("PASS", "correct horse battery staple")
+        .output()
+        .unwrap();
+    expect(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("m_cost_kib = 19456, t_cost = 2, p_cost = 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("salt = \"c2FsdHNhbHRzYWx0c2FsdA==\""),
+        "{text}"
+    );
+    assert!(!text.contains("correct horse"));
+    // The printed snippet resolves to the printed key.
+    let key = text.lines().last().unwrap().trim().to_owned();
+    let snippet = text
+        .split("\n# derived key")
+        .next()
+        .unwrap()
+        .replace("decrypt-only", "primary");
+    let path = dir.join("derived.toml");
+    std::fs::write(&path, &snippet).unwrap();
+    let out = bin()
+        .args(["check", path.to_str().unwrap()])
+        .env("PASS", "correct horse battery staple")
+        .output()
+        .unwrap();
+    expect(&out, 0);
+    assert!(!stdout(&out).contains(&key));
+    let weak = bin()
+        .args([
+            "derive",
+            "--id",
+            "6",
+            "--passphrase-env",
+            "PASS",
+            "--m-cost-kib",
+            "8192",
+        ])
+        .env("PASS", "x")
+        .output()
+        .unwrap();
+    expect(&weak, 3);
+    assert!(
+        stderr(&weak).contains("below the minimum"),
+        "{}",
+        stderr(&weak)
+    );
+}
+
+#[test]
+fn check_lists_keys_without_material_and_names_what_is_wrong() {
+    let dir = temp_dir();
+    let k1 = sealed_session::KeyMaterial::generate().unwrap().to_base64();
+    std::fs::write(dir.join("key-1"), k1.as_str()).unwrap();
+    let path = config(&dir, &[(1, "primary"), (3, "retired")]);
+    let out = run(&["check", path.to_str().unwrap()]);
+    expect(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("valid, 2 keys, primary key 1"), "{text}");
+    assert!(text.contains("retired"), "{text}");
+    assert!(!text.contains(k1.as_str()));
+    let out = run(&["check", "--json", path.to_str().unwrap()]);
+    expect(&out, 0);
+    assert_eq!(json(&out)["keys"][0]["material"], "file key-1");
+
+    let path = config(&dir, &[(1, "primary"), (2, "decrypt-only")]);
+    let out = run(&["check", path.to_str().unwrap()]);
+    expect(&out, 3);
+    assert!(
+        stderr(&out).contains("key 2: cannot read secret file"),
+        "{}",
+        stderr(&out)
+    );
+    expect(&run(&["check", "/nonexistent.toml"]), 3);
+}
+
+#[test]
+fn inspect_reads_headers_from_stdin() {
+    let keyring = sealed_session::Keyring::single(
+        9,
+        sealed_session::Suite::ChaCha20Poly1305,
+        sealed_session::KeyMaterial::generate().unwrap(),
+    )
+    .unwrap();
+    use sealed_session::{CodecId, SealContext, Sealer};
+    let sealed = sealed_session::KeyringSealer::new(keyring)
+        .seal(
+            &SealContext::new(b"sess:x", CodecId::JSON, 1_900_000_000),
+            b"{}",
+        )
+        .unwrap();
+    let mut child = bin()
+        .args(["inspect", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &sealed).unwrap();
+    let out = child.wait_with_output().unwrap();
+    expect(&out, 0);
+    let v = json(&out);
+    assert_eq!(v["suite"], "chacha20-poly1305");
+    assert_eq!(v["key_id"], 9);
+    assert_eq!(v["codec"], "json");
+    assert_eq!(v["expires_at"], 1_900_000_000u64);
+    assert_eq!(v["size"], 97);
+
+    let mut child = bin()
+        .args(["inspect", "--input", "hex"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"00ff").unwrap();
+    let out = child.wait_with_output().unwrap();
+    expect(&out, 4);
+    assert!(stderr(&out).contains("not an envelope"), "{}", stderr(&out));
+}
+
+async fn fill(
+    backend: RedisBackend,
+    config: &Path,
+    n: usize,
+) -> (Vec<SessionId>, Store<WebSession, RedisBackend>) {
+    let store: Store<WebSession, RedisBackend> = Store::builder(backend)
+        .keyring(load_keyring(config).unwrap())
+        .build()
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = SessionId::generate().unwrap();
+        store
+            .save(&id, &mut Session::new(WebSession::sample(i as u64)))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    (ids, store)
+}
+
+/// The rotation procedure through the binary: stats, inspect, a dry run, the re-seal,
+/// `--require-none` as the gate before retiring, and retirement.
+async fn rotate_through_the_cli(urls: Vec<String>, cluster: bool, backend: RedisBackend) {
+    let dir = temp_dir();
+    for id in ["1", "2"] {
+        let secret = dir.join(format!("key-{id}"));
+        let out = run(&[
+            "keygen",
+            "--id",
+            id,
+            "--secret-file",
+            secret.to_str().unwrap(),
+        ]);
+        expect(&out, 0);
+    }
+    let path = config(&dir, &[(1, "primary")]);
+    let (ids, store) = fill(backend, &path, 1000).await;
+    let mut redis: Vec<String> = Vec::new();
+    for url in &urls {
+        redis.push("--url".into());
+        redis.push(url.clone());
+    }
+    if cluster {
+        redis.push("--cluster".into());
+    }
+    let with = |args: &[&str]| -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(redis.iter().map(String::as_str));
+        run(&all)
+    };
+
+    let out = with(&["stats", "--json"]);
+    expect(&out, 0);
+    assert_eq!(json(&out)["by_key_id"]["1"], 1000);
+    expect(&with(&["stats", "--require-none", "1"]), 4);
+
+    if !cluster {
+        let key = store.storage_key(&ids[0]);
+        let out = run(&["inspect", "--json", &key, "--url", &urls[0]]);
+        expect(&out, 0);
+        assert_eq!(json(&out)["key_id"], 1);
+        let out = run(&[
+            "inspect",
+            "--session-id",
+            ids[0].as_str(),
+            "--url",
+            &urls[0],
+        ]);
+        expect(&out, 0);
+        assert!(stdout(&out).contains("key id      1"), "{}", stdout(&out));
+    }
+
+    // Promote key 2; a dry run writes nothing.
+    let path = config(&dir, &[(2, "primary"), (1, "decrypt-only")]);
+    let config_arg = path.to_str().unwrap();
+    let out = with(&["rewrap", "--config", config_arg, "--dry-run", "--json"]);
+    expect(&out, 0);
+    assert_eq!(json(&out)["resealed"], 1000);
+    assert_eq!(json(&out)["dry_run"], true);
+    let out = with(&["stats", "--json"]);
+    assert_eq!(json(&out)["by_key_id"]["1"], 1000);
+
+    let out = with(&["rewrap", "--config", config_arg, "--batch", "300"]);
+    expect(&out, 0);
+    assert!(stdout(&out).contains("re-sealed: 1000"), "{}", stdout(&out));
+    let out = with(&["stats", "--require-none", "1", "--json"]);
+    expect(&out, 0);
+    assert_eq!(json(&out)["by_key_id"]["2"], 1000);
+    assert!(json(&out)["by_key_id"].get("1").is_none());
+    let out = with(&["rewrap", "--config", config_arg, "--json"]);
+    expect(&out, 0);
+    assert_eq!(json(&out)["resealed"], 0);
+
+    // Retire key 1: the sessions load under key 2 alone.
+    let path = config(&dir, &[(2, "primary"), (1, "retired")]);
+    let reader: Store<WebSession, RedisBackend> = Store::builder(store.backend().clone())
+        .keyring(load_keyring(&path).unwrap())
+        .build()
+        .unwrap();
+    for (n, id) in ids.iter().enumerate().step_by(97) {
+        assert_eq!(
+            reader.load(id).await.unwrap().unwrap().data.user_id,
+            n as u64
+        );
+    }
+    // Redis unreachable: exit 1, and the message says why.
+    let out = run(&[
+        "stats",
+        "--url",
+        "redis://127.0.0.1:1",
+        "--timeout-ms",
+        "300",
+    ]);
+    expect(&out, 1);
+    assert!(stderr(&out).contains("sealed-session:"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_through_the_cli_on_standalone_redis() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    rotate_through_the_cli(vec![server.url()], false, backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_through_the_cli_on_a_cluster() {
+    let cluster = RedisCluster::start();
+    let backend = RedisBackend::builder()
+        .cluster_nodes(cluster.urls())
+        .connect()
+        .await
+        .unwrap();
+    rotate_through_the_cli(cluster.urls(), true, backend).await;
+}
