@@ -543,6 +543,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// Attaches a key id to an error about that key (unless it already names one).
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
     pub(crate) fn in_key(id: u32, error: ConfigError) -> ConfigError {
         match error {
             ConfigError::Key { .. }
