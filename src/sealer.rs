@@ -412,7 +412,7 @@ impl fmt::Debug for KeyringSealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let KeyringSealer { keyring, salt } = self;
         f.debug_struct("KeyringSealer")
-            .field("keyring", keyring)
+            .field("keyring", &*keyring.snapshot())
             .field("salt", salt)
             .finish()
     }
