@@ -65,7 +65,7 @@ fn debug_of_a_store_shows_configuration_only() {
         "Store { prefix: \"sess:\", storage_keys: Hashed, codec: bincode, reads: [bincode], \
          sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] }, salt: ThreadLocal }, \
          idle_ttl: Fixed(86400s), absolute_lifetime: Some(604800), touch: true, \
-         max_envelope_len: 65536, scan_count: 100, .. }"
+         max_envelope_len: 65536, scan_count: 100, lazy_reseal: true, .. }"
     );
 }
 
