@@ -191,6 +191,26 @@ pub trait Backend: Send + Sync + 'static {
         }
     }
 
+    /// The first `len` bytes of each key's value (all of it when shorter), in the order
+    /// given: what reading envelope headers needs, whatever the values' size (for key
+    /// statistics). Never [`Fetched::TooLarge`]. The default reads whole values; backends
+    /// that can read a range override it.
+    fn get_many_prefix(
+        &self,
+        keys: &[String],
+        len: usize,
+    ) -> impl Future<Output = Result<Vec<Fetched>, BackendError>> + Send {
+        async move {
+            let mut out = self.get_many(keys, usize::MAX).await?;
+            for fetched in &mut out {
+                if let Fetched::Value(value) = fetched {
+                    value.truncate(len);
+                }
+            }
+            Ok(out)
+        }
+    }
+
     /// Several [`Backend::compare_and_swap`]s (for bulk re-sealing), results in the order
     /// given. Backends that can batch round trips override this; the default runs one after
     /// another.
@@ -298,6 +318,14 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         max_len: usize,
     ) -> impl Future<Output = Result<Vec<Fetched>, BackendError>> + Send {
         (**self).get_many(keys, max_len)
+    }
+
+    fn get_many_prefix(
+        &self,
+        keys: &[String],
+        len: usize,
+    ) -> impl Future<Output = Result<Vec<Fetched>, BackendError>> + Send {
+        (**self).get_many_prefix(keys, len)
     }
 
     fn compare_and_swap(

@@ -193,7 +193,7 @@ impl KeyringConfig {
             ConfigError::Syntax {
                 format: "TOML",
                 line,
-                message: redact_quoted(e.message()),
+                message: sanitize(e.message()),
             }
         })?;
         config.check()?;
@@ -207,7 +207,7 @@ impl KeyringConfig {
             serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
                 format: "JSON",
                 line: Some(e.line()),
-                message: redact_quoted(&strip_json_position(&e.to_string())),
+                message: sanitize(&strip_json_position(&e.to_string())),
             })?;
         config.check()?;
         Ok(config)
@@ -217,25 +217,33 @@ impl KeyringConfig {
     /// Relative secret-file paths in it are resolved against the file's directory.
     pub fn read(path: impl AsRef<Path>) -> Result<KeyringConfig, ConfigError> {
         let path = path.as_ref();
-        let bytes = read_bounded(path).map_err(|kind| ConfigError::ConfigFile {
-            path: path.to_path_buf(),
-            kind,
+        let bytes = read_bounded(path).map_err(|e| match e {
+            ReadError::Io(kind) => ConfigError::ConfigFile {
+                path: path.to_path_buf(),
+                kind,
+            },
+            ReadError::NotAFile => ConfigError::NotAFile {
+                path: path.to_path_buf(),
+            },
         })?;
-        let text = String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Syntax {
+        let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::Syntax {
             format: "UTF-8",
             line: None,
             message: "the file is not valid UTF-8".into(),
         })?;
-        let text = Zeroizing::new(text);
         let is_json = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
         let mut config = if is_json {
-            KeyringConfig::parse_json(&text)?
+            KeyringConfig::parse_json(text)?
         } else {
-            KeyringConfig::parse_toml(&text)?
+            KeyringConfig::parse_toml(text)?
         };
-        config.base_dir = path.parent().map(Path::to_path_buf);
+        // Absolute (without resolving symlinks, so a mounted file that is swapped by
+        // re-pointing a link keeps working), so secrets resolve the same at every reload
+        // whatever the working directory.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        config.base_dir = absolute.parent().map(Path::to_path_buf);
         Ok(config)
     }
 
@@ -340,6 +348,11 @@ impl KeyringConfig {
                     if entry.suite.is_none() {
                         return Err(ConfigError::in_key(id, ConfigError::NoSuite));
                     }
+                    if let Some(source) = &source {
+                        source
+                            .check_names()
+                            .map_err(|e| ConfigError::in_key(id, e))?;
+                    }
                     match source {
                         None => return Err(ConfigError::in_key(id, ConfigError::NoMaterial)),
                         Some(Source::Passphrase { params, salt, .. }) => {
@@ -375,8 +388,7 @@ impl KeyringConfig {
             }
             Source::File(path) => {
                 let path = self.path(path);
-                let bytes =
-                    read_bounded(&path).map_err(|kind| ConfigError::SecretFile { path, kind })?;
+                let bytes = read_bounded(&path).map_err(|e| e.secret(path))?;
                 let text = std::str::from_utf8(&bytes)
                     .map_err(|_| ConfigError::KeyEncoding { id: None })?;
                 KeyMaterial::from_base64(text)
@@ -391,8 +403,7 @@ impl KeyringConfig {
                     }
                     PassphraseFrom::File(path) => {
                         let path = self.path(path);
-                        let mut bytes = read_bounded(&path)
-                            .map_err(|kind| ConfigError::SecretFile { path, kind })?;
+                        let mut bytes = read_bounded(&path).map_err(|e| e.secret(path))?;
                         strip_one_newline(&mut bytes);
                         bytes
                     }
@@ -468,6 +479,44 @@ impl KeyEntry {
 }
 
 impl Source<'_> {
+    /// Names and paths must look like names and paths, not like the secret they point to:
+    /// an error about them is printed and logged, so the value is never echoed.
+    fn check_names(&self) -> Result<(), ConfigError> {
+        let env = |name: &str| {
+            let valid = !name.is_empty()
+                && name.len() <= 128
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !name.as_bytes().first().is_some_and(u8::is_ascii_digit);
+            if looks_like_key(name) {
+                Err(ConfigError::SecretInPlaceOfName)
+            } else if valid {
+                Ok(())
+            } else {
+                Err(ConfigError::InvalidEnvName)
+            }
+        };
+        let path = |path: &Path| {
+            if path.to_str().is_some_and(looks_like_key) {
+                Err(ConfigError::SecretInPlaceOfName)
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Source::Env(name)
+            | Source::Passphrase {
+                from: PassphraseFrom::Env(name),
+                ..
+            } => env(name),
+            Source::File(p)
+            | Source::Passphrase {
+                from: PassphraseFrom::File(p),
+                ..
+            } => path(p),
+            Source::Inline(_) => Ok(()),
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Source::Env(name) => format!("env {name}"),
@@ -521,17 +570,49 @@ pub fn load_keyring(path: impl AsRef<Path>) -> Result<Keyring, ConfigError> {
     KeyringConfig::read(path)?.resolve()
 }
 
-/// Reads at most [`MAX_FILE_LEN`] bytes into a buffer wiped on drop.
-fn read_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>, io::ErrorKind> {
-    let file = File::open(path).map_err(|e| e.kind())?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(256));
+/// True for text that decodes as base64 to exactly 32 bytes: key material, not a name.
+fn looks_like_key(text: &str) -> bool {
+    let text = text.trim();
+    (42..=46).contains(&text.len()) && BASE64.decode(text).is_ok_and(|b| b.len() == 32)
+}
+
+/// Reads a regular file of at most [`MAX_FILE_LEN`] bytes into a buffer wiped on drop.
+/// FIFOs, devices and directories are refused before opening (opening a FIFO blocks).
+pub(crate) fn read_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+    let meta = std::fs::metadata(path).map_err(|e| ReadError::Io(e.kind()))?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    if meta.len() > MAX_FILE_LEN {
+        return Err(ReadError::Io(io::ErrorKind::FileTooLarge));
+    }
+    let file = File::open(path).map_err(|e| ReadError::Io(e.kind()))?;
+    // Room for the whole file up front, so reading never reallocates and leaves a copy of a
+    // secret in freed memory (the +1 detects a file that grew since the metadata call).
+    let room = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
+    let mut buf = Zeroizing::new(Vec::with_capacity(room));
     file.take(MAX_FILE_LEN + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| e.kind())?;
+        .map_err(|e| ReadError::Io(e.kind()))?;
     if buf.len() as u64 > MAX_FILE_LEN {
-        return Err(io::ErrorKind::FileTooLarge);
+        return Err(ReadError::Io(io::ErrorKind::FileTooLarge));
     }
     Ok(buf)
+}
+
+/// Why [`read_bounded`] failed.
+pub(crate) enum ReadError {
+    Io(io::ErrorKind),
+    NotAFile,
+}
+
+impl ReadError {
+    fn secret(self, path: PathBuf) -> ConfigError {
+        match self {
+            ReadError::Io(kind) => ConfigError::SecretFile { path, kind },
+            ReadError::NotAFile => ConfigError::NotAFile { path },
+        }
+    }
 }
 
 fn strip_one_newline(bytes: &mut Zeroizing<Vec<u8>>) {
@@ -569,25 +650,62 @@ fn strip_json_position(message: &str) -> String {
     }
 }
 
-/// Parser messages quote the offending value (`invalid type: string "…"`), which may be key
-/// material typed into the wrong field: every double-quoted run is replaced.
-fn redact_quoted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut inside = false;
-    for c in message.chars() {
-        if c == '"' {
-            if inside {
-                out.push_str("\"…\"");
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
+/// Words of the configuration schema, the only quoted text kept in parser messages.
+const SCHEMA_WORDS: &[&str] = &[
+    "keys",
+    "id",
+    "state",
+    "suite",
+    "material",
+    "env",
+    "file",
+    "passphrase_env",
+    "passphrase_file",
+    "argon2",
+    "salt",
+    "insecure_inline",
+    "m_cost_kib",
+    "t_cost",
+    "p_cost",
+    "primary",
+    "decrypt-only",
+    "retired",
+    "aes-256-gcm",
+    "chacha20-poly1305",
+];
+
+/// Parser messages quote the offending value (``unknown variant `…` ``, `invalid type:
+/// string "…"`), which may be key material typed into the wrong field. Only the text before
+/// the first quote is kept, plus the parser's `expected …` tail when everything quoted in it
+/// is a word of the schema.
+fn sanitize(message: &str) -> String {
+    let is_quote = |c: char| c == '"' || c == '`' || c == '\'';
+    let Some(first) = message.find(is_quote) else {
+        return message.to_owned();
+    };
+    let only_schema_words = |text: &str| {
+        !text.contains('"')
+            && !text.contains('\'')
+            && text.matches('`').count() % 2 == 0
+            && text
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .all(|word| SCHEMA_WORDS.contains(&word))
+    };
+    if only_schema_words(message) {
+        return message.to_owned();
     }
-    if inside {
-        out.push_str("\"…");
+    let head = message.get(..first).unwrap_or_default().trim_end();
+    let tail = message
+        .rfind(", expected ")
+        .filter(|at| *at >= first)
+        .and_then(|at| message.get(at..))
+        .filter(|tail| only_schema_words(tail));
+    match tail {
+        Some(tail) => format!("{head} …{tail}"),
+        None => format!("{head} …"),
     }
-    out
 }
 
 #[cfg(test)]
@@ -597,10 +715,26 @@ mod tests {
     #[test]
     fn quoted_values_never_reach_messages() {
         assert_eq!(
-            redact_quoted(r#"invalid type: string "c2VjcmV0", expected u32"#),
-            r#"invalid type: string "…", expected u32"#
+            sanitize(r#"invalid type: string "c2VjcmV0", expected u32"#),
+            "invalid type: string …, expected u32"
         );
-        assert_eq!(redact_quoted(r#"unterminated "abc"#), r#"unterminated "…"#);
+        assert_eq!(
+            sanitize(
+                "unknown variant `c2Vj`, expected one of `primary`, `decrypt-only`, `retired`"
+            ),
+            "unknown variant …, expected one of `primary`, `decrypt-only`, `retired`"
+        );
+        assert_eq!(
+            sanitize("unknown variant `a, expected `b`c`, expected `primary`"),
+            "unknown variant …, expected `primary`"
+        );
+        assert_eq!(
+            sanitize(r#"invalid type: string "x\"y, expected u32", expected u32"#),
+            "invalid type: string …, expected u32"
+        );
+        assert_eq!(sanitize("unknown field `hunter2`"), "unknown field …");
+        assert_eq!(sanitize("missing field `state`"), "missing field `state`");
+        assert_eq!(sanitize("no quotes at all"), "no quotes at all");
         assert_eq!(line_of("a\nb\nc", 4), 3);
     }
 }

@@ -270,6 +270,7 @@ pub enum BackendErrorKind {
 pub struct BackendError {
     kind: BackendErrorKind,
     retryable: bool,
+    code: Option<String>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
@@ -285,6 +286,7 @@ impl BackendError {
                 kind,
                 BackendErrorKind::Connection | BackendErrorKind::Timeout
             ),
+            code: None,
             source: Some(source.into()),
         }
     }
@@ -297,8 +299,26 @@ impl BackendError {
                 kind,
                 BackendErrorKind::Connection | BackendErrorKind::Timeout
             ),
+            code: None,
             source: None,
         }
+    }
+
+    /// Records the server's error code (`NOPERM`, `WRONGPASS`, `OOM`...): a single word of
+    /// letters, never data. Anything else is ignored.
+    pub fn with_code(mut self, code: &str) -> Self {
+        if !code.is_empty()
+            && code.len() <= 32
+            && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+        {
+            self.code = Some(code.to_owned());
+        }
+        self
+    }
+
+    /// The server's error code, when the server answered with one.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
     }
 
     /// Overrides whether the operation may be retried.
@@ -331,7 +351,11 @@ impl fmt::Display for BackendError {
             BackendErrorKind::Server => "server error",
             BackendErrorKind::Other => "backend failure",
         };
-        f.write_str(what)
+        f.write_str(what)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        Ok(())
     }
 }
 
@@ -539,6 +563,42 @@ pub enum ConfigError {
     EmptyPassphrase,
     /// The Argon2id salt is not valid base64.
     SaltEncoding,
+    /// Argon2id parameters above the accepted maximum (1 GiB, t = 64, p = 64): almost
+    /// certainly a typo, and one that would stall or kill the process deriving the key.
+    CostlyArgon2 {
+        /// Memory cost in KiB.
+        m_cost_kib: u32,
+        /// Iterations.
+        t_cost: u32,
+        /// Parallelism.
+        p_cost: u32,
+    },
+    /// A secret path names something other than a regular file (a directory, a FIFO, a
+    /// device), which could block or never end.
+    NotAFile {
+        /// Its path.
+        path: std::path::PathBuf,
+    },
+    /// An `env` or `passphrase_env` value is not a valid environment variable name (letters,
+    /// digits and `_`, not starting with a digit, at most 128 characters). The value is not
+    /// repeated: it may be a secret pasted in the wrong place.
+    InvalidEnvName,
+    /// A variable name or file path looks like key material (base64 of 32 bytes): the secret
+    /// itself was probably pasted where its name belongs. The value is not repeated.
+    SecretInPlaceOfName,
+    /// A reload would give an id that stays active different material or a different suite:
+    /// every envelope under it would be refused. Ids are never reused; give the new key a new
+    /// id.
+    KeyChanged {
+        /// The id.
+        id: u32,
+    },
+    /// A reload would make a retired id open envelopes again. Retirement is final (it is how a
+    /// compromised key is shut out); give a new key a new id.
+    Unretired {
+        /// The id.
+        id: u32,
+    },
 }
 
 impl ConfigError {
@@ -560,6 +620,8 @@ impl ConfigError {
     pub fn key_id(&self) -> Option<u32> {
         match self {
             ConfigError::Key { id, .. }
+            | ConfigError::KeyChanged { id }
+            | ConfigError::Unretired { id }
             | ConfigError::DuplicateKeyId { id }
             | ConfigError::KeyLength { id: Some(id), .. }
             | ConfigError::KeyEncoding { id: Some(id) } => Some(*id),
@@ -634,8 +696,40 @@ impl fmt::Display for ConfigError {
                 write!(f, "cannot read secret file {}: {kind}", path.display())
             }
             ConfigError::MissingEnv { name } => {
-                write!(f, "environment variable {name} is not set")
+                write!(
+                    f,
+                    "environment variable {name} is not set (or not valid UTF-8)"
+                )
             }
+            ConfigError::CostlyArgon2 {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+            } => write!(
+                f,
+                "Argon2id parameters m={m_cost_kib} KiB, t={t_cost}, p={p_cost} are above the \
+                 maximum of m=1048576 KiB, t=64, p=64"
+            ),
+            ConfigError::NotAFile { path } => {
+                write!(f, "secret path {} is not a regular file", path.display())
+            }
+            ConfigError::InvalidEnvName => f.write_str(
+                "not a valid environment variable name (letters, digits and _, at most 128)",
+            ),
+            ConfigError::SecretInPlaceOfName => f.write_str(
+                "a variable name or path looks like base64 key material; put the secret in the \
+                 variable or file and its name here",
+            ),
+            ConfigError::Unretired { id } => write!(
+                f,
+                "key {id} is retired in the keyring in use; a retired id never opens again, \
+                 give the key a new id"
+            ),
+            ConfigError::KeyChanged { id } => write!(
+                f,
+                "key {id} has different material or suite than the keyring in use; ids are \
+                 never reused, give the new key a new id"
+            ),
             ConfigError::NoMaterial => f.write_str(
                 "no material source; add material = { env = \"...\" } or { file = \"...\" }",
             ),

@@ -44,6 +44,6 @@ pub use rotation::{KeyringHandle, RewrapOptions, RewrapReport};
 pub use sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};
 pub use store::{
     DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_MAX_ENVELOPE_LEN, DEFAULT_PREFIX,
-    DEFAULT_SCAN_COUNT, MAX_ENVELOPE_LEN_LIMIT, MAX_LIFETIME, Session, StorageKeys, Store,
-    StoreBuilder,
+    DEFAULT_SCAN_COUNT, MAX_ENVELOPE_LEN_LIMIT, MAX_LIFETIME, ResealStats, Session, StorageKeys,
+    Store, StoreBuilder,
 };

@@ -22,7 +22,7 @@ use arc_swap::{ArcSwap, Guard};
 use crate::backend::{Backend, Fetched, ScanCursor, Swap};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::Keyring;
-use crate::envelope::Header;
+use crate::envelope::{Header, OVERHEAD};
 use crate::error::Error;
 use crate::sealer::{OpenContext, SealContext, Sealer};
 use crate::store::DEFAULT_MAX_ENVELOPE_LEN;
@@ -97,7 +97,7 @@ impl fmt::Debug for KeyringHandle {
 pub struct Census {
     /// Envelopes per key id.
     pub by_key_id: BTreeMap<u32, u64>,
-    /// Values whose header does not parse as envelope v1 (or too large, or not bytes).
+    /// Values whose header does not parse as envelope v1 (or that are not byte strings).
     pub not_envelopes: u64,
 }
 
@@ -119,7 +119,10 @@ impl Census {
                 Ok(header) => *self.by_key_id.entry(header.key_id).or_default() += 1,
                 Err(_) => self.not_envelopes += 1,
             },
-            Fetched::TooLarge { .. } | Fetched::NotBytes => self.not_envelopes += 1,
+            Fetched::NotBytes => self.not_envelopes += 1,
+            // Not counted by `census`, which reads headers only; `rewrap` counts these as
+            // `too_large`.
+            Fetched::TooLarge { .. } => {}
         }
     }
 }
@@ -173,8 +176,12 @@ impl RewrapOptions {
 pub struct RewrapReport {
     /// Envelopes by the key id they named when read, and values that are not envelopes.
     pub found: Census,
-    /// Envelopes already under the current primary key: left alone.
-    pub current: u64,
+    /// Values longer than `max_envelope_len`: not read, left alone.
+    pub too_large: u64,
+    /// Envelopes the sealer did not ask to re-seal ([`Sealer::needs_reseal`]): those under
+    /// the primary key, and those under retired, unknown or newer ids. Left alone;
+    /// `found` tells the ids apart.
+    pub skipped: u64,
     /// Envelopes re-sealed under the primary (in a dry run: that would be).
     pub resealed: u64,
     /// Envelopes that changed between the read and the write (a save, a lazy re-seal or a
@@ -188,7 +195,7 @@ pub struct RewrapReport {
 impl RewrapReport {
     /// Values examined so far.
     pub fn scanned(&self) -> u64 {
-        self.found.total()
+        self.found.total() + self.too_large
     }
 
     /// Envelopes refused, all kinds together.
@@ -198,9 +205,9 @@ impl RewrapReport {
 }
 
 /// Counts the values under `prefix` by the key id in their header. Needs no key: it reads
-/// only the clear-text header, which is not authenticated until an envelope is opened, so
-/// the counts describe what is stored, not what would open. `progress` sees the running
-/// totals after every page.
+/// only the clear-text header (the first 95 bytes of each value, whatever its size), which
+/// is not authenticated until an envelope is opened, so the counts describe what is stored,
+/// not what would open. `progress` sees the running totals after every page.
 pub async fn census<B: Backend>(
     backend: &B,
     prefix: &str,
@@ -211,9 +218,7 @@ pub async fn census<B: Backend>(
     let mut cursor = ScanCursor::start();
     loop {
         let page = backend.scan(prefix, cursor, options.batch).await?;
-        let values = backend
-            .get_many(&page.keys, options.max_envelope_len)
-            .await?;
+        let values = backend.get_many_prefix(&page.keys, OVERHEAD).await?;
         for value in &values {
             census.add(value);
         }
@@ -226,7 +231,8 @@ pub async fn census<B: Backend>(
 }
 
 /// Re-seals under `sealer`'s primary key every value under `prefix` that the sealer says
-/// names an older key ([`Sealer::needs_reseal`]).
+/// names an older key ([`Sealer::needs_reseal`]: for [`KeyringSealer`](crate::KeyringSealer),
+/// a decrypt-only key with a lower id than the primary).
 ///
 /// Page by page: one scan, one batched read, the openings and sealings, one batched write of
 /// compare-and-swaps that keep each entry's TTL and replace it only if it is unchanged.
@@ -275,14 +281,19 @@ pub(crate) async fn rewrap_filtered<B: Backend>(
         let mut batch: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
         for (i, (key, value)) in keys.iter().zip(values).enumerate() {
             report.found.add(&value);
-            let Fetched::Value(value) = value else {
-                continue;
+            let value = match value {
+                Fetched::Value(value) => value,
+                Fetched::TooLarge { .. } => {
+                    report.too_large += 1;
+                    continue;
+                }
+                Fetched::Missing | Fetched::NotBytes => continue,
             };
             if Header::parse(&value).is_err() {
                 continue;
             }
             if !sealer.needs_reseal(&value) {
-                report.current += 1;
+                report.skipped += 1;
                 continue;
             }
             let ctx = OpenContext::new(key.as_bytes(), now, max);

@@ -400,11 +400,18 @@ impl Sealer for KeyringSealer {
         Some(OVERHEAD)
     }
 
+    /// Only envelopes under a decrypt-only key with a *lower* id than the primary: key ids
+    /// grow with age, so a process whose keyring is behind (not reloaded yet, or a stale
+    /// copy of the configuration given to a bulk re-seal) never moves envelopes back from a
+    /// newer key to an older one, and a forged header naming an unknown or retired id costs
+    /// nothing.
     fn needs_reseal(&self, value: &[u8]) -> bool {
-        match Header::parse(value) {
-            Ok(header) => header.key_id != self.keyring.snapshot().primary_id(),
-            Err(_) => false,
-        }
+        let Ok(header) = Header::parse(value) else {
+            return false;
+        };
+        let keyring = self.keyring.snapshot();
+        header.key_id < keyring.primary_id()
+            && keyring.state(header.key_id) == Some(crate::KeyState::DecryptOnly)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -37,6 +37,26 @@ pub const DEFAULT_SCAN_COUNT: usize = 100;
 pub const MAX_ENVELOPE_LEN_LIMIT: usize = 1024 * 1024;
 /// Longest accepted idle TTL or absolute lifetime: ten years.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// Counts of lazy re-seals (see [`StoreBuilder::lazy_reseal`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResealStats {
+    /// Sessions written back under the primary key.
+    pub resealed: u64,
+    /// Write-backs skipped because the stored value had changed since it was read (a save
+    /// or another re-seal won): harmless.
+    pub raced: u64,
+    /// Write-backs that failed (backend error, or the sealer refused).
+    pub failed: u64,
+}
+
+#[derive(Default)]
+struct ResealCounters {
+    resealed: AtomicU64,
+    raced: AtomicU64,
+    failed: AtomicU64,
+}
 
 /// How a session id becomes a storage key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +158,7 @@ struct Inner<T, B> {
     max_envelope_len: usize,
     scan_count: usize,
     lazy_reseal: bool,
+    reseals: ResealCounters,
     keyring: Option<KeyringHandle>,
     /// Largest plaintext encoded so far, to size the next encoding buffer.
     plaintext_hint: AtomicUsize,
@@ -483,7 +504,11 @@ where
         let opened = self.open_envelope(key, value)?;
         let session = self.decode(&opened)?;
         if let Some(stored) = stale {
-            self.reseal(key, &stored, &opened).await;
+            // Sealed before the await, so the plaintext is wiped before the round trip.
+            let ctx = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
+            let sealed = inner.sealer.seal(&ctx, opened.plaintext());
+            drop(opened);
+            self.reseal(key, &stored, sealed).await;
         }
         Ok(Some(session))
     }
@@ -491,15 +516,32 @@ where
     /// Lazy re-seal: writes the session back under the primary key if the stored value is
     /// still the one that was read, keeping its TTL, codec and absolute expiry. Best effort:
     /// the load has succeeded whatever happens here, and a failure only leaves the value
-    /// under its old key for the next load or a bulk re-seal.
-    async fn reseal(&self, key: &str, stored: &[u8], opened: &Opened) {
+    /// under its old key for the next load or a bulk re-seal. Outcomes are counted in
+    /// [`Store::reseal_stats`].
+    async fn reseal(&self, key: &str, stored: &[u8], sealed: Result<Vec<u8>, Error>) {
         let inner = &self.inner;
-        let ctx = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
-        let Ok(sealed) = inner.sealer.seal(&ctx, opened.plaintext()) else {
-            return;
+        let counter = match sealed {
+            Ok(sealed) if sealed.len() <= inner.max_envelope_len => {
+                match inner.backend.compare_and_swap(key, stored, &sealed).await {
+                    Ok(true) => &inner.reseals.resealed,
+                    Ok(false) => &inner.reseals.raced,
+                    Err(_) => &inner.reseals.failed,
+                }
+            }
+            _ => &inner.reseals.failed,
         };
-        if sealed.len() <= inner.max_envelope_len {
-            let _ = inner.backend.compare_and_swap(key, stored, &sealed).await;
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How lazy re-seals have gone since the store was built. A growing `failed` count
+    /// means loads keep paying a round trip for nothing: a Redis ACL without `EVAL`, a
+    /// Redis older than 6.0 (no `KEEPTTL`), or a sealer that fails.
+    pub fn reseal_stats(&self) -> ResealStats {
+        let r = &self.inner.reseals;
+        ResealStats {
+            resealed: r.resealed.load(Ordering::Relaxed),
+            raced: r.raced.load(Ordering::Relaxed),
+            failed: r.failed.load(Ordering::Relaxed),
         }
     }
 
@@ -653,6 +695,7 @@ impl<T: 'static, B> fmt::Debug for Store<T, B> {
             max_envelope_len,
             scan_count,
             lazy_reseal,
+            reseals: _,
             keyring: _,
             plaintext_hint: _,
         } = &*self.inner;
@@ -881,6 +924,7 @@ where
                 max_envelope_len: self.max_envelope_len,
                 scan_count: self.scan_count,
                 lazy_reseal: self.lazy_reseal,
+                reseals: ResealCounters::default(),
                 keyring: self.keyring,
                 plaintext_hint: AtomicUsize::new(0),
             }),

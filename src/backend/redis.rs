@@ -397,7 +397,17 @@ impl RedisBackend {
     /// `get` without its overall deadline: GETRANGE, and EXISTS when that returns nothing.
     async fn get_unbounded(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
         // A Redis string holds at most 512 MiB; larger bounds mean "all of it".
-        let end = max_len.min(MAX_REDIS_STRING);
+        self.get_range(key, max_len.min(MAX_REDIS_STRING), max_len)
+            .await
+    }
+
+    /// Bytes `0..=end` of the value under `key`; longer than `max_len` is `TooLarge`.
+    async fn get_range(
+        &self,
+        key: &str,
+        end: usize,
+        max_len: usize,
+    ) -> Result<Fetched, BackendError> {
         let mut getrange = redis::cmd("GETRANGE");
         getrange.arg(key).arg(0).arg(end);
         let mut value: Vec<u8> = match self.read(|| self.query(&getrange)).await {
@@ -422,6 +432,68 @@ impl RedisBackend {
             return Ok(Fetched::TooLarge { len: max_len + 1 });
         }
         Ok(Fetched::Value(value))
+    }
+
+    /// Bytes `0..=end` of each key's value, one pipeline (standalone) or concurrent
+    /// single-key commands (Cluster); values longer than `max_len` are `TooLarge`.
+    async fn get_many_range(
+        &self,
+        keys: &[String],
+        end: usize,
+        max_len: usize,
+    ) -> Result<Vec<Fetched>, BackendError> {
+        if keys.is_empty() {
+            return Ok(Vec::new()); // Redis refuses an empty pipeline
+        }
+        match &self.conn {
+            // One pipeline of single-key commands: one round trip for the whole batch.
+            Conn::Standalone(_) => {
+                let batch = async {
+                    let mut pipe = redis::pipe();
+                    // Per-command replies, so one odd key (a hash planted under a session
+                    // key) does not fail the whole page.
+                    pipe.ignore_errors();
+                    for key in keys {
+                        pipe.cmd("GETRANGE").arg(key).arg(0).arg(end);
+                        pipe.cmd("EXISTS").arg(key);
+                    }
+                    let replies: Vec<Value> = self.read(|| self.query_pipeline(&pipe)).await?;
+                    let mut out = Vec::with_capacity(keys.len());
+                    for pair in replies.chunks(2) {
+                        let [range, exists] = pair else {
+                            return Err(unexpected("GETRANGE", &Value::Nil));
+                        };
+                        out.push(fetched_from(range, exists, max_len)?);
+                    }
+                    Ok(out)
+                };
+                deadline_op(self.response_timeout, batch).await
+            }
+            // Keys of a batch live in different hash slots: concurrent single-key commands,
+            // never one multi-key command.
+            Conn::Cluster(_) => {
+                let mut set = tokio::task::JoinSet::new();
+                // Each task carries its own deadline.
+                for (i, key) in keys.iter().enumerate() {
+                    let (this, key) = (self.clone(), key.clone());
+                    set.spawn(async move {
+                        let fetched =
+                            deadline_op(this.response_timeout, this.get_range(&key, end, max_len))
+                                .await;
+                        (i, fetched)
+                    });
+                }
+                let mut out: Vec<Fetched> = vec![Fetched::Missing; keys.len()];
+                while let Some(done) = set.join_next().await {
+                    let (i, fetched) =
+                        done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = fetched?;
+                    }
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// Runs a read, once more if the connection dropped under it or the server said to try
@@ -623,54 +695,21 @@ impl Backend for RedisBackend {
         keys: &[String],
         max_len: usize,
     ) -> Result<Vec<Fetched>, BackendError> {
-        if keys.is_empty() {
-            return Ok(Vec::new()); // Redis refuses an empty pipeline
+        self.get_many_range(keys, max_len.min(MAX_REDIS_STRING), max_len)
+            .await
+    }
+
+    async fn get_many_prefix(
+        &self,
+        keys: &[String],
+        len: usize,
+    ) -> Result<Vec<Fetched>, BackendError> {
+        if len == 0 {
+            return Ok(keys.iter().map(|_| Fetched::Value(Vec::new())).collect());
         }
-        match &self.conn {
-            // One pipeline of single-key commands: one round trip for the whole batch.
-            Conn::Standalone(_) => {
-                let batch = async {
-                    let end = max_len.min(MAX_REDIS_STRING);
-                    let mut pipe = redis::pipe();
-                    // Per-command replies, so one odd key (a hash planted under a session
-                    // key) does not fail the whole page.
-                    pipe.ignore_errors();
-                    for key in keys {
-                        pipe.cmd("GETRANGE").arg(key).arg(0).arg(end);
-                        pipe.cmd("EXISTS").arg(key);
-                    }
-                    let replies: Vec<Value> = self.read(|| self.query_pipeline(&pipe)).await?;
-                    let mut out = Vec::with_capacity(keys.len());
-                    for pair in replies.chunks(2) {
-                        let [range, exists] = pair else {
-                            return Err(unexpected("GETRANGE", &Value::Nil));
-                        };
-                        out.push(fetched_from(range, exists, max_len)?);
-                    }
-                    Ok(out)
-                };
-                deadline_op(self.response_timeout, batch).await
-            }
-            // Keys of a batch live in different hash slots: concurrent single-key commands,
-            // never one multi-key command.
-            Conn::Cluster(_) => {
-                let mut set = tokio::task::JoinSet::new();
-                // Each task's `get` carries its own deadline.
-                for (i, key) in keys.iter().enumerate() {
-                    let (this, key) = (self.clone(), key.clone());
-                    set.spawn(async move { (i, this.get(&key, max_len).await) });
-                }
-                let mut out: Vec<Fetched> = vec![Fetched::Missing; keys.len()];
-                while let Some(done) = set.join_next().await {
-                    let (i, fetched) =
-                        done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
-                    if let Some(slot) = out.get_mut(i) {
-                        *slot = fetched?;
-                    }
-                }
-                Ok(out)
-            }
-        }
+        // Bytes 0..len, never reported as too large.
+        self.get_many_range(keys, (len - 1).min(MAX_REDIS_STRING), usize::MAX)
+            .await
     }
 
     async fn compare_and_swap(
@@ -694,16 +733,39 @@ impl Backend for RedisBackend {
         }
         match &self.conn {
             Conn::Standalone(_) => {
-                let mut pipe = redis::pipe();
-                for swap in swaps {
-                    pipe.add_command(cas_cmd(swap.key, swap.expected, swap.new));
+                // Pipelines of at most about 4 MiB each, every one under its own deadline.
+                // Replies are per command, so one refused script (OOM, NOPERM) is reported
+                // as that server error rather than as a broken pipeline.
+                let mut out = Vec::with_capacity(swaps.len());
+                let mut rest = swaps;
+                while !rest.is_empty() {
+                    let mut bytes = 0usize;
+                    let take = rest
+                        .iter()
+                        .take_while(|s| {
+                            let first = bytes == 0;
+                            bytes += s.expected.len() + s.new.len() + s.key.len();
+                            first || bytes <= CAS_PIPELINE_BYTES
+                        })
+                        .count()
+                        .max(1);
+                    let (chunk, tail) = rest.split_at(take.min(rest.len()));
+                    rest = tail;
+                    let mut pipe = redis::pipe();
+                    pipe.ignore_errors();
+                    for swap in chunk {
+                        pipe.add_command(cas_cmd(swap.key, swap.expected, swap.new));
+                    }
+                    let replies: Vec<Value> =
+                        deadline_op(self.response_timeout, self.query_pipeline(&pipe)).await?;
+                    if replies.len() != chunk.len() {
+                        return Err(unexpected("EVAL", &Value::Nil));
+                    }
+                    for reply in &replies {
+                        out.push(cas_result(reply)?);
+                    }
                 }
-                let replies: Vec<Value> =
-                    deadline_op(self.response_timeout, self.query_pipeline(&pipe)).await?;
-                if replies.len() != swaps.len() {
-                    return Err(unexpected("EVAL", &Value::Nil));
-                }
-                replies.iter().map(cas_result).collect()
+                Ok(out)
             }
             Conn::Cluster(_) => {
                 let mut set = tokio::task::JoinSet::new();
@@ -828,6 +890,10 @@ const CAS_SCRIPT: &str = "local v = redis.pcall('GET', KEYS[1]) \
 if type(v) == 'string' and v == ARGV[1] then \
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0";
 
+/// Largest payload of one compare-and-swap pipeline, so a page of large values does not
+/// become one huge request under one deadline.
+const CAS_PIPELINE_BYTES: usize = 4 * 1024 * 1024;
+
 fn cas_cmd(key: &str, expected: &[u8], new: &[u8]) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(CAS_SCRIPT).arg(1).arg(key).arg(expected).arg(new);
@@ -925,7 +991,10 @@ fn map_err(e: RedisError) -> BackendError {
                 | RetryMethod::RefreshSlotsAndRetry
                 | RetryMethod::RetryImmediately
         );
-        return BackendError::new(BackendErrorKind::Server, e).with_retryable(transient);
+        let code = e.code().unwrap_or_default().to_owned();
+        return BackendError::new(BackendErrorKind::Server, e)
+            .with_retryable(transient)
+            .with_code(&code);
     }
     // Anything else, a failed TLS handshake or certificate check included, is not fixed by
     // trying again.

@@ -4,7 +4,7 @@
 //! keyring configuration; 4 the check asked for failed (`inspect` of a value that is not an
 //! envelope, `stats --require-none` finding envelopes under that key).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -75,8 +75,9 @@ impl SuiteArg {
 
 #[derive(Args)]
 struct Keygen {
-    /// Id of the new key (never 0; one more than the highest id in use).
-    #[arg(long)]
+    /// Id of the new key: one more than the highest id in use (ids grow with age; bulk
+    /// re-sealing only moves envelopes to a higher id).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     id: u32,
     /// AEAD suite of the new key.
     #[arg(long, value_enum, default_value = "aes-256-gcm")]
@@ -92,8 +93,8 @@ struct Keygen {
 
 #[derive(Args)]
 struct Derive {
-    /// Id of the key.
-    #[arg(long)]
+    /// Id of the key (one more than the highest id in use).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     id: u32,
     /// AEAD suite of the key.
     #[arg(long, value_enum, default_value = "aes-256-gcm")]
@@ -104,7 +105,7 @@ struct Derive {
     /// Read the passphrase from this file (one trailing newline ignored).
     #[arg(long, value_name = "PATH")]
     passphrase_file: Option<PathBuf>,
-    /// Base64 salt of at least 16 bytes; a fresh 16-byte salt when absent.
+    /// Base64 salt of at least 16 bytes (padding optional); a fresh 16-byte salt when absent.
     #[arg(long)]
     salt: Option<String>,
     /// Argon2id memory cost in KiB (at least 19456).
@@ -148,14 +149,21 @@ struct Inspect {
     /// The Redis key to read; without it (and without --session-id) bytes come from stdin.
     key: Option<String>,
     /// Read the entry of this session id (hashed under --prefix, the default storage layout).
+    /// Give `-` to read the id from stdin, keeping it out of the process list and history.
     #[arg(long, conflicts_with = "key", value_name = "ID")]
     session_id: Option<String>,
     /// Key prefix for --session-id.
     #[arg(long, default_value = "sess:")]
     prefix: String,
-    /// Redis URL, for reading a key.
-    #[arg(long, env = "REDIS_URL", value_name = "URL")]
-    url: Option<String>,
+    /// Redis URL, for reading a key; repeat with --cluster for seed nodes.
+    #[arg(long = "url", env = "REDIS_URL", value_name = "URL")]
+    urls: Vec<String>,
+    /// The URLs are nodes of a Redis Cluster.
+    #[arg(long)]
+    cluster: bool,
+    /// Per-command timeout in milliseconds.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    timeout_ms: u64,
     /// How stdin is encoded.
     #[arg(long, value_enum, default_value = "raw")]
     input: InputFormat,
@@ -241,7 +249,7 @@ impl Failure {
 
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Failure {
-        Failure::new(EXIT_CONFIG, format!("invalid keyring configuration: {e}"))
+        Failure::new(EXIT_CONFIG, format!("keyring configuration: {e}"))
     }
 }
 
@@ -303,12 +311,6 @@ fn toml_string(text: &str) -> String {
 }
 
 fn keygen(args: &Keygen) -> Result<(), Failure> {
-    if args.id == 0 {
-        return Err(Failure::new(
-            EXIT_CONFIG,
-            "key id 0 is reserved; ids start at 1",
-        ));
-    }
     let key = KeyMaterial::generate()?;
     let secret = key.to_base64();
     let mut out = std::io::stdout().lock();
@@ -352,15 +354,13 @@ fn write_secret_file(path: &Path, secret: &[u8]) -> Result<(), Failure> {
 }
 
 fn derive(args: &Derive) -> Result<(), Failure> {
+    let derive_failure = |e: ConfigError| Failure::new(EXIT_CONFIG, e.to_string());
     let passphrase = zeroize::Zeroizing::new(match (&args.passphrase_env, &args.passphrase_file) {
         (Some(var), _) => std::env::var(var)
-            .map_err(|_| ConfigError::MissingEnv { name: var.clone() })?
+            .map_err(|_| derive_failure(ConfigError::MissingEnv { name: var.clone() }))?
             .into_bytes(),
         (None, Some(path)) => {
-            let mut bytes = std::fs::read(path).map_err(|e| ConfigError::SecretFile {
-                path: path.clone(),
-                kind: e.kind(),
-            })?;
+            let mut bytes = read_small_file(path).map_err(derive_failure)?;
             if bytes.last() == Some(&b'\n') {
                 bytes.pop();
                 if bytes.last() == Some(&b'\r') {
@@ -377,12 +377,12 @@ fn derive(args: &Derive) -> Result<(), Failure> {
         }
     });
     if passphrase.is_empty() {
-        return Err(ConfigError::EmptyPassphrase.into());
+        return Err(derive_failure(ConfigError::EmptyPassphrase));
     }
     let salt = match &args.salt {
-        Some(text) => STANDARD
+        Some(text) => LENIENT
             .decode(text.trim())
-            .map_err(|_| ConfigError::SaltEncoding)?,
+            .map_err(|_| derive_failure(ConfigError::SaltEncoding))?,
         None => {
             let mut salt = vec![0u8; 16];
             getrandom::fill(&mut salt)
@@ -395,7 +395,7 @@ fn derive(args: &Derive) -> Result<(), Failure> {
         t_cost: args.t_cost,
         p_cost: args.p_cost,
     };
-    let key = KeyMaterial::derive_argon2id(&passphrase, &params, &salt)?;
+    let key = KeyMaterial::derive_argon2id(&passphrase, &params, &salt).map_err(derive_failure)?;
     let from = match (&args.passphrase_env, &args.passphrase_file) {
         (Some(var), _) => format!("passphrase_env = {}", toml_string(var)),
         (None, Some(path)) => format!(
@@ -412,7 +412,7 @@ fn derive(args: &Derive) -> Result<(), Failure> {
         params.p_cost
     );
     let mut out = std::io::stdout().lock();
-    let mut text = format!(
+    let mut text = zeroize::Zeroizing::new(format!(
         "# Argon2id (v1.3), m={} KiB, t={}, p={}, salt {} ({} bytes). The same passphrase,\n\
          # parameters and salt give the same key on every machine.\n{}",
         params.m_cost_kib,
@@ -421,15 +421,49 @@ fn derive(args: &Derive) -> Result<(), Failure> {
         STANDARD.encode(&salt),
         salt.len(),
         snippet(args.id, args.suite, &material)
-    );
+    ));
     if args.show_key {
-        text.push_str(&format!(
-            "\n# derived key (secret)\n{}\n",
-            key.to_base64().as_str()
-        ));
+        text.push_str("\n# derived key (secret)\n");
+        text.push_str(key.to_base64().as_str());
+        text.push('\n');
     }
     out.write_all(text.as_bytes())
         .map_err(io_failure("cannot write to stdout"))
+}
+
+/// Standard base64 with optional padding, as the configuration file accepts.
+const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// A regular file of at most 64 KiB (a FIFO or `/dev/zero` is refused, not read).
+fn read_small_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let limit = sealed_session::config::MAX_FILE_LEN;
+    let meta = std::fs::metadata(path).map_err(|e| ConfigError::SecretFile {
+        path: path.to_path_buf(),
+        kind: e.kind(),
+    })?;
+    if !meta.is_file() {
+        return Err(ConfigError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0) + 1);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| ConfigError::SecretFile {
+            path: path.to_path_buf(),
+            kind: e.kind(),
+        })?;
+    if bytes.len() as u64 > limit {
+        return Err(ConfigError::SecretFile {
+            path: path.to_path_buf(),
+            kind: std::io::ErrorKind::FileTooLarge,
+        });
+    }
+    Ok(bytes)
 }
 
 fn state_name(state: KeyState) -> &'static str {
@@ -522,22 +556,31 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
     let key = match (&args.key, &args.session_id) {
         (Some(key), _) => Some(key.clone()),
         (None, Some(id)) => {
-            let id = SessionId::parse(id.trim())
-                .map_err(|_| Failure::new(2, "--session-id is not a valid session id"))?;
+            let id = if id == "-" {
+                let mut line = zeroize::Zeroizing::new(String::new());
+                std::io::stdin()
+                    .lock()
+                    .take(256)
+                    .read_line(&mut line)
+                    .map_err(io_failure("cannot read stdin"))?;
+                SessionId::parse(line.trim())
+            } else {
+                SessionId::parse(id.trim())
+            }
+            .map_err(|_| Failure::new(2, "--session-id is not a valid session id"))?;
             Some(format!("{}{}", args.prefix, id.hashed().as_str()))
         }
         (None, None) => None,
     };
     let bytes = match &key {
         Some(key) => {
-            let url = args
-                .url
-                .clone()
-                .ok_or_else(|| Failure::new(2, "reading a key needs --url (or REDIS_URL)"))?;
+            if args.urls.is_empty() {
+                return Err(Failure::new(2, "reading a key needs --url (or REDIS_URL)"));
+            }
             let backend = connect(&RedisArgs {
-                urls: vec![url],
-                cluster: false,
-                timeout_ms: 5000,
+                urls: args.urls.clone(),
+                cluster: args.cluster,
+                timeout_ms: args.timeout_ms,
             })
             .await?;
             match backend
@@ -562,8 +605,25 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
                 }
             }
         }
-        None => read_stdin(args.input)?,
+        None => {
+            if std::io::stdin().is_terminal() {
+                return Err(Failure::new(
+                    2,
+                    "give a KEY or --session-id, or pipe the value to stdin",
+                ));
+            }
+            read_stdin(args.input)?
+        }
     };
+    if bytes.len() > sealed_session::MAX_ENVELOPE_LEN_LIMIT {
+        return Err(Failure::new(
+            EXIT_CHECK,
+            format!(
+                "not an envelope: {} bytes is over the 1 MiB limit",
+                bytes.len()
+            ),
+        ));
+    }
     let header = Header::parse(&bytes).map_err(|r| {
         Failure::new(
             EXIT_CHECK,
@@ -621,13 +681,20 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
 }
 
 fn read_stdin(format: InputFormat) -> Result<Vec<u8>, Failure> {
+    // Hex doubles the size; a little room for a trailing newline.
     let limit = sealed_session::MAX_ENVELOPE_LEN_LIMIT as u64 * 2 + 16;
     let mut raw = Vec::new();
     std::io::stdin()
         .lock()
-        .take(limit)
+        .take(limit + 1)
         .read_to_end(&mut raw)
         .map_err(io_failure("cannot read stdin"))?;
+    if raw.len() as u64 > limit {
+        return Err(Failure::new(
+            EXIT_CHECK,
+            "not an envelope: stdin holds more than any envelope can",
+        ));
+    }
     let text = || String::from_utf8_lossy(&raw).trim().to_owned();
     match format {
         InputFormat::Raw => Ok(raw),
@@ -710,11 +777,13 @@ async fn stats(args: &Stats) -> Result<(), Failure> {
     }
 }
 
-fn report_json(report: &RewrapReport, dry_run: bool) -> serde_json::Value {
+fn report_json(report: &RewrapReport, dry_run: bool, primary: u32) -> serde_json::Value {
     json!({
         "dry_run": dry_run,
+        "primary": primary,
         "found": census_json(&report.found),
-        "current": report.current,
+        "skipped": report.skipped,
+        "too_large": report.too_large,
         "resealed": report.resealed,
         "changed_meanwhile": report.changed_meanwhile,
         "refused": report.refused,
@@ -745,7 +814,7 @@ async fn rewrap(args: &Rewrap) -> Result<(), Failure> {
     bar.finish_and_clear();
     let report = report?;
     if args.json {
-        println!("{}", report_json(&report, args.dry_run));
+        println!("{}", report_json(&report, args.dry_run, primary));
         return Ok(());
     }
     let secs = started.elapsed().as_secs_f64();
@@ -759,14 +828,29 @@ async fn rewrap(args: &Rewrap) -> Result<(), Failure> {
             ""
         }
     );
-    println!("  already under primary key {primary}: {}", report.current);
+    println!(
+        "  under primary key {primary}: {}",
+        report.found.count(primary)
+    );
     println!("  {verb}: {}", report.resealed);
     println!(
         "  changed meanwhile (left alone): {}",
         report.changed_meanwhile
     );
     for (kind, n) in &report.refused {
-        println!("  refused ({kind}): {n}");
+        println!("  refused ({kind}, left alone): {n}");
+    }
+    let others = report.skipped.saturating_sub(report.found.count(primary));
+    if others > 0 {
+        println!(
+            "  under retired, unknown or newer keys (left alone): {others}; see `stats` for the ids"
+        );
+    }
+    if report.too_large > 0 {
+        println!(
+            "  larger than --max-envelope-len (left alone): {}",
+            report.too_large
+        );
     }
     println!("  not envelopes: {}", report.found.not_envelopes);
     Ok(())

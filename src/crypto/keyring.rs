@@ -96,6 +96,24 @@ impl Keyring {
         self.active.get(self.primary)
     }
 
+    /// The first id for which `next` would change what this keyring does in a way that
+    /// breaks live envelopes: an id active in both with different material or suite, or a
+    /// retired id made active again.
+    pub(crate) fn incompatible_change(&self, next: &Keyring) -> Option<ConfigError> {
+        for old in &self.active {
+            if let Some(new) = next.active.iter().find(|n| n.id == old.id)
+                && (new.suite != old.suite || !new.material.ct_eq(&old.material))
+            {
+                return Some(ConfigError::KeyChanged { id: old.id });
+            }
+        }
+        self.states
+            .iter()
+            .filter(|k| k.state == KeyState::Retired)
+            .find(|k| next.active.iter().any(|n| n.id == k.id))
+            .map(|k| ConfigError::Unretired { id: k.id })
+    }
+
     pub(crate) fn lookup(&self, id: u32) -> Lookup<'_> {
         if let Some(key) = self.active.iter().find(|k| k.id == id) {
             return Lookup::Usable(key);

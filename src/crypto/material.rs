@@ -75,8 +75,8 @@ impl KeyMaterial {
     /// Derives key material from a passphrase with Argon2id (version 0x13), the given
     /// parameters and salt. Deliberately slow: call it at start-up, never per request.
     ///
-    /// Parameters below the OWASP minimum ([`Argon2Params::OWASP_MINIMUM`]) and salts shorter
-    /// than 16 bytes are refused.
+    /// Parameters below the OWASP minimum ([`Argon2Params::OWASP_MINIMUM`]) or above
+    /// [`Argon2Params::MAXIMUM`], and salts shorter than 16 bytes, are refused.
     pub fn derive_argon2id(
         passphrase: &[u8],
         params: &Argon2Params,
@@ -146,11 +146,28 @@ impl Argon2Params {
         p_cost: 1,
     };
 
+    /// The most that is accepted: 1 GiB of memory, 64 passes, parallelism 64. A typo such as
+    /// an extra zero would otherwise make a reload allocate tens of gigabytes or run for
+    /// hours inside the serving process.
+    pub const MAXIMUM: Argon2Params = Argon2Params {
+        m_cost_kib: 1024 * 1024,
+        t_cost: 64,
+        p_cost: 64,
+    };
+
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
-        let min = Argon2Params::OWASP_MINIMUM;
+        let (min, max) = (Argon2Params::OWASP_MINIMUM, Argon2Params::MAXIMUM);
         if self.m_cost_kib < min.m_cost_kib || self.t_cost < min.t_cost || self.p_cost < min.p_cost
         {
             return Err(ConfigError::WeakArgon2 {
+                m_cost_kib: self.m_cost_kib,
+                t_cost: self.t_cost,
+                p_cost: self.p_cost,
+            });
+        }
+        if self.m_cost_kib > max.m_cost_kib || self.t_cost > max.t_cost || self.p_cost > max.p_cost
+        {
+            return Err(ConfigError::CostlyArgon2 {
                 m_cost_kib: self.m_cost_kib,
                 t_cost: self.t_cost,
                 p_cost: self.p_cost,

@@ -49,6 +49,10 @@ pub struct Reloaded {
     /// Ids that could open envelopes before and no longer can (retired or removed): their
     /// sessions are now refused. Expected when retiring a key; a surprise otherwise.
     pub lost: Vec<u32>,
+    /// The primary key was not in the previous keyring: instances that have not loaded it yet
+    /// refuse what it seals. Expected only in the compromise procedure; the routine one adds
+    /// a key as decrypt-only everywhere first.
+    pub primary_was_new: bool,
 }
 
 impl Reloader {
@@ -103,12 +107,23 @@ impl Reloader {
     /// Reads the file again and, if it is valid, puts its keyring in use. Blocking (file
     /// reads, and Argon2id for passphrase keys): from async code, call it through
     /// `spawn_blocking`. On error the current keyring is kept.
+    ///
+    /// Besides the checks of the file itself, a reload is refused if it would change the
+    /// material or suite of an id that stays active ([`ConfigError::KeyChanged`]) or bring
+    /// a retired id back ([`ConfigError::Unretired`]): both would silently log users out.
     pub fn reload(&self) -> Result<Reloaded, ConfigError> {
         let _serial = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let keyring = KeyringConfig::read(&self.path)?.resolve_with(self.env.as_ref())?;
+        if let Some(e) = self.handle.current().incompatible_change(&keyring) {
+            return Err(e);
+        }
         let keys = keyring.keys().to_vec();
         let primary = keyring.primary_id();
         let old = self.handle.replace(keyring);
+        let primary_was_new = !old
+            .keys()
+            .iter()
+            .any(|k| k.id == primary && k.state != KeyState::Retired);
         let opens = |k: &KeyInfo| k.state != KeyState::Retired;
         let lost = old
             .keys()
@@ -122,6 +137,7 @@ impl Reloader {
             primary,
             keys,
             lost,
+            primary_was_new,
         })
     }
 }

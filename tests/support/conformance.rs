@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use sealed_session::envelope::Header;
 use sealed_session::{
-    Backend, Error, Keyring, KeyringHandle, ManualClock, RejectKind, RewrapOptions, Session,
-    SessionId, SetMode, StorageKeys, Store, StoreBuilder, Suite, Swap,
+    Backend, CodecId, Error, Keyring, KeyringHandle, KeyringSealer, ManualClock, RejectKind,
+    ResealStats, RewrapOptions, SealContext, Sealer, Session, SessionId, SetMode, StorageKeys,
+    Store, StoreBuilder, Suite, Swap,
 };
 
 use super::{T0, WebSession, configured, keyring, material, raw_get, store_on};
@@ -654,13 +655,31 @@ pub async fn compare_and_swap_replaces_only_the_expected_value<B: Backend>(
             .unwrap()
     );
     assert_eq!(raw_get(&backend, "cas:missing").await, None);
-    // The entry kept an expiry: it can still be moved, and it is gone after it.
+    // The swap kept the entry's expiry: with a one-second TTL it is gone soon after.
+    backend
+        .set(
+            "cas:b",
+            b"one",
+            Some(Duration::from_secs(1)),
+            SetMode::Upsert,
+        )
+        .await
+        .unwrap();
     assert!(
         backend
-            .expire("cas:a", Duration::from_secs(1))
+            .compare_and_swap("cas:b", b"one", b"two")
             .await
             .unwrap()
     );
+    clock.advance(Duration::from_secs(2));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while raw_get(&backend, "cas:b").await.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the swap dropped the TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn compare_and_swap_many_reports_each_entry<B: Backend>(
@@ -782,24 +801,41 @@ pub async fn rewrap_reseals_what_is_not_under_the_primary_once<B: Backend>(
         ids.push(id);
     }
     // Something under the prefix that is not an envelope, and an envelope of a key this
-    // keyring does not know.
+    // keyring does not know (key 9, sealed by another keyring under the same storage key).
     let junk = format!("sess:{}", "0".repeat(64));
     store
         .backend()
         .set(&junk, b"not an envelope", None, SetMode::Upsert)
         .await
         .unwrap();
+    let foreign_key = format!("sess:{}", "1".repeat(64));
+    let foreign = KeyringSealer::new(keyring_of(9))
+        .seal(
+            &SealContext::new(foreign_key.as_bytes(), CodecId::BINCODE, 0),
+            b"x",
+        )
+        .unwrap();
+    store
+        .backend()
+        .set(&foreign_key, &foreign, None, SetMode::Upsert)
+        .await
+        .unwrap();
     let census = store.census().await.unwrap();
     assert_eq!(
-        (census.count(1), census.count(2), census.not_envelopes),
-        (20, 5, 1)
+        (
+            census.count(1),
+            census.count(2),
+            census.count(9),
+            census.not_envelopes
+        ),
+        (20, 5, 1, 1)
     );
 
     let dry = store
         .rewrap(&RewrapOptions::default().dry_run(true), |_| {})
         .await
         .unwrap();
-    assert_eq!((dry.resealed, dry.current), (20, 5));
+    assert_eq!((dry.resealed, dry.skipped), (20, 6));
     assert_eq!(
         store.census().await.unwrap().count(1),
         20,
@@ -812,19 +848,25 @@ pub async fn rewrap_reseals_what_is_not_under_the_primary_once<B: Backend>(
         .await
         .unwrap();
     assert_eq!(
-        (report.resealed, report.current, report.changed_meanwhile),
-        (20, 5, 0)
+        (report.resealed, report.skipped, report.changed_meanwhile),
+        (20, 6, 0)
     );
-    assert_eq!(report.found.not_envelopes, 1);
+    assert_eq!((report.found.not_envelopes, report.found.count(9)), (1, 1));
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
     assert!(pages >= 1);
     let census = store.census().await.unwrap();
     assert_eq!((census.count(1), census.count(2)), (0, 25));
+    assert_eq!(
+        raw_get(store.backend(), &foreign_key).await.unwrap(),
+        foreign,
+        "left alone"
+    );
 
     let again = store
         .rewrap(&RewrapOptions::default(), |_| {})
         .await
         .unwrap();
-    assert_eq!((again.resealed, again.current), (0, 25), "idempotent");
+    assert_eq!((again.resealed, again.skipped), (0, 26), "idempotent");
 
     handle.replace(keyring_of(2));
     for (n, id) in ids.iter().enumerate() {
@@ -856,8 +898,8 @@ pub async fn rewrap_never_reseals_from_a_retired_key<B: Backend>(
         .rewrap(&RewrapOptions::default(), |_| {})
         .await
         .unwrap();
-    assert_eq!(report.resealed, 0);
-    assert_eq!(report.refused.get("retired_key"), Some(&1));
+    assert_eq!((report.resealed, report.skipped), (0, 1));
+    assert_eq!(report.found.count(1), 1);
     assert_eq!(
         raw_get(store.backend(), &key).await.unwrap(),
         old,
@@ -870,4 +912,135 @@ pub async fn rewrap_never_reseals_from_a_retired_key<B: Backend>(
         old,
         "no lazy re-seal either"
     );
+}
+
+pub async fn a_lagging_keyring_never_moves_envelopes_back<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let backend = Arc::new(make(&clock).await);
+    let (current, _) = rotating_store(Arc::clone(&backend), &clock, |b| b);
+    current.keyring_handle().unwrap().replace(promoted());
+    let id = SessionId::generate().unwrap();
+    current
+        .save(&id, &mut Session::new(WebSession::sample(3)))
+        .await
+        .unwrap();
+    // An instance that has not reloaded yet: key 1 primary, key 2 rolled out as decrypt-only.
+    let (lagging, handle) = rotating_store(backend, &clock, |b| b);
+    handle.replace(
+        Keyring::builder()
+            .primary(1, Suite::Aes256Gcm, material(1))
+            .decrypt_only(2, Suite::Aes256Gcm, material(2))
+            .build()
+            .unwrap(),
+    );
+    assert!(lagging.load(&id).await.unwrap().is_some());
+    let report = lagging
+        .rewrap(&RewrapOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.resealed, report.skipped), (0, 1));
+    let value = raw_get(lagging.backend(), &lagging.storage_key(&id))
+        .await
+        .unwrap();
+    assert_eq!(key_id_of(&value), 2, "still under the newer key");
+    assert_eq!(lagging.reseal_stats(), ResealStats::default());
+}
+
+/// A backend that lets another writer act between a read and the compare-and-swap that
+/// follows it, as a concurrent request would.
+struct Interfering<B> {
+    inner: B,
+    /// `Some(value)`: overwrite with it first; `None`: delete the key first.
+    before_swap: Option<Vec<u8>>,
+}
+
+impl<B: Backend> Backend for Interfering<B> {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.set(key, value, ttl, mode).await
+    }
+    async fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
+        self.inner.get(key, max_len).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
+        self.inner.delete(key).await
+    }
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, sealed_session::BackendError> {
+        self.inner.expire(key, ttl).await
+    }
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: sealed_session::ScanCursor,
+        count: usize,
+    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
+        self.inner.scan(prefix, cursor, count).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        match &self.before_swap {
+            Some(value) => {
+                self.inner
+                    .set(key, value, None, SetMode::UpdateOnly)
+                    .await?;
+            }
+            None => {
+                self.inner.delete(key).await?;
+            }
+        }
+        self.inner.compare_and_swap(key, expected, new).await
+    }
+}
+
+pub async fn a_reseal_never_overwrites_a_concurrent_save_or_deletion<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    for before_swap in [Some(b"saved meanwhile".to_vec()), None] {
+        let clock = clock();
+        let backend = Interfering {
+            inner: make(&clock).await,
+            before_swap: before_swap.clone(),
+        };
+        let (store, handle) = rotating_store(backend, &clock, |b| b);
+        let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate().unwrap()).collect();
+        for id in &ids {
+            store
+                .save(id, &mut Session::new(WebSession::sample(1)))
+                .await
+                .unwrap();
+        }
+        handle.replace(promoted());
+        // Lazy: the load succeeds, the write-back loses the race.
+        assert!(store.load(&ids[0]).await.unwrap().is_some());
+        assert_eq!(store.reseal_stats().raced, 1);
+        // Bulk: every swap loses.
+        let report = store
+            .rewrap(&RewrapOptions::default(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!((report.resealed, report.changed_meanwhile), (0, 2));
+        for id in &ids {
+            let stored = raw_get(store.backend(), &store.storage_key(id)).await;
+            assert_eq!(
+                stored.as_deref(),
+                before_swap.as_deref(),
+                "the other writer won"
+            );
+        }
+    }
 }

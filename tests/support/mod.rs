@@ -123,7 +123,9 @@ macro_rules! store_conformance {
             load_reseals_a_session_under_a_decrypt_only_key,
             lazy_reseal_can_be_turned_off,
             rewrap_reseals_what_is_not_under_the_primary_once,
-            rewrap_never_reseals_from_a_retired_key,
+                        rewrap_never_reseals_from_a_retired_key,
+            a_lagging_keyring_never_moves_envelopes_back,
+            a_reseal_never_overwrites_a_concurrent_save_or_deletion,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

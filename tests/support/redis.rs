@@ -463,6 +463,14 @@ impl<S: Send + Sync + 'static> Backend for Served<S> {
         self.backend.delete_many(keys).await
     }
 
+    async fn get_many_prefix(
+        &self,
+        keys: &[String],
+        len: usize,
+    ) -> Result<Vec<Fetched>, BackendError> {
+        self.backend.get_many_prefix(keys, len).await
+    }
+
     async fn compare_and_swap(
         &self,
         key: &str,
