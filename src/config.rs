@@ -686,7 +686,7 @@ fn sanitize(message: &str) -> String {
     let only_schema_words = |text: &str| {
         !text.contains('"')
             && !text.contains('\'')
-            && text.matches('`').count() % 2 == 0
+            && text.matches('`').count().is_multiple_of(2)
             && text
                 .split('`')
                 .skip(1)

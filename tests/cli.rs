@@ -129,7 +129,7 @@ fn keygen_writes_a_private_secret_file_and_a_snippet_that_checks() {
     expect(&raw, 0);
     assert_eq!(stdout(&raw).trim().len(), 44);
     assert_ne!(stdout(&raw).trim(), key.trim());
-    expect(&run(&["keygen", "--id", "0"]), 3);
+    expect(&run(&["keygen", "--id", "0"]), 2);
 }
 
 #[test]
@@ -376,7 +376,12 @@ async fn rotate_through_the_cli(urls: Vec<String>, cluster: bool, backend: Redis
         "300",
     ]);
     expect(&out, 1);
-    assert!(stderr(&out).contains("sealed-session:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sealed-session: session backend error: connection failed")
+            || stderr(&out).contains("sealed-session: connection failed"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
