@@ -573,8 +573,8 @@ pub enum ConfigError {
         /// Parallelism.
         p_cost: u32,
     },
-    /// A secret path names something other than a regular file (a directory, a FIFO, a
-    /// device), which could block or never end.
+    /// A configuration or secret path names something other than a regular file (a
+    /// directory, a FIFO, a device), which could block or never end.
     NotAFile {
         /// Its path.
         path: std::path::PathBuf,
@@ -711,7 +711,7 @@ impl fmt::Display for ConfigError {
                  maximum of m=1048576 KiB, t=64, p=64"
             ),
             ConfigError::NotAFile { path } => {
-                write!(f, "secret path {} is not a regular file", path.display())
+                write!(f, "{} is not a regular file", path.display())
             }
             ConfigError::InvalidEnvName => f.write_str(
                 "not a valid environment variable name (letters, digits and _, at most 128)",

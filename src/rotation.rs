@@ -6,8 +6,12 @@
 //!   a failed reload keeps the working keyring. [`reload_on_sighup`] (feature `signal`)
 //!   does it whenever the process receives SIGHUP.
 //! - [`census`] and [`rewrap`]: count stored envelopes by key id from their clear-text
-//!   headers (no key needed), and re-seal every envelope that is not under the primary key,
-//!   a page at a time, each write a compare-and-swap so a concurrent save always wins.
+//!   headers (no key needed), and re-seal under the primary every envelope under an older
+//!   decrypt-only key, a page at a time, each write a compare-and-swap so a concurrent save
+//!   always wins.
+//!
+//! Key ids grow with age: re-sealing only ever moves an envelope to a key with a higher id,
+//! so a process whose keyring lags behind never undoes a rotation.
 //!
 //! The store re-seals lazily too: a session loaded from an envelope under a decrypt-only
 //! key is written back under the primary (see `StoreBuilder::lazy_reseal`).
@@ -15,7 +19,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use arc_swap::{ArcSwap, Guard};
 
@@ -135,7 +142,9 @@ pub struct RewrapOptions {
     pub dry_run: bool,
     /// Keys asked for per scan page, and so per pipelined batch. Default 500.
     pub batch: usize,
-    /// Largest value read, as the store's `max_envelope_len`. Default 64 KiB.
+    /// Largest value [`rewrap`] reads, as the store's `max_envelope_len`; larger ones are
+    /// counted as `too_large` and left alone. Default 64 KiB. ([`census`] reads headers
+    /// only, whatever the size.)
     pub max_envelope_len: usize,
 }
 
@@ -187,8 +196,9 @@ pub struct RewrapReport {
     /// Envelopes that changed between the read and the write (a save, a lazy re-seal or a
     /// deletion won the race): left alone. A rerun picks up any still under an old key.
     pub changed_meanwhile: u64,
-    /// Envelopes that could not be opened, by rejection kind (`retired_key`, `expired`,
-    /// `authentication`...): never re-sealed, left for their TTL to remove.
+    /// Envelopes selected for re-sealing that could not be opened, by rejection kind
+    /// (`expired`, `authentication`, `commitment`...): left alone for their TTL to remove.
+    /// (Envelopes under retired or unknown ids are not opened at all: see `skipped`.)
     pub refused: BTreeMap<&'static str, u64>,
 }
 
@@ -270,75 +280,179 @@ pub(crate) async fn rewrap_filtered<B: Backend>(
     mut progress: impl FnMut(&RewrapReport),
 ) -> Result<RewrapReport, Error> {
     let mut report = RewrapReport::default();
-    let mut cursor = ScanCursor::start();
-    let max = options.max_envelope_len;
-    loop {
-        let page = backend.scan(prefix, cursor, options.batch.max(1)).await?;
-        let keys: Vec<String> = page.keys.into_iter().filter(|k| keep(k)).collect();
-        let values = backend.get_many(&keys, max).await?;
-        let now = clock.now_secs();
-        // (index into keys, value read, value to write)
-        let mut batch: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
-        for (i, (key, value)) in keys.iter().zip(values).enumerate() {
-            report.found.add(&value);
-            let value = match value {
-                Fetched::Value(value) => value,
-                Fetched::TooLarge { .. } => {
-                    report.too_large += 1;
-                    continue;
-                }
-                Fetched::Missing | Fetched::NotBytes => continue,
-            };
-            if Header::parse(&value).is_err() {
-                continue;
-            }
-            if !sealer.needs_reseal(&value) {
-                report.skipped += 1;
-                continue;
-            }
-            let ctx = OpenContext::new(key.as_bytes(), now, max);
-            let opened = match sealer.open(&ctx, value.clone()) {
-                Ok(opened) => opened,
-                Err(Error::Rejected(r)) => {
-                    *report.refused.entry(r.kind().as_str()).or_default() += 1;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if options.dry_run {
-                report.resealed += 1;
-                continue;
-            }
-            let seal = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
-            let sealed = sealer.seal(&seal, opened.plaintext())?;
-            batch.push((i, value, sealed));
-        }
-        if !batch.is_empty() {
-            let swaps: Vec<Swap<'_>> = batch
-                .iter()
-                .filter_map(|(i, old, new)| {
-                    keys.get(*i).map(|key| Swap {
-                        key,
-                        expected: old,
-                        new,
-                    })
-                })
-                .collect();
-            let swapped = backend.compare_and_swap_many(&swaps).await?;
-            for done in swapped {
-                if done {
-                    report.resealed += 1;
+    let fetch = |cursor: ScanCursor| read_page(backend, prefix, keep, cursor, options);
+    let mut page = Some(fetch(ScanCursor::start()).await?);
+    let mut pending: Vec<Replacement> = Vec::new();
+    // Three stages overlap: while the server applies the swaps of one page and answers the
+    // scan and reads of the next, this task opens and seals the page in hand. At most three
+    // pages are held at once, whatever the number of sessions.
+    while page.is_some() || !pending.is_empty() {
+        let next = page.as_mut().and_then(|p| p.next.take());
+        let swaps: Vec<Swap<'_>> = pending.iter().map(Replacement::swap).collect();
+        let (swapped, fetched, sealed) = join3(
+            async {
+                if swaps.is_empty() {
+                    Ok(Vec::new())
                 } else {
-                    report.changed_meanwhile += 1;
+                    backend.compare_and_swap_many(&swaps).await
                 }
+            },
+            async {
+                match next {
+                    Some(cursor) => fetch(cursor).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match page.take() {
+                    Some(page) => reseal_page(sealer, clock, options, page, &mut report),
+                    None => Ok(Vec::new()),
+                }
+            },
+        )
+        .await;
+        for done in swapped? {
+            if done {
+                report.resealed += 1;
+            } else {
+                report.changed_meanwhile += 1;
             }
         }
+        drop(swaps);
+        pending = sealed?;
+        page = fetched?;
         progress(&report);
-        match page.next {
-            Some(next) => cursor = next,
-            None => return Ok(report),
+    }
+    Ok(report)
+}
+
+/// One scan page and its values.
+struct Page {
+    keys: Vec<String>,
+    values: Vec<Fetched>,
+    next: Option<ScanCursor>,
+}
+
+/// A value read and the envelope to put in its place.
+struct Replacement {
+    key: String,
+    old: Vec<u8>,
+    new: Vec<u8>,
+}
+
+impl Replacement {
+    fn swap(&self) -> Swap<'_> {
+        Swap {
+            key: &self.key,
+            expected: &self.old,
+            new: &self.new,
         }
     }
+}
+
+async fn read_page<B: Backend>(
+    backend: &B,
+    prefix: &str,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    cursor: ScanCursor,
+    options: &RewrapOptions,
+) -> Result<Page, Error> {
+    let page = backend.scan(prefix, cursor, options.batch.max(1)).await?;
+    let keys: Vec<String> = page.keys.into_iter().filter(|k| keep(k)).collect();
+    let values = backend.get_many(&keys, options.max_envelope_len).await?;
+    Ok(Page {
+        keys,
+        values,
+        next: page.next,
+    })
+}
+
+/// Counts a page and opens and seals again what needs it (nothing is written in a dry run).
+fn reseal_page(
+    sealer: &dyn Sealer,
+    clock: &dyn Clock,
+    options: &RewrapOptions,
+    page: Page,
+    report: &mut RewrapReport,
+) -> Result<Vec<Replacement>, Error> {
+    let now = clock.now_secs();
+    let max = options.max_envelope_len;
+    let mut out = Vec::new();
+    for (key, value) in page.keys.into_iter().zip(page.values) {
+        report.found.add(&value);
+        let value = match value {
+            Fetched::Value(value) => value,
+            Fetched::TooLarge { .. } => {
+                report.too_large += 1;
+                continue;
+            }
+            Fetched::Missing | Fetched::NotBytes => continue,
+        };
+        if Header::parse(&value).is_err() {
+            continue;
+        }
+        if !sealer.needs_reseal(&value) {
+            report.skipped += 1;
+            continue;
+        }
+        let ctx = OpenContext::new(key.as_bytes(), now, max);
+        let opened = match sealer.open(&ctx, value.clone()) {
+            Ok(opened) => opened,
+            Err(Error::Rejected(r)) => {
+                *report.refused.entry(r.kind().as_str()).or_default() += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if options.dry_run {
+            report.resealed += 1;
+            continue;
+        }
+        let seal = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
+        let new = sealer.seal(&seal, opened.plaintext())?;
+        out.push(Replacement {
+            key,
+            old: value,
+            new,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs three futures concurrently on this task, polling them in order: a request the first
+/// two send is on its way before the third (CPU work) runs.
+async fn join3<A: Future, B: Future, C: Future>(
+    a: A,
+    b: B,
+    c: C,
+) -> (A::Output, B::Output, C::Output) {
+    let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
+    let (mut ra, mut rb, mut rc) = (None, None, None);
+    poll_fn(move |cx| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if rc.is_none()
+            && let Poll::Ready(v) = c.as_mut().poll(cx)
+        {
+            rc = Some(v);
+        }
+        match (ra.take(), rb.take(), rc.take()) {
+            (Some(a), Some(b), Some(c)) => Poll::Ready((a, b, c)),
+            (a, b, c) => {
+                (ra, rb, rc) = (a, b, c);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -475,9 +475,7 @@ where
     /// Counts this store's envelopes by key id, from their headers alone (see
     /// [`rotation::census`]; every key under the prefix is counted).
     pub async fn census(&self) -> Result<rotation::Census, Error> {
-        let options = RewrapOptions::default()
-            .batch(self.inner.scan_count)
-            .max_envelope_len(self.inner.max_envelope_len);
+        let options = RewrapOptions::default().batch(self.inner.scan_count);
         rotation::census(&self.inner.backend, &self.inner.prefix, &options, |_| {}).await
     }
 

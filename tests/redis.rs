@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use sealed_session::{
     Backend, BackendErrorKind, Bincode, Codec, Error, Fetched, KeyMaterial, Keyring, RedisBackend,
-    RejectKind, Session, SessionId, Store, Suite,
+    RejectKind, Session, SessionId, SetMode, Store, Suite, Swap,
 };
 use support::redis::RedisServer;
-use support::{WebSession, keyring};
+use support::{WebSession, keyring, raw_get};
 
 type RedisStore = Store<WebSession, RedisBackend>;
 
@@ -692,4 +692,59 @@ async fn a_cluster_with_a_database_number_is_refused_before_connecting() {
         .unwrap_err();
     assert_eq!(err.kind(), BackendErrorKind::Other);
     assert!(!err.is_retryable());
+}
+
+/// A user whose ACL refuses what the compare-and-swap script needs gets a server error with
+/// its code, on the single and the batched path: never a silent "value changed".
+#[tokio::test]
+async fn compare_and_swap_refused_by_an_acl_is_an_error_with_its_code() {
+    let server = RedisServer::start_with(&[
+        "--user",
+        "admin",
+        "on",
+        ">admin-pass",
+        "~*",
+        "+@all",
+        "--user",
+        "sessions",
+        "on",
+        ">s3cret-pass",
+        "~sess:*",
+        "+@all",
+        "-get",
+        "--user",
+        "default",
+        "off",
+    ]);
+    let url = format!("redis://127.0.0.1:{}/", server.port);
+    let backend = RedisBackend::builder()
+        .url(&url)
+        .username("sessions")
+        .password("s3cret-pass")
+        .connect()
+        .await
+        .unwrap();
+    assert!(
+        backend
+            .set("sess:a", b"old", None, SetMode::Upsert)
+            .await
+            .unwrap()
+    );
+    let err = backend
+        .compare_and_swap("sess:a", b"old", b"new")
+        .await
+        .unwrap_err();
+    // Redis 7.0 reports an ACL refusal inside a script as `ERR`; later versions may say
+    // `NOPERM`. Either way it is a server error with its code, not `Ok(false)`.
+    assert_eq!(err.kind(), BackendErrorKind::Server, "{err:?}");
+    let code = err.code().expect("a server error code").to_owned();
+    assert!(err.to_string().contains(&format!("({code})")), "{err}");
+    let swaps = [Swap {
+        key: "sess:a",
+        expected: b"old",
+        new: b"new",
+    }];
+    let err = backend.compare_and_swap_many(&swaps).await.unwrap_err();
+    assert_eq!(err.kind(), BackendErrorKind::Server, "{err:?}");
+    assert_eq!(raw_get(&backend, "sess:a").await.unwrap(), b"old");
 }

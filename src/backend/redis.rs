@@ -455,17 +455,38 @@ impl RedisBackend {
                     pipe.ignore_errors();
                     for key in keys {
                         pipe.cmd("GETRANGE").arg(key).arg(0).arg(end);
-                        pipe.cmd("EXISTS").arg(key);
                     }
-                    let replies: Vec<Value> = self.read(|| self.query_pipeline(&pipe)).await?;
-                    let mut out = Vec::with_capacity(keys.len());
-                    for pair in replies.chunks(2) {
-                        let [range, exists] = pair else {
-                            return Err(unexpected("GETRANGE", &Value::Nil));
-                        };
-                        out.push(fetched_from(range, exists, max_len)?);
+                    let ranges: Vec<Value> = self.read(|| self.query_pipeline(&pipe)).await?;
+                    if ranges.len() != keys.len() {
+                        return Err(unexpected("GETRANGE", &Value::Nil));
                     }
-                    Ok(out)
+                    // GETRANGE answers "" for a missing key and for an empty value alike:
+                    // only those keys (normally none) are asked EXISTS, in a second pipeline.
+                    let empty: Vec<usize> = ranges
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| matches!(r, Value::BulkString(b) if b.is_empty()))
+                        .map(|(i, _)| i)
+                        .collect();
+                    let mut exists = vec![Value::Int(1); keys.len()];
+                    if !empty.is_empty() {
+                        let mut pipe = redis::pipe();
+                        pipe.ignore_errors();
+                        for key in empty.iter().filter_map(|&i| keys.get(i)) {
+                            pipe.cmd("EXISTS").arg(key);
+                        }
+                        let found: Vec<Value> = self.read(|| self.query_pipeline(&pipe)).await?;
+                        for (&i, reply) in empty.iter().zip(found) {
+                            if let Some(slot) = exists.get_mut(i) {
+                                *slot = reply;
+                            }
+                        }
+                    }
+                    ranges
+                        .iter()
+                        .zip(&exists)
+                        .map(|(range, exists)| fetched_from(range, exists, max_len))
+                        .collect()
                 };
                 deadline_op(self.response_timeout, batch).await
             }
@@ -751,17 +772,34 @@ impl Backend for RedisBackend {
                         .max(1);
                     let (chunk, tail) = rest.split_at(take.min(rest.len()));
                     rest = tail;
+                    // SCRIPT LOAD first, in the same pipeline on the same connection, so the
+                    // EVALSHAs after it always find the script: Redis hashes the script once
+                    // per page instead of once per key.
                     let mut pipe = redis::pipe();
                     pipe.ignore_errors();
+                    pipe.cmd("SCRIPT").arg("LOAD").arg(CAS_SCRIPT);
+                    let hash = cas_script_hash();
                     for swap in chunk {
-                        pipe.add_command(cas_cmd(swap.key, swap.expected, swap.new));
+                        pipe.cmd("EVALSHA")
+                            .arg(hash)
+                            .arg(1)
+                            .arg(swap.key)
+                            .arg(swap.expected)
+                            .arg(swap.new);
                     }
                     let replies: Vec<Value> =
                         deadline_op(self.response_timeout, self.query_pipeline(&pipe)).await?;
-                    if replies.len() != chunk.len() {
-                        return Err(unexpected("EVAL", &Value::Nil));
+                    let Some((loaded, replies)) = replies.split_first() else {
+                        return Err(unexpected("EVALSHA", &Value::Nil));
+                    };
+                    if let Value::ServerError(e) = loaded {
+                        let code = e.code().to_owned();
+                        return Err(map_err(RedisError::from(e.clone())).with_code(&code));
                     }
-                    for reply in &replies {
+                    if replies.len() != chunk.len() {
+                        return Err(unexpected("EVALSHA", &Value::Nil));
+                    }
+                    for reply in replies {
                         out.push(cas_result(reply)?);
                     }
                 }
@@ -884,15 +922,22 @@ impl Backend for RedisBackend {
 }
 
 /// Replaces `KEYS[1]` with `ARGV[2]` only while it holds exactly `ARGV[1]`, keeping its TTL.
-/// Anything but a string under the key (a hash, say) is left alone. Sent with `EVAL`, which
-/// Redis caches by digest, so there is no `NOSCRIPT` case to handle after a restart.
-const CAS_SCRIPT: &str = "local v = redis.pcall('GET', KEYS[1]) \
-if type(v) == 'string' and v == ARGV[1] then \
+/// A missing key or anything but a string under it (a hash, say) is left alone; any other
+/// failure (an ACL refusing `GET` or `SET`, say) is an error, never a silent "changed".
+/// Single swaps go out as `EVAL`; batches load the script and use `EVALSHA`.
+const CAS_SCRIPT: &str = "if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end \
+if redis.call('GET', KEYS[1]) == ARGV[1] then \
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0";
 
 /// Largest payload of one compare-and-swap pipeline, so a page of large values does not
 /// become one huge request under one deadline.
 const CAS_PIPELINE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The SHA-1 of [`CAS_SCRIPT`], as `EVALSHA` wants it.
+fn cas_script_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| redis::Script::new(CAS_SCRIPT).get_hash().to_owned())
+}
 
 fn cas_cmd(key: &str, expected: &[u8], new: &[u8]) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
@@ -953,8 +998,9 @@ fn is_wrong_type(e: &BackendError) -> bool {
 fn fetched_from(range: &Value, exists: &Value, max_len: usize) -> Result<Fetched, BackendError> {
     match (range, exists) {
         (Value::ServerError(e), _) if e.code() == "WRONGTYPE" => Ok(Fetched::NotBytes),
-        (Value::ServerError(_), _) | (_, Value::ServerError(_)) => {
-            Err(unexpected("GETRANGE", range))
+        (Value::ServerError(e), _) | (_, Value::ServerError(e)) => {
+            let code = e.code().to_owned();
+            Err(map_err(RedisError::from(e.clone())).with_code(&code))
         }
         (_, Value::Int(0)) => Ok(Fetched::Missing),
         (Value::BulkString(bytes), _) if bytes.len() > max_len => {

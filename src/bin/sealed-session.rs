@@ -30,7 +30,7 @@ const EXIT_CHECK: u8 = 4;
     name = "sealed-session",
     version,
     about = "Keys and stored sessions of sealed-session: generate and check keys, inspect \
-             envelopes, count them by key id and re-seal them under the primary key.",
+             envelopes, count them by key id and re-seal those under older keys.",
     after_help = "Exit codes: 0 success, 1 operation failed, 2 usage error, 3 invalid keyring \
                   configuration, 4 check failed (not an envelope; envelopes left under a key \
                   given to --require-none)."
@@ -52,7 +52,7 @@ enum Command {
     Inspect(Inspect),
     /// Count the envelopes under a prefix by key id (reads headers only; needs no key).
     Stats(Stats),
-    /// Re-seal every envelope under a prefix that is not under the primary key.
+    /// Re-seal under the primary key every envelope under an older decrypt-only key.
     Rewrap(Rewrap),
 }
 

@@ -67,7 +67,7 @@ impl Reloader {
         path: impl Into<PathBuf>,
         env: impl Environment + Send + Sync + 'static,
     ) -> Result<Reloader, ConfigError> {
-        let path = path.into();
+        let path = absolute(path.into());
         let keyring = KeyringConfig::read(&path)?.resolve_with(&env)?;
         Ok(Reloader {
             path,
@@ -81,7 +81,7 @@ impl Reloader {
     /// read until [`Reloader::reload`].
     pub fn new(path: impl Into<PathBuf>, handle: KeyringHandle) -> Reloader {
         Reloader {
-            path: path.into(),
+            path: absolute(path.into()),
             handle,
             env: Box::new(ProcessEnvironment),
             lock: Mutex::new(()),
@@ -140,6 +140,13 @@ impl Reloader {
             primary_was_new,
         })
     }
+}
+
+/// The path made absolute against the working directory now, so later reloads read the same
+/// file wherever the process has moved (symlinks are kept, so a mounted file that is updated
+/// by re-pointing a link is followed).
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 impl fmt::Debug for Reloader {
