@@ -7,7 +7,8 @@
 //! grows with N, it shows here.
 //!
 //! Run: `cargo bench --bench rewrap` (sizes: `BENCH_SESSIONS=10000,100000`, default both;
-//! page size: `BENCH_BATCH`, default 500).
+//! page size: `BENCH_BATCH`, default 500; `BENCH_CLUSTER=1` for a local 3-primary Cluster
+//! instead of a standalone server).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::indexing_slicing, clippy::cast_precision_loss)]
@@ -19,6 +20,7 @@ mod redis_support;
 use std::time::Instant;
 
 use sealed_session::envelope::Header;
+use sealed_session::{Backend, Fetched};
 use sealed_session::{
     KeyMaterial, Keyring, KeyringHandle, RedisBackend, RewrapOptions, Session, SessionId, Store,
     Suite,
@@ -74,14 +76,23 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let server = redis_support::RedisServer::start();
-    let url = server.url();
+        let cluster = std::env::var("BENCH_CLUSTER").is_ok_and(|v| v == "1");
+    let (_server, _cluster, urls) = if cluster {
+        let c = redis_support::RedisCluster::start();
+        let urls = c.urls();
+        (None, Some(c), urls)
+    } else {
+        let s = redis_support::RedisServer::start();
+        let urls = vec![s.url()];
+        (Some(s), None, urls)
+    };
     let encoded = bincode::serde::encode_to_vec(session(0), bincode::config::standard())
         .unwrap()
         .len();
-    println!(
-        "session: {encoded} bytes of bincode, envelope {} bytes; batch {batch}",
-        encoded + 95
+        println!(
+        "session: {encoded} bytes of bincode, envelope {} bytes; batch {batch}; {}",
+        encoded + 95,
+        if cluster { "3-primary Cluster" } else { "standalone" }
     );
     println!(
         "{:>9} {:>10} {:>12} {:>14} {:>14} {:>16}",
@@ -92,7 +103,15 @@ fn main() {
         let k2 = KeyMaterial::generate().unwrap();
         let k1_copy = KeyMaterial::from_slice(k1.expose_secret()).unwrap();
         let handle = KeyringHandle::new(Keyring::single(1, Suite::Aes256Gcm, k1).unwrap());
-        let backend = RedisBackend::connect(&url).await.unwrap();
+                let backend = if cluster {
+            RedisBackend::builder()
+                .cluster_nodes(urls.clone())
+                .connect()
+                .await
+                .unwrap()
+        } else {
+            RedisBackend::connect(&urls[0]).await.unwrap()
+        };
         let store: Store<WebSession, RedisBackend> = Store::builder(backend)
             .keyring_handle(handle.clone())
             .build()
@@ -112,13 +131,8 @@ fn main() {
                 .build()
                 .unwrap()
         };
-        let mut raw = redis::Client::open(url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
-        for &n in &sizes {
-            let _: () = redis::cmd("FLUSHALL").query_async(&mut raw).await.unwrap();
+                for &n in &sizes {
+                                    store.clear().await.unwrap();
             handle.replace(
                 Keyring::single(
                     1,
@@ -165,13 +179,12 @@ fn main() {
             assert_eq!(report.resealed, n as u64);
             let census = store.census().await.unwrap();
             assert_eq!((census.count(1), census.count(2)), (0, n as u64));
-            // A spot check that the values are real envelopes under key 2.
-            let key: Vec<u8> = redis::cmd("RANDOMKEY").query_async(&mut raw).await.unwrap();
-            let value: Vec<u8> = redis::cmd("GET")
-                .arg(key)
-                .query_async(&mut raw)
-                .await
-                .unwrap();
+                        // A spot check that a value is a real envelope under key 2.
+            let id = store.ids().await.unwrap().swap_remove(0);
+            let key = format!("sess:{}", id.as_str());
+                        let Fetched::Value(value) = store.backend().get(&key, 1 << 20).await.unwrap() else {
+                panic!("no value under a listed key");
+            };
             assert_eq!(Header::parse(&value).unwrap().key_id, 2);
             println!(
                 "{n:>9} {fill_s:>10.2} {secs:>12.2} {:>14.0} {:>14.0} {:>16.1}",
