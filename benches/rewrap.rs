@@ -76,7 +76,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-        let cluster = std::env::var("BENCH_CLUSTER").is_ok_and(|v| v == "1");
+    let cluster = std::env::var("BENCH_CLUSTER").is_ok_and(|v| v == "1");
     let (_server, _cluster, urls) = if cluster {
         let c = redis_support::RedisCluster::start();
         let urls = c.urls();
@@ -89,10 +89,14 @@ fn main() {
     let encoded = bincode::serde::encode_to_vec(session(0), bincode::config::standard())
         .unwrap()
         .len();
-        println!(
+    println!(
         "session: {encoded} bytes of bincode, envelope {} bytes; batch {batch}; {}",
         encoded + 95,
-        if cluster { "3-primary Cluster" } else { "standalone" }
+        if cluster {
+            "3-primary Cluster"
+        } else {
+            "standalone"
+        }
     );
     println!(
         "{:>9} {:>10} {:>12} {:>14} {:>14} {:>16}",
@@ -103,7 +107,7 @@ fn main() {
         let k2 = KeyMaterial::generate().unwrap();
         let k1_copy = KeyMaterial::from_slice(k1.expose_secret()).unwrap();
         let handle = KeyringHandle::new(Keyring::single(1, Suite::Aes256Gcm, k1).unwrap());
-                let backend = if cluster {
+        let backend = if cluster {
             RedisBackend::builder()
                 .cluster_nodes(urls.clone())
                 .connect()
@@ -131,8 +135,8 @@ fn main() {
                 .build()
                 .unwrap()
         };
-                for &n in &sizes {
-                                    store.clear().await.unwrap();
+        for &n in &sizes {
+            store.clear().await.unwrap();
             handle.replace(
                 Keyring::single(
                     1,
@@ -179,10 +183,10 @@ fn main() {
             assert_eq!(report.resealed, n as u64);
             let census = store.census().await.unwrap();
             assert_eq!((census.count(1), census.count(2)), (0, n as u64));
-                        // A spot check that a value is a real envelope under key 2.
+            // A spot check that a value is a real envelope under key 2.
             let id = store.ids().await.unwrap().swap_remove(0);
             let key = format!("sess:{}", id.as_str());
-                        let Fetched::Value(value) = store.backend().get(&key, 1 << 20).await.unwrap() else {
+            let Fetched::Value(value) = store.backend().get(&key, 1 << 20).await.unwrap() else {
                 panic!("no value under a listed key");
             };
             assert_eq!(Header::parse(&value).unwrap().key_id, 2);
