@@ -36,6 +36,7 @@
 //! connections and transient server replies are retryable; `WRONGTYPE`, `NOAUTH`, `OOM`, a
 //! TLS certificate that does not verify and malformed replies are not.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -492,10 +493,34 @@ impl RedisBackend {
             }
             // Keys of a batch live in different hash slots: concurrent single-key commands,
             // never one multi-key command.
-            Conn::Cluster(_) => {
+            Conn::Cluster(c) => {
+                let mut out: Vec<Fetched> = vec![Fetched::Missing; keys.len()];
+                let cmds = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| {
+                        let mut cmd = redis::cmd("GETRANGE");
+                        cmd.arg(key).arg(0).arg(end);
+                        (i, key.as_str(), cmd)
+                    })
+                    .collect();
+                let (answered, mut rest) =
+                    deadline_op(self.response_timeout, self.cluster_pipelines(c, cmds)).await?;
+                for (i, range) in answered {
+                    match &range {
+                        // Missing or empty: told apart one by one below, as are redirects.
+                        Value::BulkString(bytes) if bytes.is_empty() => rest.push(i),
+                        _ => {
+                            if let Some(slot) = out.get_mut(i) {
+                                *slot = fetched_from(&range, &Value::Int(1), max_len)?;
+                            }
+                        }
+                    }
+                }
                 let mut set = tokio::task::JoinSet::new();
                 // Each task carries its own deadline.
-                for (i, key) in keys.iter().enumerate() {
+                for i in rest {
+                    let Some(key) = keys.get(i) else { continue };
                     let (this, key) = (self.clone(), key.clone());
                     set.spawn(async move {
                         let fetched =
@@ -504,7 +529,6 @@ impl RedisBackend {
                         (i, fetched)
                     });
                 }
-                let mut out: Vec<Fetched> = vec![Fetched::Missing; keys.len()];
                 while let Some(done) = set.join_next().await {
                     let (i, fetched) =
                         done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
@@ -515,6 +539,66 @@ impl RedisBackend {
                 Ok(out)
             }
         }
+    }
+
+    /// On a Cluster, sends one single-key command per key as one pipeline per primary,
+    /// concurrently: keys are grouped by the node that `CLUSTER SLOTS` says owns their slot
+    /// (the keys of one scan page all live on one node, so a page normally costs one round
+    /// trip). A group whose pipeline is redirected as a whole (`MOVED`, `ASK`: the topology
+    /// changed meanwhile) is returned by index for the caller to send one by one through the
+    /// client's own routing; its commands may or may not have run, so callers only use this
+    /// for reads and for compare-and-swaps, which are safe to send again.
+    async fn cluster_pipelines(
+        &self,
+        conn: &ClusterConnection,
+        todo: Vec<(usize, &str, Cmd)>,
+    ) -> Result<(Vec<(usize, Value)>, Vec<usize>), BackendError> {
+        let ranges = self.read(|| self.slot_ranges()).await?;
+        let mut groups: BTreeMap<(String, u16), (Vec<usize>, Pipeline)> = BTreeMap::new();
+        let mut rest = Vec::new();
+        for (i, key, cmd) in todo {
+            let slot = key_slot(key.as_bytes());
+            match ranges
+                .iter()
+                .find(|(lo, hi, _, _)| (*lo..=*hi).contains(&slot))
+            {
+                Some((_, _, host, port)) => {
+                    let (indices, pipe) =
+                        groups.entry((host.clone(), *port)).or_insert_with(|| {
+                            let mut pipe = redis::pipe();
+                            pipe.ignore_errors();
+                            (Vec::new(), pipe)
+                        });
+                    indices.push(i);
+                    pipe.add_command(cmd);
+                }
+                None => rest.push(i),
+            }
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for ((host, port), (indices, pipe)) in groups {
+            let mut conn = conn.clone();
+            set.spawn(async move {
+                let count = indices.len();
+                let routing = SingleNodeRoutingInfo::ByAddress { host, port };
+                let replies = conn.route_pipeline(pipe, 0, count, routing).await;
+                (indices, replies)
+            });
+        }
+        let mut answered = Vec::new();
+        while let Some(done) = set.join_next().await {
+            let (indices, replies) =
+                done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
+            match replies {
+                Ok(replies) if replies.len() == indices.len() => {
+                    answered.extend(indices.into_iter().zip(replies));
+                }
+                Ok(_) => return Err(unexpected("pipeline", &Value::Nil)),
+                Err(e) if matches!(e.code(), Some("MOVED" | "ASK")) => rest.extend(indices),
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok((answered, rest))
     }
 
     /// Runs a read, once more if the connection dropped under it or the server said to try
@@ -585,6 +669,19 @@ impl RedisBackend {
     /// map or a primary without a routable endpoint is an error: a listing must not pass
     /// over a node in silence.
     async fn primaries(&self) -> Result<Vec<String>, BackendError> {
+        let mut nodes: Vec<String> = self
+            .slot_ranges()
+            .await?
+            .into_iter()
+            .map(|(_, _, host, port)| format!("{host}:{port}"))
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        Ok(nodes)
+    }
+
+    /// The slot ranges of the Cluster and the primary serving each, from `CLUSTER SLOTS`.
+    async fn slot_ranges(&self) -> Result<Vec<(u16, u16, String, u16)>, BackendError> {
         let slots: Vec<Value> = self
             .query(&redis::cmd("CLUSTER").arg("SLOTS").clone())
             .await?;
@@ -593,6 +690,13 @@ impl RedisBackend {
             // [start, end, [host, port, id, ...], replicas...]
             let Value::Array(items) = range else {
                 return Err(unexpected("CLUSTER SLOTS", &range));
+            };
+            let bound = |i: usize| match items.get(i) {
+                Some(Value::Int(n)) => u16::try_from(*n).ok(),
+                _ => None,
+            };
+            let (Some(lo), Some(hi)) = (bound(0), bound(1)) else {
+                return Err(unexpected("CLUSTER SLOTS", &Value::Nil));
             };
             let Some(Value::Array(primary)) = items.get(2) else {
                 return Err(unexpected("CLUSTER SLOTS", &Value::Nil));
@@ -607,7 +711,7 @@ impl RedisBackend {
             };
             match port {
                 Some(port) if !host.is_empty() && host != "?" => {
-                    nodes.push(format!("{host}:{port}"));
+                    nodes.push((lo, hi, host, port));
                 }
                 _ => {
                     return Err(BackendError::new(
@@ -623,8 +727,6 @@ impl RedisBackend {
                 "the cluster reports no slots",
             ));
         }
-        nodes.sort();
-        nodes.dedup();
         Ok(nodes)
     }
 }
@@ -805,9 +907,24 @@ impl Backend for RedisBackend {
                 }
                 Ok(out)
             }
-            Conn::Cluster(_) => {
+            Conn::Cluster(c) => {
+                let mut out = vec![false; swaps.len()];
+                let cmds = swaps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, swap)| (i, swap.key, cas_cmd(swap.key, swap.expected, swap.new)))
+                    .collect();
+                let (answered, rest) =
+                    deadline_op(self.response_timeout, self.cluster_pipelines(c, cmds)).await?;
+                for (i, reply) in answered {
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = cas_result(&reply)?;
+                    }
+                }
+                // Redirected swaps were not executed: safe to send again, one by one.
                 let mut set = tokio::task::JoinSet::new();
-                for (i, swap) in swaps.iter().enumerate() {
+                for i in rest {
+                    let Some(swap) = swaps.get(i) else { continue };
                     let this = self.clone();
                     let cmd = cas_cmd(swap.key, swap.expected, swap.new);
                     set.spawn(async move {
@@ -816,7 +933,6 @@ impl Backend for RedisBackend {
                         (i, reply.and_then(|r| cas_result(&r)))
                     });
                 }
-                let mut out = vec![false; swaps.len()];
                 while let Some(done) = set.join_next().await {
                     let (i, swapped) =
                         done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
@@ -954,6 +1070,32 @@ fn cas_result(reply: &Value) -> Result<bool, BackendError> {
     }
 }
 
+/// The Cluster hash slot of a key: CRC-16/XMODEM of the key, or of its hash tag (the text
+/// between the first `{` and the next `}`, when not empty), modulo 16384.
+fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let after = key.get(open + 1..)?;
+            let close = after.iter().position(|&b| b == b'}')?;
+            after.get(..close).filter(|tag| !tag.is_empty())
+        })
+        .unwrap_or(key);
+    let mut crc: u16 = 0;
+    for &byte in tagged {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
+}
+
 /// Escapes the glob characters of `MATCH` patterns so a prefix matches literally.
 fn glob_escape(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 4);
@@ -1069,4 +1211,28 @@ fn unexpected(command: &str, reply: &Value) -> BackendError {
 
 fn bad_cursor() -> BackendError {
     BackendError::new(BackendErrorKind::Other, "malformed scan cursor")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_slot;
+
+    /// Expected values from `CLUSTER KEYSLOT` on redis-server 7.0.15.
+    #[test]
+    fn key_slots_match_the_server() {
+        for (key, slot) in [
+            ("123456789", 12739),
+            ("foo", 12182),
+            ("bar", 5061),
+            ("{user1000}.following", 3443),
+            ("foo{}{bar}", 8363),
+            ("foo{{bar}}zap", 4015),
+            (
+                "sess:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                10986,
+            ),
+        ] {
+            assert_eq!(key_slot(key.as_bytes()), slot, "{key}");
+        }
+    }
 }
