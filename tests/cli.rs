@@ -318,21 +318,30 @@ async fn rotate_through_the_cli(urls: Vec<String>, cluster: bool, backend: Redis
     assert_eq!(json(&out)["by_key_id"]["1"], 1000);
     expect(&with(&["stats", "--require-none", "1"]), 4);
 
-    if !cluster {
-        let key = store.storage_key(&ids[0]);
-        let out = run(&["inspect", "--json", &key, "--url", &urls[0]]);
-        expect(&out, 0);
-        assert_eq!(json(&out)["key_id"], 1);
-        let out = run(&[
-            "inspect",
-            "--session-id",
-            ids[0].as_str(),
-            "--url",
-            &urls[0],
-        ]);
-        expect(&out, 0);
-        assert!(stdout(&out).contains("key id      1"), "{}", stdout(&out));
-    }
+    let key = store.storage_key(&ids[0]);
+    let out = with(&["inspect", "--json", &key]);
+    expect(&out, 0);
+    assert_eq!(json(&out)["key_id"], 1);
+    // The session id from stdin, so it never shows in the process list.
+    let mut args = vec!["inspect", "--session-id", "-"];
+    args.extend(redis.iter().map(String::as_str));
+    let mut child = bin()
+        .args(&args)
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!("{}\n", ids[0].as_str()).as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    expect(&out, 0);
+    assert!(stdout(&out).contains("key id      1"), "{}", stdout(&out));
+    expect(&with(&["inspect", "sess:nothing-here"]), 4);
 
     // Promote key 2; a dry run writes nothing.
     let path = config(&dir, &[(2, "primary"), (1, "decrypt-only")]);
