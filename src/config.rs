@@ -29,7 +29,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -483,9 +482,12 @@ impl Source<'_> {
     /// an error about them is printed and logged, so the value is never echoed.
     fn check_names(&self) -> Result<(), ConfigError> {
         let env = |name: &str| {
+            // POSIX names, plus `.` and `-`, which container platforms allow.
             let valid = !name.is_empty()
                 && name.len() <= 128
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
                 && !name.as_bytes().first().is_some_and(u8::is_ascii_digit);
             if looks_like_key(name) {
                 Err(ConfigError::SecretInPlaceOfName)
@@ -576,27 +578,47 @@ fn looks_like_key(text: &str) -> bool {
     (42..=46).contains(&text.len()) && BASE64.decode(text).is_ok_and(|b| b.len() == 32)
 }
 
-/// Reads a regular file of at most [`MAX_FILE_LEN`] bytes into a buffer wiped on drop.
-/// FIFOs, devices and directories are refused before opening (opening a FIFO blocks).
+/// Reads a secret file the way a keyring configuration does: a regular file (a FIFO, device
+/// or directory is refused, and opening never blocks) of at most [`MAX_FILE_LEN`] bytes,
+/// into a buffer that is never reallocated and is wiped on drop.
+pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+    read_bounded(path).map_err(|e| e.secret(path.to_path_buf()))
+}
+
 pub(crate) fn read_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>, ReadError> {
-    let meta = std::fs::metadata(path).map_err(|e| ReadError::Io(e.kind()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Non-blocking open: a FIFO put in place of the file (even between a check and the
+    // open) fails the type check below instead of blocking until a writer appears.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let mut file = options.open(path).map_err(|e| ReadError::Io(e.kind()))?;
+    // Type and size of what was opened, not of whatever the path names now.
+    let meta = file.metadata().map_err(|e| ReadError::Io(e.kind()))?;
     if !meta.is_file() {
         return Err(ReadError::NotAFile);
     }
     if meta.len() > MAX_FILE_LEN {
         return Err(ReadError::Io(io::ErrorKind::FileTooLarge));
     }
-    let file = File::open(path).map_err(|e| ReadError::Io(e.kind()))?;
-    // Room for the whole file up front, so reading never reallocates and leaves a copy of a
-    // secret in freed memory (the +1 detects a file that grew since the metadata call).
+    // A fixed buffer one byte larger than the file: reading never reallocates (which would
+    // leave a copy of the secret in freed memory), and a file that grew is noticed.
     let room = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
-    let mut buf = Zeroizing::new(Vec::with_capacity(room));
-    file.take(MAX_FILE_LEN + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| ReadError::Io(e.kind()))?;
-    if buf.len() as u64 > MAX_FILE_LEN {
-        return Err(ReadError::Io(io::ErrorKind::FileTooLarge));
+    let mut buf = Zeroizing::new(vec![0u8; room]);
+    let mut filled = 0;
+        while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadError::Io(e.kind())),
+        }
     }
+    if filled >= room {
+        // Longer than when it was measured: being rewritten. Try again later.
+        return Err(ReadError::Io(io::ErrorKind::ResourceBusy));
+    }
+    buf.truncate(filled);
     Ok(buf)
 }
 
@@ -672,6 +694,15 @@ const SCHEMA_WORDS: &[&str] = &[
     "retired",
     "aes-256-gcm",
     "chacha20-poly1305",
+    ",",
+    "}",
+    "]",
+    "{",
+    "[",
+    "=",
+    ".",
+    "-",
+    "_",
 ];
 
 /// Parser messages quote the offending value (``unknown variant `…` ``, `invalid type:

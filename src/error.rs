@@ -580,7 +580,7 @@ pub enum ConfigError {
         path: std::path::PathBuf,
     },
     /// An `env` or `passphrase_env` value is not a valid environment variable name (letters,
-    /// digits and `_`, not starting with a digit, at most 128 characters). The value is not
+    /// digits, `_`, `.` and `-`, not starting with a digit, at most 128 characters). The value is not
     /// repeated: it may be a secret pasted in the wrong place.
     InvalidEnvName,
     /// A variable name or file path looks like key material (base64 of 32 bytes): the secret
@@ -598,6 +598,15 @@ pub enum ConfigError {
     Unretired {
         /// The id.
         id: u32,
+    },
+    /// A reload would promote a key with a lower id than the current primary. Key ids grow
+    /// with age and re-sealing only moves envelopes to higher ids; give the new key an id
+    /// above every id in use.
+    PrimaryIdDecreased {
+        /// The primary now.
+        previous: u32,
+        /// The primary the file names.
+        next: u32,
     },
 }
 
@@ -714,11 +723,17 @@ impl fmt::Display for ConfigError {
                 write!(f, "{} is not a regular file", path.display())
             }
             ConfigError::InvalidEnvName => f.write_str(
-                "not a valid environment variable name (letters, digits and _, at most 128)",
+                "not a valid environment variable name (letters, digits, _ . -, at most 128)",
             ),
             ConfigError::SecretInPlaceOfName => f.write_str(
                 "a variable name or path looks like base64 key material; put the secret in the \
                  variable or file and its name here",
+            ),
+            ConfigError::PrimaryIdDecreased { previous, next } => write!(
+                f,
+                "key {next} would replace key {previous} as primary, but key ids grow with age \
+                 and envelopes are only re-sealed to higher ids; give the new key an id above \
+                 {previous}"
             ),
             ConfigError::Unretired { id } => write!(
                 f,

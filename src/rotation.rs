@@ -17,7 +17,7 @@
 //! key is written back under the primary (see `StoreBuilder::lazy_reseal`).
 //! `docs/ROTATION.md` gives the operator's procedures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -102,13 +102,19 @@ impl fmt::Debug for KeyringHandle {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Census {
-    /// Envelopes per key id.
+    /// Envelopes per key id, for at most [`Census::MAX_IDS`] distinct ids.
     pub by_key_id: BTreeMap<u32, u64>,
+    /// Envelopes naming ids beyond the first [`Census::MAX_IDS`] distinct ones: headers are
+    /// not authenticated, so whoever can write to the backend can plant any number of ids.
+    pub other_ids: u64,
     /// Values whose header does not parse as envelope v1 (or that are not byte strings).
     pub not_envelopes: u64,
 }
 
 impl Census {
+    /// The most distinct key ids counted one by one.
+    pub const MAX_IDS: usize = 64;
+
     /// Envelopes naming `key_id`.
     pub fn count(&self, key_id: u32) -> u64 {
         self.by_key_id.get(&key_id).copied().unwrap_or(0)
@@ -116,14 +122,23 @@ impl Census {
 
     /// Every value counted, envelope or not.
     pub fn total(&self) -> u64 {
-        self.by_key_id.values().sum::<u64>() + self.not_envelopes
+        self.by_key_id.values().sum::<u64>() + self.other_ids + self.not_envelopes
     }
 
     fn add(&mut self, value: &Fetched) {
         match value {
             Fetched::Missing => {}
             Fetched::Value(bytes) => match Header::parse(bytes) {
-                Ok(header) => *self.by_key_id.entry(header.key_id).or_default() += 1,
+                Ok(header) => {
+                    let room = self.by_key_id.len() < Census::MAX_IDS;
+                    match self.by_key_id.get_mut(&header.key_id) {
+                        Some(n) => *n += 1,
+                        None if room => {
+                            self.by_key_id.insert(header.key_id, 1);
+                        }
+                        None => self.other_ids += 1,
+                    }
+                }
                 Err(_) => self.not_envelopes += 1,
             },
             Fetched::NotBytes => self.not_envelopes += 1,
@@ -282,14 +297,20 @@ pub(crate) async fn rewrap_filtered<B: Backend>(
     let mut report = RewrapReport::default();
     let fetch = |cursor: ScanCursor| read_page(backend, prefix, keep, cursor, options);
     let mut page = Some(fetch(ScanCursor::start()).await?);
-    let mut pending: Vec<Replacement> = Vec::new();
-    // Three stages overlap: while the server applies the swaps of one page and answers the
-    // scan and reads of the next, this task opens and seals the page in hand. At most three
-    // pages are held at once, whatever the number of sessions.
-    while page.is_some() || !pending.is_empty() {
-        let next = page.as_mut().and_then(|p| p.next.take());
+    // Keys of the page whose swaps are in flight: SCAN may return a key again on the next
+    // page, which is read before those swaps land, so it is not counted twice.
+    let mut in_flight: HashSet<String> = HashSet::new();
+    while let Some(mut current) = page.take() {
+        current.drop_keys(&in_flight);
+        let next = current.next.take();
+        // Opening and sealing happen here, before any request of this round is sent, so
+        // CPU time never counts against a request's deadline.
+        let pending = reseal_page(sealer, clock, options, current, &mut report)?;
+        in_flight = pending.iter().map(|r| r.key.clone()).collect();
         let swaps: Vec<Swap<'_>> = pending.iter().map(Replacement::swap).collect();
-        let (swapped, fetched, sealed) = join3(
+        // The server applies this page's swaps while it answers the next page's scan and
+        // reads: two pages at most are held at once, whatever the number of sessions.
+        let (swapped, fetched) = join(
             async {
                 if swaps.is_empty() {
                     Ok(Vec::new())
@@ -303,12 +324,6 @@ pub(crate) async fn rewrap_filtered<B: Backend>(
                     None => Ok(None),
                 }
             },
-            async {
-                match page.take() {
-                    Some(page) => reseal_page(sealer, clock, options, page, &mut report),
-                    None => Ok(Vec::new()),
-                }
-            },
         )
         .await;
         for done in swapped? {
@@ -318,8 +333,6 @@ pub(crate) async fn rewrap_filtered<B: Backend>(
                 report.changed_meanwhile += 1;
             }
         }
-        drop(swaps);
-        pending = sealed?;
         page = fetched?;
         progress(&report);
     }
@@ -331,6 +344,22 @@ struct Page {
     keys: Vec<String>,
     values: Vec<Fetched>,
     next: Option<ScanCursor>,
+}
+
+impl Page {
+    /// Removes the keys in `seen`, with their values.
+    fn drop_keys(&mut self, seen: &HashSet<String>) {
+        if seen.is_empty() {
+            return;
+        }
+        let (keys, values) = std::mem::take(&mut self.keys)
+            .into_iter()
+            .zip(std::mem::take(&mut self.values))
+            .filter(|(key, _)| !seen.contains(key))
+            .unzip();
+        self.keys = keys;
+        self.values = values;
+    }
 }
 
 /// A value read and the envelope to put in its place.
@@ -410,6 +439,12 @@ fn reseal_page(
         }
         let seal = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
         let new = sealer.seal(&seal, opened.plaintext())?;
+        if new.len() > max {
+            // A sealer with more overhead than the one that wrote it: the store would refuse
+            // to read the result, so the value is left as it is.
+            report.too_large += 1;
+            continue;
+        }
         out.push(Replacement {
             key,
             old: value,
@@ -419,15 +454,10 @@ fn reseal_page(
     Ok(out)
 }
 
-/// Runs three futures concurrently on this task, polling them in order: a request the first
-/// two send is on its way before the third (CPU work) runs.
-async fn join3<A: Future, B: Future, C: Future>(
-    a: A,
-    b: B,
-    c: C,
-) -> (A::Output, B::Output, C::Output) {
-    let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
-    let (mut ra, mut rb, mut rc) = (None, None, None);
+/// Runs two futures concurrently on this task (both requests are in flight at once).
+async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
     poll_fn(move |cx| {
         if ra.is_none()
             && let Poll::Ready(v) = a.as_mut().poll(cx)
@@ -439,15 +469,10 @@ async fn join3<A: Future, B: Future, C: Future>(
         {
             rb = Some(v);
         }
-        if rc.is_none()
-            && let Poll::Ready(v) = c.as_mut().poll(cx)
-        {
-            rc = Some(v);
-        }
-        match (ra.take(), rb.take(), rc.take()) {
-            (Some(a), Some(b), Some(c)) => Poll::Ready((a, b, c)),
-            (a, b, c) => {
-                (ra, rb, rc) = (a, b, c);
+        match (ra.take(), rb.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (ra, rb) = (a, b);
                 Poll::Pending
             }
         }

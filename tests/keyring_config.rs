@@ -317,7 +317,11 @@ fn typos_are_errors_not_silently_ignored() {
         "{err:?}"
     );
     let err = error_of("[[keys]]\nid = 1\nstat = \"primary\"\n");
-    assert!(err.to_string().contains("unknown field"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("unknown field …, expected one of `id`, `state`, `suite`, `material`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -524,4 +528,75 @@ fn a_reload_never_changes_the_material_of_a_live_id_nor_unretires_one() {
         reloader.handle().current().state(1),
         Some(KeyState::Retired)
     );
+}
+
+#[test]
+fn a_reload_never_lowers_the_primary_id_nor_forgets_a_retirement() {
+    let dir = dir();
+    let path = dir.join("keys.toml");
+    let entry = |id: u32, state: &str, var: &str| {
+        format!(
+            "[[keys]]\nid = {id}\nsuite = \"aes-256-gcm\"\nstate = \"{state}\"\nmaterial = {{ env = \"{var}\" }}\n"
+        )
+    };
+    let k3 = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+    std::fs::write(
+        &path,
+        entry(2, "primary", "K2") + "[[keys]]\nid = 1\nstate = \"retired\"\n",
+    )
+    .unwrap();
+    let reloader = Reloader::open_with(&path, env(&[("K1", K1), ("K2", K2), ("K3", k3)])).unwrap();
+    // Key 1 leaves the file altogether, then comes back active: still refused.
+    std::fs::write(&path, entry(2, "primary", "K2")).unwrap();
+    assert!(reloader.reload().unwrap().lost.is_empty());
+    std::fs::write(
+        &path,
+        entry(2, "primary", "K2") + &entry(1, "decrypt-only", "K1"),
+    )
+    .unwrap();
+    assert_eq!(
+        reloader.reload().unwrap_err(),
+        ConfigError::Unretired { id: 1 }
+    );
+    // A lower id promoted over the primary.
+    std::fs::write(
+        &path,
+        entry(3, "decrypt-only", "K3") + &entry(2, "primary", "K2"),
+    )
+    .unwrap();
+    reloader.reload().unwrap();
+    std::fs::write(
+        &path,
+        entry(3, "primary", "K3") + &entry(2, "decrypt-only", "K2"),
+    )
+    .unwrap();
+    assert_eq!(reloader.reload().unwrap().primary, 3);
+    std::fs::write(
+        &path,
+        entry(3, "decrypt-only", "K3") + &entry(2, "primary", "K2"),
+    )
+    .unwrap();
+    let err = reloader.reload().unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::PrimaryIdDecreased {
+            previous: 3,
+            next: 2
+        }
+    );
+    assert_eq!(reloader.handle().current().primary_id(), 3);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_place_of_a_secret_file_is_refused_without_blocking() {
+    let dir = dir();
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = sealed_session::config::read_secret_file(&fifo).unwrap_err();
+    assert!(matches!(err, ConfigError::NotAFile { .. }), "{err:?}");
 }

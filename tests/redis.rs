@@ -746,5 +746,73 @@ async fn compare_and_swap_refused_by_an_acl_is_an_error_with_its_code() {
     }];
     let err = backend.compare_and_swap_many(&swaps).await.unwrap_err();
     assert_eq!(err.kind(), BackendErrorKind::Server, "{err:?}");
+    assert!(err.code().is_some(), "{err:?}");
     assert_eq!(raw_get(&backend, "sess:a").await.unwrap(), b"old");
+}
+
+/// One batched read over every kind of entry keeps each reply with its key: values, a missing
+/// key, an empty value, a hash, a value over the limit.
+#[tokio::test]
+async fn a_batched_read_keeps_each_kind_of_entry_in_its_place() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis.set("k:1", b"first").await.unwrap();
+    let _: () = redis.set("k:3", b"").await.unwrap();
+    let _: () = redis.hset("k:4", "f", "v").await.unwrap();
+    let _: () = redis.set("k:5", vec![b'x'; 100]).await.unwrap();
+    let _: () = redis.set("k:6", b"last").await.unwrap();
+    let keys: Vec<String> = (1..=6).map(|n| format!("k:{n}")).collect();
+    let got = backend.get_many(&keys, 50).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Fetched::Value(b"first".to_vec()),
+            Fetched::Missing,
+            Fetched::Value(Vec::new()),
+            Fetched::NotBytes,
+            Fetched::TooLarge { len: 51 },
+            Fetched::Value(b"last".to_vec()),
+        ]
+    );
+    let heads = backend.get_many_prefix(&keys, 3).await.unwrap();
+    assert_eq!(heads[0], Fetched::Value(b"fir".to_vec()));
+    assert_eq!(heads[1], Fetched::Missing);
+    assert_eq!(heads[4], Fetched::Value(b"xxx".to_vec()));
+}
+
+/// Swaps larger than one pipeline's byte budget go out in several pipelines, every result
+/// in its place.
+#[tokio::test]
+async fn batched_swaps_over_several_pipelines_keep_their_order() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    let big = |n: u8| vec![n; 1024 * 1024];
+    let keys: Vec<String> = (0..6).map(|n| format!("big:{n}")).collect();
+    for (n, key) in keys.iter().enumerate() {
+        let n = u8::try_from(n).unwrap();
+        backend
+            .set(key, &big(n), None, SetMode::Upsert)
+            .await
+            .unwrap();
+    }
+    // The fourth entry changed meanwhile.
+    backend
+        .set(&keys[3], b"changed", None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let old: Vec<Vec<u8>> = (0..6).map(big).collect();
+    let new: Vec<Vec<u8>> = (0..6).map(|n| big(n + 100)).collect();
+    let swaps: Vec<Swap<'_>> = (0..6)
+        .map(|i| Swap {
+            key: &keys[i],
+            expected: &old[i],
+            new: &new[i],
+        })
+        .collect();
+    let done = backend.compare_and_swap_many(&swaps).await.unwrap();
+    assert_eq!(done, vec![true, true, true, false, true, true]);
+    assert_eq!(raw_get(&backend, &keys[5]).await.unwrap(), new[5]);
+    assert_eq!(raw_get(&backend, &keys[3]).await.unwrap(), b"changed");
 }

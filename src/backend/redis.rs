@@ -477,6 +477,9 @@ impl RedisBackend {
                             pipe.cmd("EXISTS").arg(key);
                         }
                         let found: Vec<Value> = self.read(|| self.query_pipeline(&pipe)).await?;
+                        if found.len() != empty.len() {
+                            return Err(unexpected("EXISTS", &Value::Nil));
+                        }
                         for (&i, reply) in empty.iter().zip(found) {
                             if let Some(slot) = exists.get_mut(i) {
                                 *slot = reply;
@@ -862,16 +865,16 @@ impl Backend for RedisBackend {
                 let mut out = Vec::with_capacity(swaps.len());
                 let mut rest = swaps;
                 while !rest.is_empty() {
+                    // At least one swap per chunk, then as many as fit in the byte budget.
                     let mut bytes = 0usize;
-                    let take = rest
-                        .iter()
-                        .take_while(|s| {
-                            let first = bytes == 0;
-                            bytes += s.expected.len() + s.new.len() + s.key.len();
-                            first || bytes <= CAS_PIPELINE_BYTES
-                        })
-                        .count()
-                        .max(1);
+                    let mut take = 0usize;
+                    for swap in rest {
+                        bytes += swap.expected.len() + swap.new.len() + swap.key.len();
+                        if take > 0 && bytes > CAS_PIPELINE_BYTES {
+                            break;
+                        }
+                        take += 1;
+                    }
                     let (chunk, tail) = rest.split_at(take.min(rest.len()));
                     rest = tail;
                     // SCRIPT LOAD first, in the same pipeline on the same connection, so the
@@ -894,12 +897,18 @@ impl Backend for RedisBackend {
                     let Some((loaded, replies)) = replies.split_first() else {
                         return Err(unexpected("EVALSHA", &Value::Nil));
                     };
-                    if let Value::ServerError(e) = loaded {
-                        let code = e.code().to_owned();
-                        return Err(map_err(RedisError::from(e.clone())).with_code(&code));
-                    }
                     if replies.len() != chunk.len() {
                         return Err(unexpected("EVALSHA", &Value::Nil));
+                    }
+                    // A refused SCRIPT LOAD matters only if the script was not cached
+                    // already: then the EVALSHAs answer NOSCRIPT, and the load's own error
+                    // (NOPERM, say) is the one worth reporting.
+                    let noscript = replies
+                        .iter()
+                        .any(|r| matches!(r, Value::ServerError(e) if e.code() == "NOSCRIPT"));
+                    if let (Value::ServerError(e), true) = (loaded, noscript) {
+                        let code = e.code().to_owned();
+                        return Err(map_err(RedisError::from(e.clone())).with_code(&code));
                     }
                     for reply in replies {
                         out.push(cas_result(reply)?);

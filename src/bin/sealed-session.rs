@@ -367,7 +367,7 @@ fn derive(args: &Derive) -> Result<(), Failure> {
                     bytes.pop();
                 }
             }
-            bytes
+            std::mem::take(&mut *bytes)
         }
         (None, None) => {
             return Err(Failure::new(
@@ -439,31 +439,8 @@ const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::
 );
 
 /// A regular file of at most 64 KiB (a FIFO or `/dev/zero` is refused, not read).
-fn read_small_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    let limit = sealed_session::config::MAX_FILE_LEN;
-    let meta = std::fs::metadata(path).map_err(|e| ConfigError::SecretFile {
-        path: path.to_path_buf(),
-        kind: e.kind(),
-    })?;
-    if !meta.is_file() {
-        return Err(ConfigError::NotAFile {
-            path: path.to_path_buf(),
-        });
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0) + 1);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(|e| ConfigError::SecretFile {
-            path: path.to_path_buf(),
-            kind: e.kind(),
-        })?;
-    if bytes.len() as u64 > limit {
-        return Err(ConfigError::SecretFile {
-            path: path.to_path_buf(),
-            kind: std::io::ErrorKind::FileTooLarge,
-        });
-    }
-    Ok(bytes)
+fn read_small_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, ConfigError> {
+    sealed_session::config::read_secret_file(path)
 }
 
 fn state_name(state: KeyState) -> &'static str {
@@ -557,7 +534,8 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
         (Some(key), _) => Some(key.clone()),
         (None, Some(id)) => {
             let id = if id == "-" {
-                let mut line = zeroize::Zeroizing::new(String::new());
+                // Room for the longest line read, so the id is never copied by a regrowth.
+                let mut line = zeroize::Zeroizing::new(String::with_capacity(257));
                 std::io::stdin()
                     .lock()
                     .take(256)
@@ -739,7 +717,12 @@ fn census_json(census: &Census) -> serde_json::Value {
         .iter()
         .map(|(id, n)| (id.to_string(), json!(n)))
         .collect();
-    json!({ "total": census.total(), "by_key_id": by_key, "not_envelopes": census.not_envelopes })
+    json!({
+        "total": census.total(),
+        "by_key_id": by_key,
+        "other_ids": census.other_ids,
+        "not_envelopes": census.not_envelopes,
+    })
 }
 
 async fn stats(args: &Stats) -> Result<(), Failure> {
@@ -758,6 +741,13 @@ async fn stats(args: &Stats) -> Result<(), Failure> {
         println!("prefix {:?}: {} values", args.prefix, census.total());
         for (id, n) in &census.by_key_id {
             println!("  key {id:>10}: {n}");
+        }
+        if census.other_ids > 0 {
+            println!(
+                "  more distinct ids than {} (planted headers?): {}",
+                Census::MAX_IDS,
+                census.other_ids
+            );
         }
         println!("  not envelopes: {}", census.not_envelopes);
     }

@@ -1,5 +1,6 @@
 //! Reloading a keyring configuration file into a [`KeyringHandle`].
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -32,8 +33,10 @@ pub struct Reloader {
     path: PathBuf,
     handle: KeyringHandle,
     env: Box<dyn Environment + Send + Sync>,
-    /// Serialises reloads, so two of them cannot interleave their swaps.
-    lock: Mutex<()>,
+    /// Serialises reloads, so two of them cannot interleave their swaps; holds every id
+    /// this reloader has seen retired, which never opens again in this process even if a
+    /// later file forgets it.
+    lock: Mutex<BTreeSet<u32>>,
 }
 
 /// What a successful reload put in place.
@@ -69,22 +72,24 @@ impl Reloader {
     ) -> Result<Reloader, ConfigError> {
         let path = absolute(path.into());
         let keyring = KeyringConfig::read(&path)?.resolve_with(&env)?;
+        let retired = retired_ids(&keyring);
         Ok(Reloader {
             path,
             handle: KeyringHandle::new(keyring),
             env: Box::new(env),
-            lock: Mutex::new(()),
+            lock: Mutex::new(retired),
         })
     }
 
     /// A reloader that replaces the keyring of an existing `handle` from `path`. Nothing is
     /// read until [`Reloader::reload`].
     pub fn new(path: impl Into<PathBuf>, handle: KeyringHandle) -> Reloader {
+        let retired = retired_ids(&handle.current());
         Reloader {
             path: absolute(path.into()),
             handle,
             env: Box::new(ProcessEnvironment),
-            lock: Mutex::new(()),
+            lock: Mutex::new(retired),
         }
     }
 
@@ -109,14 +114,31 @@ impl Reloader {
     /// `spawn_blocking`. On error the current keyring is kept.
     ///
     /// Besides the checks of the file itself, a reload is refused if it would change the
-    /// material or suite of an id that stays active ([`ConfigError::KeyChanged`]) or bring
-    /// a retired id back ([`ConfigError::Unretired`]): both would silently log users out.
+    /// material or suite of an id that stays active ([`ConfigError::KeyChanged`]), make an
+    /// id this reloader has ever seen retired open again ([`ConfigError::Unretired`]), or
+    /// promote a key with a lower id than the current primary
+    /// ([`ConfigError::PrimaryIdDecreased`]: re-sealing only moves envelopes to higher ids,
+    /// so those under the old primary would stay there). The first two would silently log
+    /// users out, the second could undo a compromise response.
     pub fn reload(&self) -> Result<Reloaded, ConfigError> {
-        let _serial = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ever_retired = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let keyring = KeyringConfig::read(&self.path)?.resolve_with(self.env.as_ref())?;
-        if let Some(e) = self.handle.current().incompatible_change(&keyring) {
+        let current = self.handle.current();
+        if let Some(e) = current.incompatible_change(&keyring) {
             return Err(e);
         }
+        if let Some(id) = keyring
+            .keys()
+            .iter()
+            .find(|k| k.state != KeyState::Retired && ever_retired.contains(&k.id))
+        {
+            return Err(ConfigError::Unretired { id: id.id });
+        }
+        let (previous, next) = (current.primary_id(), keyring.primary_id());
+        if next < previous {
+            return Err(ConfigError::PrimaryIdDecreased { previous, next });
+        }
+        ever_retired.extend(retired_ids(&keyring));
         let keys = keyring.keys().to_vec();
         let primary = keyring.primary_id();
         let old = self.handle.replace(keyring);
@@ -140,6 +162,15 @@ impl Reloader {
             primary_was_new,
         })
     }
+}
+
+fn retired_ids(keyring: &crate::Keyring) -> BTreeSet<u32> {
+    keyring
+        .keys()
+        .iter()
+        .filter(|k| k.state == KeyState::Retired)
+        .map(|k| k.id)
+        .collect()
 }
 
 /// The path made absolute against the working directory now, so later reloads read the same
