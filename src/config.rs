@@ -606,7 +606,7 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>, ReadError>
     let room = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
     let mut buf = Zeroizing::new(vec![0u8; room]);
     let mut filled = 0;
-        while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
         match file.read(rest) {
             Ok(0) => break,
             Ok(n) => filled += n,

@@ -20,9 +20,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use arc_swap::{ArcSwap, Guard};
 
@@ -297,20 +297,26 @@ pub(crate) async fn rewrap_filtered<B: Backend>(
     let mut report = RewrapReport::default();
     let fetch = |cursor: ScanCursor| read_page(backend, prefix, keep, cursor, options);
     let mut page = Some(fetch(ScanCursor::start()).await?);
-    // Keys of the page whose swaps are in flight: SCAN may return a key again on the next
-    // page, which is read before those swaps land, so it is not counted twice.
-    let mut in_flight: HashSet<String> = HashSet::new();
-    while let Some(mut current) = page.take() {
-        current.drop_keys(&in_flight);
-        let next = current.next.take();
-        // Opening and sealing happen here, before any request of this round is sent, so
-        // CPU time never counts against a request's deadline.
-        let pending = reseal_page(sealer, clock, options, current, &mut report)?;
-        in_flight = pending.iter().map(|r| r.key.clone()).collect();
+    let mut pending: Vec<Replacement> = Vec::new();
+    // Keys of the last two pages: SCAN may return a key again, and a page is read before the
+    // swaps of the two pages before it have landed, so such a repeat is skipped, not counted
+    // (and sealed) twice.
+    let mut recent: [HashSet<String>; 2] = Default::default();
+    // Three stages overlap: while Redis applies one page's swaps and answers the scan and
+    // reads of the page after next, this task opens and seals the page in between. Sealing
+    // yields to the scheduler every few envelopes, so those requests progress meanwhile and
+    // their deadlines measure Redis, not this task's CPU work. At most three pages are held
+    // at once, whatever the number of sessions.
+    while page.is_some() || !pending.is_empty() {
+        let mut current = page.take();
+        let next = current.as_mut().and_then(|p| p.next.take());
+        if let Some(current) = &mut current {
+            current.drop_keys(&recent);
+            let keys = current.keys.iter().cloned().collect();
+            recent = [std::mem::take(&mut recent[1]), keys];
+        }
         let swaps: Vec<Swap<'_>> = pending.iter().map(Replacement::swap).collect();
-        // The server applies this page's swaps while it answers the next page's scan and
-        // reads: two pages at most are held at once, whatever the number of sessions.
-        let (swapped, fetched) = join(
+        let (swapped, fetched, sealed) = join3(
             async {
                 if swaps.is_empty() {
                     Ok(Vec::new())
@@ -324,6 +330,14 @@ pub(crate) async fn rewrap_filtered<B: Backend>(
                     None => Ok(None),
                 }
             },
+            async {
+                match current {
+                    Some(current) => {
+                        reseal_page(sealer, clock, options, current, &mut report).await
+                    }
+                    None => Ok(Vec::new()),
+                }
+            },
         )
         .await;
         for done in swapped? {
@@ -333,6 +347,8 @@ pub(crate) async fn rewrap_filtered<B: Backend>(
                 report.changed_meanwhile += 1;
             }
         }
+        drop(swaps);
+        pending = sealed?;
         page = fetched?;
         progress(&report);
     }
@@ -348,14 +364,14 @@ struct Page {
 
 impl Page {
     /// Removes the keys in `seen`, with their values.
-    fn drop_keys(&mut self, seen: &HashSet<String>) {
-        if seen.is_empty() {
+    fn drop_keys(&mut self, seen: &[HashSet<String>]) {
+        if seen.iter().all(HashSet::is_empty) {
             return;
         }
         let (keys, values) = std::mem::take(&mut self.keys)
             .into_iter()
             .zip(std::mem::take(&mut self.values))
-            .filter(|(key, _)| !seen.contains(key))
+            .filter(|(key, _)| !seen.iter().any(|s| s.contains(key)))
             .unzip();
         self.keys = keys;
         self.values = values;
@@ -397,7 +413,7 @@ async fn read_page<B: Backend>(
 }
 
 /// Counts a page and opens and seals again what needs it (nothing is written in a dry run).
-fn reseal_page(
+async fn reseal_page(
     sealer: &dyn Sealer,
     clock: &dyn Clock,
     options: &RewrapOptions,
@@ -407,7 +423,10 @@ fn reseal_page(
     let now = clock.now_secs();
     let max = options.max_envelope_len;
     let mut out = Vec::new();
-    for (key, value) in page.keys.into_iter().zip(page.values) {
+    for (n, (key, value)) in page.keys.into_iter().zip(page.values).enumerate() {
+        if n % YIELD_EVERY == YIELD_EVERY - 1 {
+            YieldNow(false).await;
+        }
         report.found.add(&value);
         let value = match value {
             Fetched::Value(value) => value,
@@ -454,10 +473,35 @@ fn reseal_page(
     Ok(out)
 }
 
-/// Runs two futures concurrently on this task (both requests are in flight at once).
-async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut ra, mut rb) = (None, None);
+/// Envelopes opened and sealed between two yields to the scheduler.
+const YIELD_EVERY: usize = 32;
+
+/// Gives the scheduler one turn: pending once (after asking to be polled again), then ready.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Runs three futures concurrently on this task, polling them in order each time it is
+/// woken; a finished one is never polled again.
+async fn join3<A: Future, B: Future, C: Future>(
+    a: A,
+    b: B,
+    c: C,
+) -> (A::Output, B::Output, C::Output) {
+    let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
+    let (mut ra, mut rb, mut rc) = (None, None, None);
     poll_fn(move |cx| {
         if ra.is_none()
             && let Poll::Ready(v) = a.as_mut().poll(cx)
@@ -469,10 +513,15 @@ async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
         {
             rb = Some(v);
         }
-        match (ra.take(), rb.take()) {
-            (Some(a), Some(b)) => Poll::Ready((a, b)),
-            (a, b) => {
-                (ra, rb) = (a, b);
+        if rc.is_none()
+            && let Poll::Ready(v) = c.as_mut().poll(cx)
+        {
+            rc = Some(v);
+        }
+        match (ra.take(), rb.take(), rc.take()) {
+            (Some(a), Some(b), Some(c)) => Poll::Ready((a, b, c)),
+            (a, b, c) => {
+                (ra, rb, rc) = (a, b, c);
                 Poll::Pending
             }
         }
