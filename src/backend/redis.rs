@@ -830,8 +830,16 @@ impl Backend for RedisBackend {
         keys: &[String],
         len: usize,
     ) -> Result<Vec<Fetched>, BackendError> {
-        if len == 0 {
-            return Ok(keys.iter().map(|_| Fetched::Value(Vec::new())).collect());
+                if len == 0 {
+            // GETRANGE's end is inclusive, so no range reads nothing: read one byte and
+            // drop it, which still tells missing keys and non-strings apart.
+            let mut out = self.get_many_range(keys, 0, usize::MAX).await?;
+            for fetched in &mut out {
+                if let Fetched::Value(value) = fetched {
+                    value.clear();
+                }
+            }
+            return Ok(out);
         }
         // Bytes 0..len, never reported as too large.
         self.get_many_range(keys, (len - 1).min(MAX_REDIS_STRING), usize::MAX)
