@@ -830,7 +830,7 @@ impl Backend for RedisBackend {
         keys: &[String],
         len: usize,
     ) -> Result<Vec<Fetched>, BackendError> {
-                if len == 0 {
+        if len == 0 {
             // GETRANGE's end is inclusive, so no range reads nothing: read one byte and
             // drop it, which still tells missing keys and non-strings apart.
             let mut out = self.get_many_range(keys, 0, usize::MAX).await?;
