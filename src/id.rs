@@ -122,6 +122,16 @@ pub struct StorageId {
 }
 
 impl StorageId {
+    /// The hashed storage id of a session id generated elsewhere (a framework's own ids):
+    /// lowercase hex SHA-256 of its text, exactly as for [`SessionId::hashed`].
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    pub(crate) fn hash_of(external: &str) -> Self {
+        StorageId {
+            text: hex_lower(&Sha256::digest(external.as_bytes())),
+            hashed: true,
+        }
+    }
+
     pub(crate) fn from_stored(text: &str, hashed: bool) -> Self {
         StorageId {
             text: text.to_owned(),

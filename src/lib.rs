@@ -19,6 +19,8 @@ pub mod crypto;
 pub mod envelope;
 mod error;
 mod id;
+#[cfg(feature = "tower-sessions")]
+pub mod integrations;
 pub mod rotation;
 pub mod sealer;
 mod store;

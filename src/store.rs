@@ -105,6 +105,16 @@ impl<T> Session<T> {
     pub fn into_data(self) -> T {
         self.data
     }
+
+    /// A session that carries an absolute expiry chosen by its owner (a framework's
+    /// record); the store still caps it by its own absolute lifetime.
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    pub(crate) fn stored_with_expiry(data: T, expires_at: u64) -> Self {
+        Session {
+            data,
+            expires_at: Some(expires_at),
+        }
+    }
 }
 
 impl<T> fmt::Debug for Session<T> {
@@ -211,7 +221,12 @@ where
         }
     }
 
-    fn key_of(&self, id: &StorageId) -> String {
+    /// The codec new sessions are written with.
+    pub fn write_codec(&self) -> CodecId {
+        self.inner.codec.id()
+    }
+
+    pub(crate) fn key_of(&self, id: &StorageId) -> String {
         format!("{}{}", self.inner.prefix, id.as_str())
     }
 
@@ -242,6 +257,18 @@ where
     pub async fn create(&self, id: &SessionId, session: &mut Session<T>) -> Result<(), Error> {
         self.write_checked(&self.storage_key(id), session, SetMode::CreateOnly)
             .await
+    }
+
+    /// Encodes, seals and writes under an exact storage key (for framework adapters, whose
+    /// ids are not [`SessionId`]s); returns whether the backend wrote.
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    pub(crate) async fn write_key(
+        &self,
+        key: &str,
+        session: &mut Session<T>,
+        mode: SetMode,
+    ) -> Result<bool, Error> {
+        self.write(key, session, mode).await
     }
 
     async fn write_checked(

@@ -1,0 +1,212 @@
+//! A [`SessionStore`] for tower-sessions 0.15 (axum and other tower services).
+//!
+//! tower-sessions keeps a session as a [`Record`]: its own 128-bit id, a map of
+//! `serde_json::Value`s and an expiry date. [`TowerSessionStore`] stores each record as an
+//! envelope under `prefix + hex(SHA-256(id))`, the same hashing as the crate's own ids, with
+//! the record's expiry as the envelope's authenticated absolute expiry and as the TTL.
+//!
+//! The map is written with [`Json`]: bincode and postcard are not self-describing and cannot
+//! decode `serde_json::Value` (the save would succeed and every load fail), so a store with
+//! another write codec is refused when the adapter is built.
+//!
+//! A stored value that is refused (tampered with, under an unknown or retired key, expired)
+//! is "no session" for tower-sessions, with a `tracing` warning that names the rejection kind
+//! and never the id; a backend failure is an error.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), sealed_session::Error> {
+//! use sealed_session::integrations::tower_sessions::TowerSessionStore;
+//! use sealed_session::{KeyMaterial, Keyring, MemoryBackend, Suite};
+//!
+//! let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
+//! let store = TowerSessionStore::new(
+//!     TowerSessionStore::builder(MemoryBackend::new()).keyring(keyring).build()?,
+//! )?;
+//! // let layer = tower_sessions::SessionManagerLayer::new(store);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tower_sessions_core::session::{Id, Record};
+use tower_sessions_core::session_store::{self, SessionStore};
+
+use crate::backend::{Backend, SetMode};
+use crate::codec::{CodecId, Json};
+use crate::error::{ConfigError, Error};
+use crate::id::StorageId;
+use crate::store::{Session, Store, StoreBuilder};
+
+/// The session data tower-sessions keeps: a map of JSON values.
+pub type RecordData = HashMap<String, Value>;
+
+/// How many fresh ids `create` tries when the one it was given is taken.
+const CREATE_ATTEMPTS: usize = 8;
+
+/// tower-sessions' [`SessionStore`] over a [`Store`] of [`RecordData`].
+pub struct TowerSessionStore<B> {
+    store: Store<RecordData, B>,
+}
+
+impl<B> Clone for TowerSessionStore<B> {
+    fn clone(&self) -> Self {
+        TowerSessionStore {
+            store: self.store.clone(),
+        }
+    }
+}
+
+impl<B: Backend> TowerSessionStore<B> {
+    /// A store builder set up for the adapter: JSON codec, no idle TTL and no absolute
+    /// lifetime of its own, since every record carries its expiry (the TTL then runs until
+    /// that expiry). Give it a keyring, change the prefix or size limit as needed, build,
+    /// and pass the store to [`TowerSessionStore::new`]. An absolute lifetime set here still
+    /// caps every record's expiry.
+    pub fn builder(backend: B) -> StoreBuilder<RecordData, B> {
+        StoreBuilder::with_codec(backend, Json)
+            .disable_ttl()
+            .no_absolute_lifetime()
+    }
+
+    /// The adapter over `store`, which must write JSON.
+    pub fn new(store: Store<RecordData, B>) -> Result<Self, Error> {
+        if store.write_codec() != CodecId::JSON {
+            return Err(Error::Config(ConfigError::InvalidSetting(
+                "tower-sessions records hold serde_json::Value, which only the JSON codec can \
+                 decode; build the store with TowerSessionStore::builder",
+            )));
+        }
+        Ok(TowerSessionStore { store })
+    }
+
+    /// The underlying store (for `rewrap`, `census`, `clear`...).
+    pub fn store(&self) -> &Store<RecordData, B> {
+        &self.store
+    }
+
+    /// The storage key of a tower-sessions id.
+    pub fn storage_key(&self, id: &Id) -> String {
+        self.store.key_of(&storage_id(id))
+    }
+
+    async fn write(&self, record: &Record, mode: SetMode) -> Result<WriteOutcome, Error> {
+        let expires_at = unix_secs(record.expiry_date);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if expires_at <= now {
+            // Already over: nothing worth storing, and nothing left to save into.
+            self.store.destroy_stored(&storage_id(&record.id)).await?;
+            return Ok(WriteOutcome::Expired);
+        }
+        let mut session = Session::stored_with_expiry(record.data.clone(), expires_at);
+        let key = self.storage_key(&record.id);
+        match self.store.write_key(&key, &mut session, mode).await {
+            Ok(true) => Ok(WriteOutcome::Written),
+            Ok(false) => Ok(WriteOutcome::Refused),
+            Err(Error::SessionExpired) => Ok(WriteOutcome::Expired),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+enum WriteOutcome {
+    Written,
+    /// The mode forbade the write: the id is taken (create) or gone (save).
+    Refused,
+    Expired,
+}
+
+fn storage_id(id: &Id) -> StorageId {
+    StorageId::hash_of(&id.to_string())
+}
+
+fn unix_secs(at: OffsetDateTime) -> u64 {
+    u64::try_from(at.unix_timestamp()).unwrap_or(0)
+}
+
+fn backend_error(e: Error) -> session_store::Error {
+    // The crate's errors never hold ids, keys or session data.
+    session_store::Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl<B: Backend> SessionStore for TowerSessionStore<B> {
+    /// Stores a new record with create-only semantics; if its id is taken, tries fresh ids.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        for _ in 0..CREATE_ATTEMPTS {
+            match self.write(record, SetMode::CreateOnly).await {
+                Ok(WriteOutcome::Written | WriteOutcome::Expired) => return Ok(()),
+                Ok(WriteOutcome::Refused) => record.id = Id::default(),
+                Err(e) => return Err(backend_error(e)),
+            }
+        }
+        Err(session_store::Error::Backend(
+            "no free session id after several attempts".into(),
+        ))
+    }
+
+    /// Replaces an existing record. If the entry was destroyed or expired since it was
+    /// loaded (a log-out in another tab), nothing is written: a racing request cannot bring
+    /// a logged-out session back. tower-sessions then simply has no session next time.
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self.write(record, SetMode::UpdateOnly).await {
+            Ok(WriteOutcome::Refused) => {
+                tracing::debug!("session entry gone before save; not recreated");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self.store.load_stored(&storage_id(id)).await {
+            Ok(Some(session)) => {
+                let expiry_date = session
+                    .expires_at()
+                    .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                    .and_then(|d| i64::try_from(d.as_secs()).ok())
+                    .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+                    .unwrap_or_else(|| OffsetDateTime::now_utc() + Duration::from_secs(86_400));
+                Ok(Some(Record {
+                    id: *id,
+                    data: session.into_data(),
+                    expiry_date,
+                }))
+            }
+            Ok(None) => Ok(None),
+            Err(Error::Rejected(r)) => {
+                tracing::warn!(
+                    rejection = r.kind().as_str(),
+                    step = r.kind().step(),
+                    "stored session refused; treated as no session"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store
+            .destroy_stored(&storage_id(id))
+            .await
+            .map(drop)
+            .map_err(backend_error)
+    }
+}
+
+impl<B> fmt::Debug for TowerSessionStore<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let TowerSessionStore { store } = self;
+        f.debug_struct("TowerSessionStore")
+            .field("store", store)
+            .finish()
+    }
+}

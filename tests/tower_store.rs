@@ -1,0 +1,340 @@
+//! tower-sessions on top of the store: the `SessionStore` contract on memory and a real
+//! Redis, and the axum demo end to end over HTTP against a real Redis.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+#[path = "../examples/axum_demo/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sealed_session::envelope::Header;
+use sealed_session::integrations::tower_sessions::{RecordData, TowerSessionStore};
+use sealed_session::{
+    Backend, Bincode, Fetched, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode,
+    StoreBuilder, Suite,
+};
+use serde_json::json;
+use support::redis::RedisServer;
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+
+fn keyring() -> Keyring {
+    Keyring::single(
+        1,
+        Suite::Aes256Gcm,
+        KeyMaterial::from_slice(&[7; 32]).unwrap(),
+    )
+    .unwrap()
+}
+
+fn adapter<B: Backend>(backend: B) -> TowerSessionStore<B> {
+    TowerSessionStore::new(
+        TowerSessionStore::builder(backend)
+            .keyring(keyring())
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn record(counter: u64) -> Record {
+    let mut data = HashMap::new();
+    data.insert("counter".to_owned(), json!(counter));
+    data.insert(
+        "user".to_owned(),
+        json!({"name": "alice", "roles": ["a", "b"]}),
+    );
+    Record {
+        id: Id::default(),
+        data,
+        expiry_date: OffsetDateTime::now_utc() + Duration::from_secs(3600),
+    }
+}
+
+async fn raw(backend: &impl Backend, key: &str) -> Option<Vec<u8>> {
+    match backend.get(key, usize::MAX).await.unwrap() {
+        Fetched::Value(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// What tower-sessions asks of a store, on `backend`.
+async fn contract<B: Backend>(backend: B) {
+    let store = adapter(backend);
+    let mut rec = record(1);
+    store.create(&mut rec).await.unwrap();
+    // JSON values load back (bincode would have saved and then failed here).
+    let loaded = store.load(&rec.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data, rec.data);
+    assert_eq!(loaded.id, rec.id);
+    // Expiry: whole seconds of the record's.
+    assert_eq!(
+        loaded.expiry_date.unix_timestamp(),
+        rec.expiry_date.unix_timestamp()
+    );
+    // The storage key is the prefix and the hex SHA-256 of the cookie value.
+    let key = store.storage_key(&rec.id);
+    assert!(key.starts_with("sess:") && key.len() == 5 + 64, "{key}");
+    let value = raw(store.store().backend(), &key).await.unwrap();
+    assert_eq!(
+        Header::parse(&value).unwrap().expires_at,
+        u64::try_from(rec.expiry_date.unix_timestamp()).unwrap()
+    );
+    assert!(!String::from_utf8_lossy(&value).contains("alice"));
+
+    // Save replaces.
+    rec.data.insert("counter".into(), json!(2));
+    store.save(&rec).await.unwrap();
+    assert_eq!(
+        store.load(&rec.id).await.unwrap().unwrap().data["counter"],
+        json!(2)
+    );
+
+    // Create never overwrites: a taken id is replaced by a fresh one.
+    let taken = rec.id;
+    let mut other = record(9);
+    other.id = taken;
+    store.create(&mut other).await.unwrap();
+    assert_ne!(other.id, taken);
+    assert_eq!(
+        store.load(&taken).await.unwrap().unwrap().data["counter"],
+        json!(2)
+    );
+    assert_eq!(
+        store.load(&other.id).await.unwrap().unwrap().data["counter"],
+        json!(9)
+    );
+
+    // Delete, then a racing save does not bring it back.
+    store.delete(&rec.id).await.unwrap();
+    assert!(store.load(&rec.id).await.unwrap().is_none());
+    store.save(&rec).await.unwrap();
+    assert!(store.load(&rec.id).await.unwrap().is_none());
+
+    // A tampered value is no session, not an error and not the data.
+    let key = store.storage_key(&other.id);
+    let mut value = raw(store.store().backend(), &key).await.unwrap();
+    let last = value.len() - 1;
+    value[last] ^= 1;
+    store
+        .store()
+        .backend()
+        .set(&key, &value, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    assert!(store.load(&other.id).await.unwrap().is_none());
+
+    // An unknown id is no session.
+    assert!(store.load(&Id::default()).await.unwrap().is_none());
+
+    // A record whose expiry has passed is not stored.
+    let mut old = record(3);
+    old.expiry_date = OffsetDateTime::now_utc() - Duration::from_secs(5);
+    store.create(&mut old).await.unwrap();
+    assert!(store.load(&old.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_session_store_contract_on_memory() {
+    contract(MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn the_session_store_contract_on_redis() {
+    let server = RedisServer::start();
+    contract(RedisBackend::connect(&server.url()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_ttl_follows_the_record_expiry() {
+    let server = RedisServer::start();
+    let store = adapter(RedisBackend::connect(&server.url()).await.unwrap());
+    let mut rec = record(1);
+    rec.expiry_date = OffsetDateTime::now_utc() + Duration::from_secs(600);
+    store.create(&mut rec).await.unwrap();
+    let mut redis = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(store.storage_key(&rec.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!((595_000..=600_000).contains(&pttl), "PTTL {pttl}");
+}
+
+#[test]
+fn a_store_that_cannot_decode_json_values_is_refused() {
+    let store = StoreBuilder::<RecordData, _>::with_codec(MemoryBackend::new(), Bincode)
+        .keyring(keyring())
+        .build()
+        .unwrap();
+    assert!(TowerSessionStore::new(store).is_err());
+}
+
+#[test]
+fn debug_shows_configuration_only() {
+    let store = adapter(MemoryBackend::new());
+    let text = format!("{store:?}");
+    assert!(
+        text.starts_with("TowerSessionStore { store: Store {"),
+        "{text}"
+    );
+    assert!(text.contains("codec: json"), "{text}");
+}
+
+// ---- The axum demo over HTTP ----
+
+struct Reply {
+    status: u16,
+    cookie: Option<String>,
+    body: String,
+}
+
+/// One HTTP/1.1 request on a fresh connection (no client library needed for four routes).
+async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(cookie) = cookie {
+        head.push_str(&format!("Cookie: id={cookie}\r\n"));
+    }
+    let body = form.unwrap_or("");
+    if form.is_some() {
+        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let cookie = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        if !name.eq_ignore_ascii_case("set-cookie") {
+            return None;
+        }
+        let pair = value.trim().split(';').next()?;
+        pair.strip_prefix("id=").map(str::to_owned)
+    });
+    Reply {
+        status,
+        cookie,
+        body: body.to_owned(),
+    }
+}
+
+async fn serve<S: SessionStore + Clone>(store: S) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app::app(store)).await.unwrap();
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_demo_end_to_end_on_redis() {
+    let mut server = RedisServer::start();
+    let backend = RedisBackend::builder()
+        .url(server.url())
+        .response_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let store = adapter(backend);
+    let addr = serve(store.clone()).await;
+
+    // The counter goes up through the cookie.
+    let first = request(addr, "GET", "/count", None, None).await;
+    assert_eq!((first.status, first.body.as_str()), (200, "1"));
+    let cookie = first.cookie.expect("a session cookie");
+    for n in 2..=4 {
+        let next = request(addr, "GET", "/count", Some(&cookie), None).await;
+        assert_eq!(next.body, n.to_string());
+    }
+    // In Redis: an envelope, without the counter's JSON.
+    let id: Id = cookie.parse().unwrap();
+    let key = store.storage_key(&id);
+    let value = raw(store.store().backend(), &key).await.unwrap();
+    assert_eq!(Header::parse(&value).unwrap().key_id, 1);
+    let text = String::from_utf8_lossy(&value);
+    assert!(
+        !text.contains("counter") && !text.contains("\"4\""),
+        "{text}"
+    );
+
+    // Log-in moves the session to a new id; the old one no longer loads.
+    let login = request(addr, "POST", "/login", Some(&cookie), Some("user=alice")).await;
+    assert_eq!(login.status, 303);
+    let after = login.cookie.expect("a new cookie after log-in");
+    assert_ne!(after, cookie);
+    assert!(store.load(&id).await.unwrap().is_none());
+    let page = request(addr, "GET", "/", Some(&after), None).await;
+    assert!(
+        page.body.contains("Logged in as <b>alice</b>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Visit 5"), "{}", page.body);
+
+    // Log-out deletes the entry.
+    let new_id: Id = after.parse().unwrap();
+    let out = request(addr, "POST", "/logout", Some(&after), None).await;
+    assert_eq!(out.status, 303);
+    assert!(
+        raw(store.store().backend(), &store.storage_key(&new_id))
+            .await
+            .is_none()
+    );
+
+    // A value tampered with in Redis gives a fresh session, not an error or its data.
+    let fresh = request(addr, "GET", "/count", None, None).await;
+    let cookie = fresh.cookie.unwrap();
+    let key = store.storage_key(&cookie.parse().unwrap());
+    let mut value = raw(store.store().backend(), &key).await.unwrap();
+    value[100] ^= 0x40;
+    store
+        .store()
+        .backend()
+        .set(&key, &value, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let again = request(addr, "GET", "/count", Some(&cookie), None).await;
+    assert_eq!((again.status, again.body.as_str()), (200, "1"));
+
+    // A stopped Redis: the framework's error response, in time, not a hang.
+    server.kill();
+    let started = std::time::Instant::now();
+    let down = request(addr, "GET", "/count", Some(&cookie), None).await;
+    assert_eq!(down.status, 500, "{}", down.body);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
