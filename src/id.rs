@@ -124,7 +124,10 @@ pub struct StorageId {
 impl StorageId {
     /// The hashed storage id of a session id generated elsewhere (a framework's own ids):
     /// lowercase hex SHA-256 of its text, exactly as for [`SessionId::hashed`].
-    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tower-sessions", feature = "actix-session")),
+        allow(dead_code)
+    )]
     pub(crate) fn hash_of(external: &str) -> Self {
         StorageId {
             text: hex_lower(&Sha256::digest(external.as_bytes())),

@@ -6,3 +6,6 @@
 
 #[cfg(feature = "tower-sessions")]
 pub mod tower_sessions;
+
+#[cfg(feature = "actix-session")]
+pub mod actix_session;

@@ -19,7 +19,7 @@ pub mod crypto;
 pub mod envelope;
 mod error;
 mod id;
-#[cfg(feature = "tower-sessions")]
+#[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
 pub mod integrations;
 pub mod rotation;
 pub mod sealer;

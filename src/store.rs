@@ -108,7 +108,10 @@ impl<T> Session<T> {
 
     /// A session that carries an absolute expiry chosen by its owner (a framework's
     /// record); the store still caps it by its own absolute lifetime.
-    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tower-sessions", feature = "actix-session")),
+        allow(dead_code)
+    )]
     pub(crate) fn stored_with_expiry(data: T, expires_at: u64) -> Self {
         Session {
             data,
@@ -260,15 +263,20 @@ where
     }
 
     /// Encodes, seals and writes under an exact storage key (for framework adapters, whose
-    /// ids are not [`SessionId`]s); returns whether the backend wrote.
-    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    /// ids are not [`SessionId`]s), with the framework's idle TTL when it has one; returns
+    /// whether the backend wrote.
+    #[cfg_attr(
+        not(any(feature = "tower-sessions", feature = "actix-session")),
+        allow(dead_code)
+    )]
     pub(crate) async fn write_key(
         &self,
         key: &str,
         session: &mut Session<T>,
         mode: SetMode,
+        idle: Option<Duration>,
     ) -> Result<bool, Error> {
-        self.write(key, session, mode).await
+        self.write_with(key, session, mode, idle).await
     }
 
     async fn write_checked(
@@ -302,7 +310,7 @@ where
         }
         let now = self.inner.clock.now_secs();
         let expires_at = self.effective_expiry(Some(stored), now);
-        if let Some(ttl) = self.ttl_for(&session.data, expires_at, now)?
+        if let Some(ttl) = self.ttl_for(&session.data, expires_at, now, None)?
             && !self
                 .inner
                 .backend
@@ -631,10 +639,22 @@ where
         session: &mut Session<T>,
         mode: SetMode,
     ) -> Result<bool, Error> {
+        self.write_with(key, session, mode, None).await
+    }
+
+    /// [`Store::write`], with the idle TTL given by the caller (a framework's own TTL)
+    /// instead of the store's setting. The absolute expiry still caps it.
+    async fn write_with(
+        &self,
+        key: &str,
+        session: &mut Session<T>,
+        mode: SetMode,
+        idle: Option<Duration>,
+    ) -> Result<bool, Error> {
         let inner = &self.inner;
         let now = inner.clock.now_secs();
         let expires_at = self.effective_expiry(session.expires_at, now);
-        let ttl = self.ttl_for(&session.data, expires_at, now)?;
+        let ttl = self.ttl_for(&session.data, expires_at, now, idle)?;
 
         // The session is encoded straight into the buffer that becomes the sealed value,
         // after the room the sealer reserves for its header: no second buffer, no copy.
@@ -684,16 +704,23 @@ where
 
     /// The TTL to store with: the idle TTL, capped by the time left until `expires_at`.
     /// `None` when neither applies.
-    fn ttl_for(&self, data: &T, expires_at: u64, now: u64) -> Result<Option<Duration>, Error> {
+    fn ttl_for(
+        &self,
+        data: &T,
+        expires_at: u64,
+        now: u64,
+        idle: Option<Duration>,
+    ) -> Result<Option<Duration>, Error> {
         let remaining = match expires_at {
             0 => None,
             at if at > now => Some(Duration::from_secs(at - now)),
             _ => return Err(Error::SessionExpired),
         };
-        let idle = match &self.inner.idle_ttl {
-            IdleTtl::Fixed(d) => Some(*d),
-            IdleTtl::FromSession(f) => Some(f(data).min(MAX_LIFETIME)),
-            IdleTtl::Disabled => None,
+        let idle = match (idle, &self.inner.idle_ttl) {
+            (Some(d), _) => Some(d.min(MAX_LIFETIME)),
+            (None, IdleTtl::Fixed(d)) => Some(*d),
+            (None, IdleTtl::FromSession(f)) => Some(f(data).min(MAX_LIFETIME)),
+            (None, IdleTtl::Disabled) => None,
         };
         let ttl = match (idle, remaining) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -24,9 +24,9 @@ use sealed_session::{
     StoreBuilder, Suite,
 };
 use serde_json::json;
+use support::http::request;
 use support::redis::RedisServer;
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
@@ -198,58 +198,6 @@ fn debug_shows_configuration_only() {
 }
 
 // ---- The axum demo over HTTP ----
-
-struct Reply {
-    status: u16,
-    cookie: Option<String>,
-    body: String,
-}
-
-/// One HTTP/1.1 request on a fresh connection (no client library needed for four routes).
-async fn request(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    form: Option<&str>,
-) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(cookie) = cookie {
-        head.push_str(&format!("Cookie: id={cookie}\r\n"));
-    }
-    let body = form.unwrap_or("");
-    if form.is_some() {
-        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answers in time")
-        .unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let cookie = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        if !name.eq_ignore_ascii_case("set-cookie") {
-            return None;
-        }
-        let pair = value.trim().split(';').next()?;
-        pair.strip_prefix("id=").map(str::to_owned)
-    });
-    Reply {
-        status,
-        cookie,
-        body: body.to_owned(),
-    }
-}
 
 async fn serve<S: SessionStore + Clone>(store: S) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -106,7 +106,7 @@ impl<B: Backend> TowerSessionStore<B> {
         }
         let mut session = Session::stored_with_expiry(record.data.clone(), expires_at);
         let key = self.storage_key(&record.id);
-        match self.store.write_key(&key, &mut session, mode).await {
+        match self.store.write_key(&key, &mut session, mode, None).await {
             Ok(true) => Ok(WriteOutcome::Written),
             Ok(false) => Ok(WriteOutcome::Refused),
             Err(Error::SessionExpired) => Ok(WriteOutcome::Expired),

@@ -10,6 +10,7 @@
 )]
 
 pub mod conformance;
+pub mod http;
 #[cfg(feature = "redis")]
 pub mod redis;
 

@@ -1,0 +1,206 @@
+//! A [`SessionStore`] for actix-session 0.11 (actix-web).
+//!
+//! actix-session keeps a session as a map of strings under a session key it gets back from
+//! the store. [`ActixSessionStore`] makes each key a fresh [`SessionId`] (256 random bits)
+//! and stores the map as an envelope under `prefix + hex(SHA-256(key))`, exactly as the
+//! crate's own ids are stored, with actix-session's TTL as the entry's idle TTL.
+//!
+//! actix-session's TTL slides: every `update` and `update_ttl` sets it again. The store's
+//! absolute lifetime (seven days from creation by default; see
+//! [`StoreBuilder::absolute_lifetime`]) still caps every session, authenticated inside the
+//! envelope, so a session kept alive by activity ends anyway.
+//!
+//! A stored value that is refused (tampered with, under an unknown or retired key, expired)
+//! is "no session" for actix-session, with a `tracing` warning that names the rejection kind
+//! and never the key; a backend failure is an error.
+//!
+//! ```no_run
+//! # fn f() -> Result<(), sealed_session::Error> {
+//! use sealed_session::integrations::actix_session::ActixSessionStore;
+//! use sealed_session::{KeyMaterial, Keyring, MemoryBackend, Store, Suite};
+//!
+//! let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
+//! let store = ActixSessionStore::new(Store::builder(MemoryBackend::new()).keyring(keyring).build()?);
+//! // App::new().wrap(SessionMiddleware::new(store.clone(), cookie_key.clone()))
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, UNIX_EPOCH};
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+
+use crate::backend::{Backend, SetMode};
+use crate::error::Error;
+use crate::id::{SessionId, StorageId};
+use crate::store::{Session, Store};
+
+/// The session data actix-session keeps: a map of strings (each a JSON text).
+pub type SessionState = HashMap<String, String>;
+
+/// How many fresh ids `save` tries when one is taken (256-bit ids: never, in practice).
+const SAVE_ATTEMPTS: usize = 4;
+
+/// actix-session's [`SessionStore`] over a [`Store`] of [`SessionState`]. Any codec works
+/// (the state is strings); the default bincode is the fastest.
+pub struct ActixSessionStore<B> {
+    store: Store<SessionState, B>,
+}
+
+impl<B> Clone for ActixSessionStore<B> {
+    fn clone(&self) -> Self {
+        ActixSessionStore {
+            store: self.store.clone(),
+        }
+    }
+}
+
+impl<B: Backend> ActixSessionStore<B> {
+    /// The adapter over `store`. The store's prefix, keyring, codec and absolute lifetime
+    /// apply; its idle TTL is replaced by actix-session's.
+    pub fn new(store: Store<SessionState, B>) -> Self {
+        ActixSessionStore { store }
+    }
+
+    /// The underlying store (for `rewrap`, `census`, `clear`...).
+    pub fn store(&self) -> &Store<SessionState, B> {
+        &self.store
+    }
+
+    /// The storage key of an actix-session key.
+    pub fn storage_key(&self, key: &SessionKey) -> String {
+        self.store.key_of(&storage_id(key))
+    }
+
+    async fn write(
+        &self,
+        key: &str,
+        session: &mut Session<SessionState>,
+        mode: SetMode,
+        ttl: &time::Duration,
+    ) -> Result<bool, Error> {
+        let ttl = Duration::from_secs(u64::try_from(ttl.whole_seconds()).unwrap_or(0).max(1));
+        self.store.write_key(key, session, mode, Some(ttl)).await
+    }
+}
+
+fn storage_id(key: &SessionKey) -> StorageId {
+    StorageId::hash_of(key.as_ref())
+}
+
+fn other(e: Error) -> anyhow::Error {
+    // The crate's errors never hold ids, keys or session data.
+    anyhow::Error::new(e)
+}
+
+impl<B: Backend> SessionStore for ActixSessionStore<B> {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        match self.store.load_stored(&storage_id(session_key)).await {
+            Ok(Some(session)) => Ok(Some(session.into_data())),
+            Ok(None) => Ok(None),
+            Err(Error::Rejected(r)) => {
+                tracing::warn!(
+                    rejection = r.kind().as_str(),
+                    step = r.kind().step(),
+                    "stored session refused; treated as no session"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(LoadError::Other(other(e))),
+        }
+    }
+
+    /// A new session under a fresh 256-bit id, created only if the id is unused.
+    async fn save(
+        &self,
+        session_state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let mut session = Session::new(session_state);
+        for _ in 0..SAVE_ATTEMPTS {
+            let id = SessionId::generate().map_err(|e| SaveError::Other(other(e)))?;
+            let key = self.store.storage_key(&id);
+            match self
+                .write(&key, &mut session, SetMode::CreateOnly, ttl)
+                .await
+            {
+                Ok(true) => {
+                    return SessionKey::try_from(id.as_str().to_owned())
+                        .map_err(|e| SaveError::Other(anyhow::Error::new(e)));
+                }
+                Ok(false) => continue,
+                Err(e) => return Err(SaveError::Other(other(e))),
+            }
+        }
+        Err(SaveError::Other(anyhow::anyhow!(
+            "no free session id after several attempts"
+        )))
+    }
+
+    /// Replaces the state of an existing session, keeping its absolute expiry. If the entry
+    /// was destroyed or expired since it was loaded (a log-out in another tab), nothing is
+    /// written and the key is returned as it is: the next request finds no session. (The
+    /// Redis store of actix-session would create a new session holding the old state; a
+    /// logged-out session must not come back, even under a new key.)
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let key = self.storage_key(&session_key);
+        // The absolute expiry stored in the envelope must be kept: read it from the
+        // current entry.
+        let expires_at = match self.store.load_stored(&storage_id(&session_key)).await {
+            Ok(Some(current)) => current
+                .expires_at()
+                .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs()),
+            Ok(None) | Err(Error::Rejected(_)) => {
+                tracing::debug!("session entry gone before update; not recreated");
+                return Ok(session_key);
+            }
+            Err(e) => return Err(UpdateError::Other(other(e))),
+        };
+        let mut session = Session::stored_with_expiry(session_state, expires_at);
+        match self
+            .write(&key, &mut session, SetMode::UpdateOnly, ttl)
+            .await
+        {
+            Ok(_) | Err(Error::SessionExpired) => Ok(session_key),
+            Err(e) => Err(UpdateError::Other(other(e))),
+        }
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &time::Duration,
+    ) -> anyhow::Result<()> {
+        let ttl = Duration::from_secs(u64::try_from(ttl.whole_seconds()).unwrap_or(0).max(1));
+        self.store
+            .backend()
+            .expire(&self.storage_key(session_key), ttl)
+            .await
+            .map(drop)
+            .map_err(|e| other(e.into()))
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        self.store
+            .destroy_stored(&storage_id(session_key))
+            .await
+            .map(drop)
+            .map_err(other)
+    }
+}
+
+impl<B> fmt::Debug for ActixSessionStore<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ActixSessionStore { store } = self;
+        f.debug_struct("ActixSessionStore")
+            .field("store", store)
+            .finish()
+    }
+}

@@ -1,0 +1,252 @@
+//! actix-session on top of the store: the `SessionStore` contract on memory and a real
+//! Redis, and the actix-web demo end to end over HTTP against a real Redis.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+#[path = "../examples/actix_demo/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_session::storage::{SessionKey, SessionStore};
+use actix_web::cookie::Key;
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::{App, HttpServer};
+use sealed_session::envelope::Header;
+use sealed_session::integrations::actix_session::ActixSessionStore;
+use sealed_session::{
+    Backend, Fetched, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode, Store, Suite,
+};
+use support::http::request;
+use support::redis::RedisServer;
+
+fn adapter<B: Backend>(backend: B) -> ActixSessionStore<B> {
+    let keyring = Keyring::single(
+        1,
+        Suite::Aes256Gcm,
+        KeyMaterial::from_slice(&[5; 32]).unwrap(),
+    )
+    .unwrap();
+    ActixSessionStore::new(Store::builder(backend).keyring(keyring).build().unwrap())
+}
+
+fn state(counter: u64) -> HashMap<String, String> {
+    HashMap::from([
+        ("counter".to_owned(), counter.to_string()),
+        ("user".to_owned(), "\"alice\"".to_owned()),
+    ])
+}
+
+async fn raw(backend: &impl Backend, key: &str) -> Option<Vec<u8>> {
+    match backend.get(key, usize::MAX).await.unwrap() {
+        Fetched::Value(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// What actix-session asks of a store, on `backend`.
+async fn contract<B: Backend>(backend: B) {
+    let store = adapter(backend);
+    let ttl = CookieDuration::seconds(600);
+    let key = store.save(state(1), &ttl).await.unwrap();
+    // The key is a 256-bit session id; the entry is under its hash.
+    assert_eq!(key.as_ref().len(), 43);
+    let storage = store.storage_key(&key);
+    assert!(storage.starts_with("sess:") && storage.len() == 5 + 64);
+    let value = raw(store.store().backend(), &storage).await.unwrap();
+    assert_eq!(Header::parse(&value).unwrap().key_id, 1);
+    assert!(!String::from_utf8_lossy(&value).contains("alice"));
+    assert_eq!(store.load(&key).await.unwrap().unwrap(), state(1));
+
+    // Update keeps the key and replaces the state.
+    let same = store.update(key, state(2), &ttl).await.unwrap();
+    assert_eq!(store.load(&same).await.unwrap().unwrap(), state(2));
+    store.update_ttl(&same, &ttl).await.unwrap();
+
+    // Delete; a racing update does not bring it back.
+    store.delete(&same).await.unwrap();
+    assert!(store.load(&same).await.unwrap().is_none());
+    let again = store.update(same, state(3), &ttl).await.unwrap();
+    assert!(store.load(&again).await.unwrap().is_none());
+
+    // A tampered value is no session.
+    let key = store.save(state(4), &ttl).await.unwrap();
+    let storage = store.storage_key(&key);
+    let mut value = raw(store.store().backend(), &storage).await.unwrap();
+    value[90] ^= 1;
+    store
+        .store()
+        .backend()
+        .set(&storage, &value, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    assert!(store.load(&key).await.unwrap().is_none());
+
+    // An unknown key is no session.
+    let unknown = SessionKey::try_from("x".repeat(64)).unwrap();
+    assert!(store.load(&unknown).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_session_store_contract_on_memory() {
+    contract(MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn the_session_store_contract_on_redis() {
+    let server = RedisServer::start();
+    contract(RedisBackend::connect(&server.url()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_ttl_is_actix_sessions_and_slides() {
+    let server = RedisServer::start();
+    let store = adapter(RedisBackend::connect(&server.url()).await.unwrap());
+    let key = store
+        .save(state(1), &CookieDuration::seconds(300))
+        .await
+        .unwrap();
+    let mut redis = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let storage = store.storage_key(&key);
+    let pttl = |redis: &mut redis::aio::MultiplexedConnection| {
+        let storage = storage.clone();
+        let mut redis = redis.clone();
+        async move {
+            let ms: i64 = redis::cmd("PTTL")
+                .arg(storage)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            ms
+        }
+    };
+    assert!((295_000..=300_000).contains(&pttl(&mut redis).await));
+    store
+        .update_ttl(&key, &CookieDuration::seconds(900))
+        .await
+        .unwrap();
+    assert!((895_000..=900_000).contains(&pttl(&mut redis).await));
+    let key = store
+        .update(key, state(2), &CookieDuration::seconds(120))
+        .await
+        .unwrap();
+    assert!((115_000..=120_000).contains(&pttl(&mut redis).await));
+    assert_eq!(store.load(&key).await.unwrap().unwrap(), state(2));
+}
+
+#[test]
+fn debug_shows_configuration_only() {
+    let text = format!("{:?}", adapter(MemoryBackend::new()));
+    assert!(
+        text.starts_with("ActixSessionStore { store: Store {"),
+        "{text}"
+    );
+}
+
+// ---- The actix-web demo over HTTP ----
+
+#[actix_web::test]
+async fn the_actix_demo_end_to_end_on_redis() {
+    let mut server = RedisServer::start();
+    let backend = RedisBackend::builder()
+        .url(server.url())
+        .response_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let store = adapter(backend);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cookie_key = Key::generate();
+    let app_store = store.clone();
+    let http = HttpServer::new(move || {
+        App::new()
+            .wrap(app::sessions(app_store.clone(), cookie_key.clone()))
+            .configure(app::routes)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = http.handle();
+    actix_web::rt::spawn(http);
+
+    // The counter goes up through the cookie.
+    let first = request(addr, "GET", "/count", None, None).await;
+    assert_eq!((first.status, first.body.as_str()), (200, "1"));
+    let mut cookie = first.cookie.expect("a session cookie");
+    for n in 2..=4 {
+        let next = request(addr, "GET", "/count", Some(&cookie), None).await;
+        assert_eq!(next.body, n.to_string());
+        if let Some(c) = next.cookie {
+            cookie = c;
+        }
+    }
+    // In Redis: one envelope, without the counter.
+    let ids = store.store().ids().await.unwrap();
+    assert_eq!(ids.len(), 1);
+    let before = ids[0].clone();
+    let key = format!("sess:{}", before.as_str());
+    let value = raw(store.store().backend(), &key).await.unwrap();
+    assert_eq!(Header::parse(&value).unwrap().key_id, 1);
+    assert!(!String::from_utf8_lossy(&value).contains("counter"));
+
+    // Log-in moves the session to a new key; the old entry is gone.
+    let login = request(addr, "POST", "/login", Some(&cookie), Some("user=alice")).await;
+    assert_eq!(login.status, 303);
+    let after = login.cookie.expect("a new cookie after log-in");
+    assert_ne!(after, cookie);
+    let ids = store.store().ids().await.unwrap();
+    assert_eq!(ids.len(), 1);
+    assert_ne!(ids[0], before, "the old key no longer loads");
+    let page = request(addr, "GET", "/", Some(&after), None).await;
+    assert!(
+        page.body.contains("Logged in as <b>alice</b>"),
+        "{}",
+        page.body
+    );
+
+    // Log-out deletes the entry.
+    let out = request(addr, "POST", "/logout", Some(&after), None).await;
+    assert_eq!(out.status, 303);
+    assert!(store.store().ids().await.unwrap().is_empty());
+
+    // A value tampered with in Redis gives a fresh session.
+    let fresh = request(addr, "GET", "/count", None, None).await;
+    let cookie = fresh.cookie.unwrap();
+    let ids = store.store().ids().await.unwrap();
+    let key = format!("sess:{}", ids[0].as_str());
+    let mut value = raw(store.store().backend(), &key).await.unwrap();
+    value[100] ^= 0x40;
+    store
+        .store()
+        .backend()
+        .set(&key, &value, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let again = request(addr, "GET", "/count", Some(&cookie), None).await;
+    assert_eq!((again.status, again.body.as_str()), (200, "1"));
+
+    // A stopped Redis: the framework's error response, in time.
+    server.kill();
+    let started = std::time::Instant::now();
+    let down = request(addr, "GET", "/count", Some(&cookie), None).await;
+    assert_eq!(down.status, 500, "{}", down.body);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    handle.stop(false).await;
+}
