@@ -286,3 +286,49 @@ async fn the_axum_demo_end_to_end_on_redis() {
     assert_eq!(down.status, 500, "{}", down.body);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// Collects what the `tracing` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A refused envelope is logged with its rejection kind, never with the session id or key.
+#[tokio::test]
+async fn a_refused_envelope_is_a_warning_naming_the_kind_not_the_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = adapter(MemoryBackend::new());
+    let mut rec = record(1);
+    store.create(&mut rec).await.unwrap();
+    let key = store.storage_key(&rec.id);
+    let mut value = raw(store.store().backend(), &key).await.unwrap();
+    value[3..7].copy_from_slice(&99u32.to_be_bytes()); // an unknown key id
+    store
+        .store()
+        .backend()
+        .set(&key, &value, None, SetMode::Upsert)
+        .await
+        .unwrap();
+    assert!(store.load(&rec.id).await.unwrap().is_none());
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("rejection=\"unknown_key\""), "{log}");
+    assert!(!log.contains(&rec.id.to_string()), "{log}");
+    assert!(!log.contains(&key[5..]), "{log}");
+}
