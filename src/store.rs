@@ -207,6 +207,16 @@ where
         &self.inner.backend
     }
 
+    /// How session ids become storage keys in this store.
+    pub fn storage_keys(&self) -> StorageKeys {
+        self.inner.storage_keys
+    }
+
+    /// The absolute lifetime of new sessions, if the store has one.
+    pub fn absolute_lifetime(&self) -> Option<Duration> {
+        self.inner.absolute_lifetime
+    }
+
     /// The storage key of a session id: the exact key its value is stored under.
     pub fn storage_key(&self, id: &SessionId) -> String {
         let inner = &self.inner;

@@ -36,7 +36,7 @@ fn adapter<B: Backend>(backend: B) -> ActixSessionStore<B> {
         KeyMaterial::from_slice(&[5; 32]).unwrap(),
     )
     .unwrap();
-    ActixSessionStore::new(Store::builder(backend).keyring(keyring).build().unwrap())
+    ActixSessionStore::new(Store::builder(backend).keyring(keyring).build().unwrap()).unwrap()
 }
 
 fn state(counter: u64) -> HashMap<String, String> {
@@ -67,16 +67,23 @@ async fn contract<B: Backend>(backend: B) {
     assert!(!String::from_utf8_lossy(&value).contains("alice"));
     assert_eq!(store.load(&key).await.unwrap().unwrap(), state(1));
 
-    // Update keeps the key and replaces the state.
+    // Update keeps the key, replaces the state and keeps the absolute expiry.
+    let expires_at = Header::parse(&value).unwrap().expires_at;
+    assert!(expires_at > 0, "the store's absolute lifetime applies");
     let same = store.update(key, state(2), &ttl).await.unwrap();
     assert_eq!(store.load(&same).await.unwrap().unwrap(), state(2));
+    let value = raw(store.store().backend(), &storage).await.unwrap();
+    assert_eq!(Header::parse(&value).unwrap().expires_at, expires_at);
     store.update_ttl(&same, &ttl).await.unwrap();
 
-    // Delete; a racing update does not bring it back.
+    // Delete; a racing update does not bring it back, a second delete is an error (so a
+    // renewal racing a log-out fails rather than recreating the session).
     store.delete(&same).await.unwrap();
     assert!(store.load(&same).await.unwrap().is_none());
+    assert!(store.delete(&same).await.is_err());
     let again = store.update(same, state(3), &ttl).await.unwrap();
     assert!(store.load(&again).await.unwrap().is_none());
+    assert!(raw(store.store().backend(), &storage).await.is_none());
 
     // A tampered value is no session.
     let key = store.save(state(4), &ttl).await.unwrap();
@@ -145,6 +152,23 @@ async fn the_ttl_is_actix_sessions_and_slides() {
         .unwrap();
     assert!((115_000..=120_000).contains(&pttl(&mut redis).await));
     assert_eq!(store.load(&key).await.unwrap().unwrap(), state(2));
+}
+
+#[test]
+fn plain_storage_keys_are_refused() {
+    let store = Store::<HashMap<String, String>, _>::builder(MemoryBackend::new())
+        .keyring(
+            Keyring::single(
+                1,
+                Suite::Aes256Gcm,
+                KeyMaterial::from_slice(&[5; 32]).unwrap(),
+            )
+            .unwrap(),
+        )
+        .storage_keys(sealed_session::StorageKeys::PlainIds)
+        .build()
+        .unwrap();
+    assert!(ActixSessionStore::new(store).is_err());
 }
 
 #[test]

@@ -143,7 +143,11 @@ async fn contract<B: Backend>(backend: B) {
     let mut old = record(3);
     old.expiry_date = OffsetDateTime::now_utc() - Duration::from_secs(5);
     store.create(&mut old).await.unwrap();
-    assert!(store.load(&old.id).await.unwrap().is_none());
+    assert!(
+        raw(store.store().backend(), &store.storage_key(&old.id))
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -184,6 +188,24 @@ fn a_store_that_cannot_decode_json_values_is_refused() {
         .build()
         .unwrap();
     assert!(TowerSessionStore::new(store).is_err());
+}
+
+/// tower-sessions sets the expiry on every save, so a store lifetime would slide and cap
+/// nothing; plain storage keys would not match the hashed ids. Both are refused.
+#[test]
+fn a_store_lifetime_or_plain_keys_are_refused() {
+    let with_lifetime = TowerSessionStore::builder(MemoryBackend::new())
+        .keyring(keyring())
+        .absolute_lifetime(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    assert!(TowerSessionStore::new(with_lifetime).is_err());
+    let plain = TowerSessionStore::builder(MemoryBackend::new())
+        .keyring(keyring())
+        .storage_keys(sealed_session::StorageKeys::PlainIds)
+        .build()
+        .unwrap();
+    assert!(TowerSessionStore::new(plain).is_err());
 }
 
 #[test]

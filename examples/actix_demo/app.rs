@@ -14,11 +14,13 @@ const USER: &str = "user";
 
 /// The session middleware over any actix-session store. The cookie holds the session key,
 /// encrypted with `cookie_key`; it is not marked `Secure` because the demo runs over plain
-/// HTTP on localhost.
+/// HTTP on localhost (a real service must keep `Secure`), and it is `SameSite=Strict`
+/// because the demo's forms carry no CSRF token.
 pub fn sessions<S: SessionStore + 'static>(store: S, cookie_key: Key) -> SessionMiddleware<S> {
     SessionMiddleware::builder(store, cookie_key)
         .cookie_name("id".to_owned())
         .cookie_secure(false)
+        .cookie_same_site(actix_web::cookie::SameSite::Strict)
         .cookie_content_security(CookieContentSecurity::Private)
         .session_lifecycle(
             BrowserSession::default().state_ttl(actix_web::cookie::time::Duration::hours(1)),
@@ -34,8 +36,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout));
 }
 
+/// An opaque 500: the error goes to the log, not to the client (serde messages can quote
+/// session values).
 fn internal<E: std::fmt::Display>(e: E) -> actix_web::Error {
-    actix_web::error::ErrorInternalServerError(format!("session error: {e}"))
+    tracing::error!("session error: {e}");
+    actix_web::error::ErrorInternalServerError("session error")
 }
 
 fn next_visit(session: &Session) -> Result<u64, actix_web::Error> {

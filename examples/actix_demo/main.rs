@@ -24,6 +24,7 @@ fn store<B: Backend>(backend: B) -> ActixSessionStore<B> {
             .build()
             .expect("a valid store configuration"),
     )
+    .expect("hashed storage keys")
 }
 
 async fn run<B: Backend + Clone>(

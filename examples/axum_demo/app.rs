@@ -1,5 +1,7 @@
 //! The demo application: a visit counter, a log-in form that moves the session to a fresh
-//! id, and a log-out. Shared by `examples/axum_demo/main.rs` and `tests/axum_demo.rs`.
+//! id, and a log-out. Shared by `examples/axum_demo/main.rs`, `tests/tower_store.rs` and
+//! `benches/axum.rs`. A demo: the forms carry no CSRF token (tower-sessions' cookie is
+//! `SameSite=Strict`, which covers this demo), and state changes on GET.
 
 use axum::Router;
 use axum::extract::Form;
@@ -25,10 +27,13 @@ pub fn app<S: SessionStore + Clone>(store: S) -> Router {
         .layer(sessions)
 }
 
+/// An opaque 500: the error goes to the log, not to the client (serde messages can quote
+/// session values).
 fn internal<E: std::fmt::Display>(e: E) -> (StatusCode, String) {
+    tracing::error!("session error: {e}");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        format!("session error: {e}"),
+        "session error".to_owned(),
     )
 }
 

@@ -10,9 +10,17 @@
 //! [`StoreBuilder::absolute_lifetime`]) still caps every session, authenticated inside the
 //! envelope, so a session kept alive by activity ends anyway.
 //!
-//! A stored value that is refused (tampered with, under an unknown or retired key, expired)
-//! is "no session" for actix-session, with a `tracing` warning that names the rejection kind
-//! and never the key; a backend failure is an error.
+//! A stored value that is refused (tampered with, under an unknown or retired key) is "no
+//! session" for actix-session, with a `tracing` warning that names the rejection kind and
+//! never the key (an expired one is logged at debug level: that is normal); a backend
+//! failure is an error.
+//!
+//! A log-out wins races: `update` of a session deleted meanwhile writes nothing, and
+//! `delete` of an entry that is already gone is an error, so a request that renews the
+//! session key (actix-session deletes the old key, then saves the state under a new one)
+//! while another request logs out fails instead of bringing the session back. Each `update`
+//! reads the current entry first, to keep its absolute expiry: one more round trip than a
+//! plain write.
 //!
 //! ```no_run
 //! # fn f() -> Result<(), sealed_session::Error> {
@@ -20,7 +28,7 @@
 //! use sealed_session::{KeyMaterial, Keyring, MemoryBackend, Store, Suite};
 //!
 //! let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
-//! let store = ActixSessionStore::new(Store::builder(MemoryBackend::new()).keyring(keyring).build()?);
+//! let store = ActixSessionStore::new(Store::builder(MemoryBackend::new()).keyring(keyring).build()?)?;
 //! // App::new().wrap(SessionMiddleware::new(store.clone(), cookie_key.clone()))
 //! # Ok(()) }
 //! ```
@@ -32,9 +40,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 
 use crate::backend::{Backend, SetMode};
-use crate::error::Error;
+use crate::error::{ConfigError, Error, RejectKind};
 use crate::id::{SessionId, StorageId};
-use crate::store::{Session, Store};
+use crate::store::{MAX_LIFETIME, Session, StorageKeys, Store};
 
 /// The session data actix-session keeps: a map of strings (each a JSON text).
 pub type SessionState = HashMap<String, String>;
@@ -57,10 +65,16 @@ impl<B> Clone for ActixSessionStore<B> {
 }
 
 impl<B: Backend> ActixSessionStore<B> {
-    /// The adapter over `store`. The store's prefix, keyring, codec and absolute lifetime
-    /// apply; its idle TTL is replaced by actix-session's.
-    pub fn new(store: Store<SessionState, B>) -> Self {
-        ActixSessionStore { store }
+    /// The adapter over `store`, which must hash ids into storage keys (the default). The
+    /// store's prefix, keyring, codec and absolute lifetime apply; its idle TTL is replaced
+    /// by actix-session's.
+    pub fn new(store: Store<SessionState, B>) -> Result<Self, Error> {
+        if store.storage_keys() != StorageKeys::Hashed {
+            return Err(Error::Config(ConfigError::InvalidSetting(
+                "actix-session keys are always stored hashed",
+            )));
+        }
+        Ok(ActixSessionStore { store })
     }
 
     /// The underlying store (for `rewrap`, `census`, `clear`...).
@@ -80,9 +94,17 @@ impl<B: Backend> ActixSessionStore<B> {
         mode: SetMode,
         ttl: &time::Duration,
     ) -> Result<bool, Error> {
-        let ttl = Duration::from_secs(u64::try_from(ttl.whole_seconds()).unwrap_or(0).max(1));
-        self.store.write_key(key, session, mode, Some(ttl)).await
+        self.store
+            .write_key(key, session, mode, Some(std_ttl(ttl)))
+            .await
     }
+}
+
+/// actix-session's TTL as a whole number of seconds between one second and the store's
+/// longest lifetime.
+fn std_ttl(ttl: &time::Duration) -> Duration {
+    let secs = u64::try_from(ttl.whole_seconds()).unwrap_or(0);
+    Duration::from_secs(secs.clamp(1, MAX_LIFETIME.as_secs()))
 }
 
 fn storage_id(key: &SessionKey) -> StorageId {
@@ -99,6 +121,10 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         match self.store.load_stored(&storage_id(session_key)).await {
             Ok(Some(session)) => Ok(Some(session.into_data())),
             Ok(None) => Ok(None),
+            Err(Error::Rejected(r)) if r.kind() == RejectKind::Expired => {
+                tracing::debug!("stored session past its absolute expiry; no session");
+                Ok(None)
+            }
             Err(Error::Rejected(r)) => {
                 tracing::warn!(
                     rejection = r.kind().as_str(),
@@ -120,7 +146,7 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         let mut session = Session::new(session_state);
         for _ in 0..SAVE_ATTEMPTS {
             let id = SessionId::generate().map_err(|e| SaveError::Other(other(e)))?;
-            let key = self.store.storage_key(&id);
+            let key = self.store.key_of(&StorageId::hash_of(id.as_str()));
             match self
                 .write(&key, &mut session, SetMode::CreateOnly, ttl)
                 .await
@@ -173,26 +199,29 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         }
     }
 
+    /// Sets the entry's TTL again. It may outlast the envelope's absolute expiry, which
+    /// still refuses the value once it has passed.
     async fn update_ttl(
         &self,
         session_key: &SessionKey,
         ttl: &time::Duration,
     ) -> anyhow::Result<()> {
-        let ttl = Duration::from_secs(u64::try_from(ttl.whole_seconds()).unwrap_or(0).max(1));
         self.store
             .backend()
-            .expire(&self.storage_key(session_key), ttl)
+            .expire(&self.storage_key(session_key), std_ttl(ttl))
             .await
             .map(drop)
             .map_err(|e| other(e.into()))
     }
 
+    /// Removes the entry; an entry that is already gone is an error (see the module docs:
+    /// a renewal racing a log-out must not recreate the session).
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-        self.store
-            .destroy_stored(&storage_id(session_key))
-            .await
-            .map(drop)
-            .map_err(other)
+        match self.store.destroy_stored(&storage_id(session_key)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(anyhow::anyhow!("the session was already gone")),
+            Err(e) => Err(other(e)),
+        }
     }
 }
 

@@ -13,6 +13,20 @@
 //! is "no session" for tower-sessions, with a `tracing` warning that names the rejection kind
 //! and never the id; a backend failure is an error.
 //!
+//! Lifetimes are tower-sessions' business here: every save sets the record's expiry anew
+//! (with `Expiry::OnInactivity` it slides), and the envelope carries that expiry. The store's
+//! own absolute lifetime would slide with it and cap nothing, so the adapter refuses a store
+//! that has one; bound sessions with `Expiry::AtDateTime`, or by checking a creation time
+//! kept in the session, instead.
+//!
+//! Limitations, inherent to tower-sessions' interface: `save` of a session deleted meanwhile
+//! writes nothing (so a log-out in another tab wins), but `Session::cycle_id` deletes the old
+//! entry and creates a new one from the data in hand, so a request that cycles the id while
+//! another logs out brings the session back under the new id. (`delete` must stay
+//! idempotent: `cycle_id` also deletes ids that were never stored.) With tower-sessions'
+//! `CachingSessionStore` in front, a save this adapter declined can still be served from
+//! the cache on that node.
+//!
 //! ```no_run
 //! # async fn f() -> Result<(), sealed_session::Error> {
 //! use sealed_session::integrations::tower_sessions::TowerSessionStore;
@@ -40,7 +54,7 @@ use crate::backend::{Backend, SetMode};
 use crate::codec::{CodecId, Json};
 use crate::error::{ConfigError, Error};
 use crate::id::StorageId;
-use crate::store::{Session, Store, StoreBuilder};
+use crate::store::{Session, StorageKeys, Store, StoreBuilder};
 
 /// The session data tower-sessions keeps: a map of JSON values.
 pub type RecordData = HashMap<String, Value>;
@@ -65,21 +79,31 @@ impl<B: Backend> TowerSessionStore<B> {
     /// A store builder set up for the adapter: JSON codec, no idle TTL and no absolute
     /// lifetime of its own, since every record carries its expiry (the TTL then runs until
     /// that expiry). Give it a keyring, change the prefix or size limit as needed, build,
-    /// and pass the store to [`TowerSessionStore::new`]. An absolute lifetime set here still
-    /// caps every record's expiry.
+    /// and pass the store to [`TowerSessionStore::new`].
     pub fn builder(backend: B) -> StoreBuilder<RecordData, B> {
         StoreBuilder::with_codec(backend, Json)
             .disable_ttl()
             .no_absolute_lifetime()
     }
 
-    /// The adapter over `store`, which must write JSON.
+    /// The adapter over `store`, which must write JSON, hash ids into storage keys and have
+    /// no absolute lifetime of its own ([`TowerSessionStore::builder`] sets all three).
     pub fn new(store: Store<RecordData, B>) -> Result<Self, Error> {
+        let invalid = |what| Err(Error::Config(ConfigError::InvalidSetting(what)));
         if store.write_codec() != CodecId::JSON {
-            return Err(Error::Config(ConfigError::InvalidSetting(
+            return invalid(
                 "tower-sessions records hold serde_json::Value, which only the JSON codec can \
                  decode; build the store with TowerSessionStore::builder",
-            )));
+            );
+        }
+        if store.storage_keys() != StorageKeys::Hashed {
+            return invalid("tower-sessions ids are always stored hashed");
+        }
+        if store.absolute_lifetime().is_some() {
+            return invalid(
+                "tower-sessions sets each record's expiry on every save, so a store lifetime \
+                 would slide with it; use no_absolute_lifetime (TowerSessionStore::builder does)",
+            );
         }
         Ok(TowerSessionStore { store })
     }
