@@ -24,9 +24,10 @@ use actix_web::{App, HttpServer};
 use sealed_session::envelope::Header;
 use sealed_session::integrations::actix_session::ActixSessionStore;
 use sealed_session::{
-    Backend, Fetched, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode, Store, Suite,
+    Backend, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode, Store, Suite,
 };
 use support::http::request;
+use support::raw_get;
 use support::redis::RedisServer;
 
 fn adapter<B: Backend>(backend: B) -> ActixSessionStore<B> {
@@ -46,13 +47,6 @@ fn state(counter: u64) -> HashMap<String, String> {
     ])
 }
 
-async fn raw(backend: &impl Backend, key: &str) -> Option<Vec<u8>> {
-    match backend.get(key, usize::MAX).await.unwrap() {
-        Fetched::Value(v) => Some(v),
-        _ => None,
-    }
-}
-
 /// What actix-session asks of a store, on `backend`.
 async fn contract<B: Backend>(backend: B) {
     let store = adapter(backend);
@@ -62,7 +56,7 @@ async fn contract<B: Backend>(backend: B) {
     assert_eq!(key.as_ref().len(), 43);
     let storage = store.storage_key(&key);
     assert!(storage.starts_with("sess:") && storage.len() == 5 + 64);
-    let value = raw(store.store().backend(), &storage).await.unwrap();
+    let value = raw_get(store.store().backend(), &storage).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().key_id, 1);
     assert!(!String::from_utf8_lossy(&value).contains("alice"));
     assert_eq!(store.load(&key).await.unwrap().unwrap(), state(1));
@@ -72,7 +66,7 @@ async fn contract<B: Backend>(backend: B) {
     assert!(expires_at > 0, "the store's absolute lifetime applies");
     let same = store.update(key, state(2), &ttl).await.unwrap();
     assert_eq!(store.load(&same).await.unwrap().unwrap(), state(2));
-    let value = raw(store.store().backend(), &storage).await.unwrap();
+    let value = raw_get(store.store().backend(), &storage).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().expires_at, expires_at);
     store.update_ttl(&same, &ttl).await.unwrap();
 
@@ -83,12 +77,12 @@ async fn contract<B: Backend>(backend: B) {
     assert!(store.delete(&same).await.is_err());
     let again = store.update(same, state(3), &ttl).await.unwrap();
     assert!(store.load(&again).await.unwrap().is_none());
-    assert!(raw(store.store().backend(), &storage).await.is_none());
+    assert!(raw_get(store.store().backend(), &storage).await.is_none());
 
     // A tampered value is no session.
     let key = store.save(state(4), &ttl).await.unwrap();
     let storage = store.storage_key(&key);
-    let mut value = raw(store.store().backend(), &storage).await.unwrap();
+    let mut value = raw_get(store.store().backend(), &storage).await.unwrap();
     value[90] ^= 1;
     store
         .store()
@@ -226,7 +220,7 @@ async fn the_actix_demo_end_to_end_on_redis() {
     assert_eq!(ids.len(), 1);
     let before = ids[0].clone();
     let key = format!("sess:{}", before.as_str());
-    let value = raw(store.store().backend(), &key).await.unwrap();
+    let value = raw_get(store.store().backend(), &key).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().key_id, 1);
     assert!(!String::from_utf8_lossy(&value).contains("counter"));
 
@@ -255,7 +249,7 @@ async fn the_actix_demo_end_to_end_on_redis() {
     let cookie = fresh.cookie.unwrap();
     let ids = store.store().ids().await.unwrap();
     let key = format!("sess:{}", ids[0].as_str());
-    let mut value = raw(store.store().backend(), &key).await.unwrap();
+    let mut value = raw_get(store.store().backend(), &key).await.unwrap();
     value[100] ^= 0x40;
     store
         .store()

@@ -42,16 +42,6 @@ fn expect(out: &Output, code: i32) {
     );
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "sealed-session-cli-{}-{}",
-        std::process::id(),
-        SessionId::generate().unwrap().as_str()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn config(dir: &Path, entries: &[(u32, &str)]) -> PathBuf {
     let mut text = String::new();
     for (id, state) in entries {
@@ -87,7 +77,7 @@ fn every_command_has_help() {
 
 #[test]
 fn keygen_writes_a_private_secret_file_and_a_snippet_that_checks() {
-    let dir = temp_dir();
+    let dir = support::temp_dir("cli");
     let secret = dir.join("key-4");
     let out = run(&[
         "keygen",
@@ -134,7 +124,7 @@ fn keygen_writes_a_private_secret_file_and_a_snippet_that_checks() {
 
 #[test]
 fn derive_prints_parameters_and_salt_and_refuses_weak_ones() {
-    let dir = temp_dir();
+    let dir = support::temp_dir("cli");
     let out = bin()
         .args(["derive", "--id", "6", "--passphrase-env", "PASS", "--salt"])
         .arg("c2FsdHNhbHRzYWx0c2FsdA==")
@@ -192,7 +182,7 @@ fn derive_prints_parameters_and_salt_and_refuses_weak_ones() {
 
 #[test]
 fn check_lists_keys_without_material_and_names_what_is_wrong() {
-    let dir = temp_dir();
+    let dir = support::temp_dir("cli");
     let k1 = sealed_session::KeyMaterial::generate().unwrap().to_base64();
     std::fs::write(dir.join("key-1"), k1.as_str()).unwrap();
     let path = config(&dir, &[(1, "primary"), (3, "retired")]);
@@ -285,7 +275,7 @@ async fn fill(
 /// The rotation procedure through the binary: stats, inspect, a dry run, the re-seal,
 /// `--require-none` as the gate before retiring, and retirement.
 async fn rotate_through_the_cli(urls: Vec<String>, cluster: bool, backend: RedisBackend) {
-    let dir = temp_dir();
+    let dir = support::temp_dir("cli");
     for id in ["1", "2"] {
         let secret = dir.join(format!("key-{id}"));
         let out = run(&[

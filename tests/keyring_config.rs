@@ -485,11 +485,6 @@ fn a_secret_path_that_is_not_a_regular_file_is_refused() {
 fn a_reload_never_changes_the_material_of_a_live_id_nor_unretires_one() {
     let dir = dir();
     let path = dir.join("keys.toml");
-    let entry = |id: u32, state: &str, var: &str| {
-        format!(
-            "[[keys]]\nid = {id}\nsuite = \"aes-256-gcm\"\nstate = \"{state}\"\nmaterial = {{ env = \"{var}\" }}\n"
-        )
-    };
     std::fs::write(&path, entry(1, "primary", "K1")).unwrap();
     let reloader = Reloader::open_with(&path, env(&[("K1", K1), ("K2", K2)])).unwrap();
     // Id 1 re-issued with other material.
@@ -534,11 +529,6 @@ fn a_reload_never_changes_the_material_of_a_live_id_nor_unretires_one() {
 fn a_reload_never_lowers_the_primary_id_nor_forgets_a_retirement() {
     let dir = dir();
     let path = dir.join("keys.toml");
-    let entry = |id: u32, state: &str, var: &str| {
-        format!(
-            "[[keys]]\nid = {id}\nsuite = \"aes-256-gcm\"\nstate = \"{state}\"\nmaterial = {{ env = \"{var}\" }}\n"
-        )
-    };
     let k3 = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
     std::fs::write(
         &path,
@@ -599,4 +589,11 @@ fn a_fifo_in_place_of_a_secret_file_is_refused_without_blocking() {
     assert!(made.success());
     let err = sealed_session::config::read_secret_file(&fifo).unwrap_err();
     assert!(matches!(err, ConfigError::NotAFile { .. }), "{err:?}");
+}
+
+/// One `[[keys]]` entry whose material comes from the environment variable `var`.
+fn entry(id: u32, state: &str, var: &str) -> String {
+    format!(
+        "[[keys]]\nid = {id}\nsuite = \"aes-256-gcm\"\nstate = \"{state}\"\nmaterial = {{ env = \"{var}\" }}\n"
+    )
 }

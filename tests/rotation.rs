@@ -60,7 +60,7 @@ fn key_id(value: &[u8]) -> u32 {
 
 /// The whole procedure against `backend`, with `conn` a raw connection to the same Redis.
 async fn rotate(backend: RedisBackend, mut conn: impl ConnectionLike + Send) {
-    let dir = tempfile_dir();
+    let dir = support::temp_dir("rotation");
     for id in [1u32, 2] {
         let key = KeyMaterial::generate().unwrap();
         std::fs::write(dir.join(format!("key-{id}")), key.to_base64().as_str()).unwrap();
@@ -202,16 +202,6 @@ async fn rotate(backend: RedisBackend, mut conn: impl ConnectionLike + Send) {
     store.save(&id, &mut fresh).await.unwrap();
     assert_eq!(key_id(&raw(&mut conn, &store.storage_key(&id)).await), 2);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "sealed-session-rotation-{}-{}",
-        std::process::id(),
-        SessionId::generate().unwrap().as_str()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,11 +20,12 @@ use std::time::Duration;
 use sealed_session::envelope::Header;
 use sealed_session::integrations::tower_sessions::{RecordData, TowerSessionStore};
 use sealed_session::{
-    Backend, Bincode, Fetched, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode,
-    StoreBuilder, Suite,
+    Backend, Bincode, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode, StoreBuilder,
+    Suite,
 };
 use serde_json::json;
 use support::http::request;
+use support::raw_get;
 use support::redis::RedisServer;
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
@@ -63,13 +64,6 @@ fn record(counter: u64) -> Record {
     }
 }
 
-async fn raw(backend: &impl Backend, key: &str) -> Option<Vec<u8>> {
-    match backend.get(key, usize::MAX).await.unwrap() {
-        Fetched::Value(v) => Some(v),
-        _ => None,
-    }
-}
-
 /// What tower-sessions asks of a store, on `backend`.
 async fn contract<B: Backend>(backend: B) {
     let store = adapter(backend);
@@ -87,7 +81,7 @@ async fn contract<B: Backend>(backend: B) {
     // The storage key is the prefix and the hex SHA-256 of the cookie value.
     let key = store.storage_key(&rec.id);
     assert!(key.starts_with("sess:") && key.len() == 5 + 64, "{key}");
-    let value = raw(store.store().backend(), &key).await.unwrap();
+    let value = raw_get(store.store().backend(), &key).await.unwrap();
     assert_eq!(
         Header::parse(&value).unwrap().expires_at,
         u64::try_from(rec.expiry_date.unix_timestamp()).unwrap()
@@ -125,7 +119,7 @@ async fn contract<B: Backend>(backend: B) {
 
     // A tampered value is no session, not an error and not the data.
     let key = store.storage_key(&other.id);
-    let mut value = raw(store.store().backend(), &key).await.unwrap();
+    let mut value = raw_get(store.store().backend(), &key).await.unwrap();
     let last = value.len() - 1;
     value[last] ^= 1;
     store
@@ -144,7 +138,7 @@ async fn contract<B: Backend>(backend: B) {
     old.expiry_date = OffsetDateTime::now_utc() - Duration::from_secs(5);
     store.create(&mut old).await.unwrap();
     assert!(
-        raw(store.store().backend(), &store.storage_key(&old.id))
+        raw_get(store.store().backend(), &store.storage_key(&old.id))
             .await
             .is_none()
     );
@@ -254,7 +248,7 @@ async fn the_axum_demo_end_to_end_on_redis() {
     // In Redis: an envelope, without the counter's JSON.
     let id: Id = cookie.parse().unwrap();
     let key = store.storage_key(&id);
-    let value = raw(store.store().backend(), &key).await.unwrap();
+    let value = raw_get(store.store().backend(), &key).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().key_id, 1);
     let text = String::from_utf8_lossy(&value);
     assert!(
@@ -281,7 +275,7 @@ async fn the_axum_demo_end_to_end_on_redis() {
     let out = request(addr, "POST", "/logout", Some(&after), None).await;
     assert_eq!(out.status, 303);
     assert!(
-        raw(store.store().backend(), &store.storage_key(&new_id))
+        raw_get(store.store().backend(), &store.storage_key(&new_id))
             .await
             .is_none()
     );
@@ -290,7 +284,7 @@ async fn the_axum_demo_end_to_end_on_redis() {
     let fresh = request(addr, "GET", "/count", None, None).await;
     let cookie = fresh.cookie.unwrap();
     let key = store.storage_key(&cookie.parse().unwrap());
-    let mut value = raw(store.store().backend(), &key).await.unwrap();
+    let mut value = raw_get(store.store().backend(), &key).await.unwrap();
     value[100] ^= 0x40;
     store
         .store()
@@ -338,7 +332,7 @@ async fn a_refused_envelope_is_a_warning_naming_the_kind_not_the_id() {
     let mut rec = record(1);
     store.create(&mut rec).await.unwrap();
     let key = store.storage_key(&rec.id);
-    let mut value = raw(store.store().backend(), &key).await.unwrap();
+    let mut value = raw_get(store.store().backend(), &key).await.unwrap();
     value[3..7].copy_from_slice(&99u32.to_be_bytes()); // an unknown key id
     store
         .store()

@@ -360,7 +360,9 @@ fn derive(args: &Derive) -> Result<(), Failure> {
             .map_err(|_| derive_failure(ConfigError::MissingEnv { name: var.clone() }))?
             .into_bytes(),
         (None, Some(path)) => {
-            let mut bytes = read_small_file(path).map_err(derive_failure)?;
+            // A regular file of at most 64 KiB (a FIFO or `/dev/zero` is refused, not read).
+            let mut bytes =
+                sealed_session::config::read_secret_file(path).map_err(derive_failure)?;
             if bytes.last() == Some(&b'\n') {
                 bytes.pop();
                 if bytes.last() == Some(&b'\r') {
@@ -437,11 +439,6 @@ const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::
     base64::engine::GeneralPurposeConfig::new()
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
-
-/// A regular file of at most 64 KiB (a FIFO or `/dev/zero` is refused, not read).
-fn read_small_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, ConfigError> {
-    sealed_session::config::read_secret_file(path)
-}
 
 fn state_name(state: KeyState) -> &'static str {
     match state {

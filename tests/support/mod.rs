@@ -147,3 +147,14 @@ pub async fn raw_get<B: Backend>(backend: &B, key: &str) -> Option<Vec<u8>> {
         other => panic!("not a byte string: {other:?}"),
     }
 }
+
+/// A fresh directory under the system temp dir, unique to this process and call.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sealed-session-{tag}-{}-{}",
+        std::process::id(),
+        sealed_session::SessionId::generate().unwrap().as_str()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
