@@ -18,6 +18,9 @@ pub mod config;
 pub mod crypto;
 pub mod envelope;
 mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod id;
 #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
 pub mod integrations;
