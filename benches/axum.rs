@@ -9,7 +9,14 @@
 //! each figure is the median over rounds.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![allow(clippy::indexing_slicing, clippy::cast_precision_loss)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_in_result,
+    clippy::panic_in_result_fn,
+    clippy::get_unwrap,
+    clippy::cast_precision_loss
+)]
 
 #[path = "../tests/support/redis.rs"]
 #[allow(dead_code)]

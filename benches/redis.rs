@@ -10,7 +10,14 @@
 //! by its pairs: the server's CPU is not counted, so the difference is what the store adds.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![allow(clippy::indexing_slicing, clippy::cast_precision_loss)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_in_result,
+    clippy::panic_in_result_fn,
+    clippy::get_unwrap,
+    clippy::cast_precision_loss
+)]
 
 #[path = "../tests/support/redis.rs"]
 #[allow(dead_code)]

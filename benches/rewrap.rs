@@ -11,7 +11,14 @@
 //! instead of a standalone server).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![allow(clippy::indexing_slicing, clippy::cast_precision_loss)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_in_result,
+    clippy::panic_in_result_fn,
+    clippy::get_unwrap,
+    clippy::cast_precision_loss
+)]
 
 #[path = "../tests/support/redis.rs"]
 #[allow(dead_code)]

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of sealed-session: unit, integration (against real redis-server processes
-# and a local Redis Cluster that the tests start themselves), spec vectors and doctests.
-# Works on a fresh Debian machine with the Rust toolchain; installs what else it needs.
+# and a local Redis Cluster that the tests start themselves), spec vectors, property tests
+# and doctests; then the supply-chain checks (cargo-audit, cargo-deny, offline against the
+# RustSec snapshot in ../shared/advisory-db) and a short run of every fuzz target.
+# Works on a fresh Debian machine with the Rust toolchain; installs what else it needs
+# (redis-server, redis-tools, openssl with apt-get; cargo-audit, cargo-deny, cargo-fuzz with
+# cargo install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +30,5 @@ fi
 redis-server --version
 
 cargo test --all-features --locked
+bash scripts/supply-chain.sh
+bash scripts/fuzz-smoke.sh

@@ -705,10 +705,22 @@ const SCHEMA_WORDS: &[&str] = &[
     "_",
 ];
 
+/// Messages in which the parser repeats what the file said. The value can hold quote
+/// characters of its own, so its quoting cannot be trusted to show where it ends.
+const ECHOES_INPUT: &[&str] = &[
+    "unknown field",
+    "unknown variant",
+    "invalid type",
+    "invalid value",
+];
+
 /// Parser messages quote the offending value (``unknown variant `…` ``, `invalid type:
 /// string "…"`), which may be key material typed into the wrong field. Only the text before
 /// the first quote is kept, plus the parser's `expected …` tail when everything quoted in it
-/// is a word of the schema.
+/// is a word of the schema. A message is kept whole only if it is not one that repeats
+/// input, quotes nothing but schema words, and has no long run of base64 characters outside
+/// the quotes (the `keyring_config` fuzz target found a field name with backticks inside
+/// that made its own text look unquoted).
 fn sanitize(message: &str) -> String {
     let is_quote = |c: char| c == '"' || c == '`' || c == '\'';
     let Some(first) = message.find(is_quote) else {
@@ -723,8 +735,13 @@ fn sanitize(message: &str) -> String {
                 .skip(1)
                 .step_by(2)
                 .all(|word| SCHEMA_WORDS.contains(&word))
+            && text
+                .split('`')
+                .step_by(2)
+                .all(|prose| !has_long_base64_run(prose))
     };
-    if only_schema_words(message) {
+    let echoes = ECHOES_INPUT.iter().any(|p| message.starts_with(p));
+    if !echoes && only_schema_words(message) {
         return message.to_owned();
     }
     let head = message.get(..first).unwrap_or_default().trim_end();
@@ -737,6 +754,23 @@ fn sanitize(message: &str) -> String {
         Some(tail) => format!("{head} …{tail}"),
         None => format!("{head} …"),
     }
+}
+
+/// True when `text` has 16 or more consecutive characters of the base64 alphabets: never
+/// parser prose, possibly a secret.
+fn has_long_base64_run(text: &str) -> bool {
+    let mut run = 0usize;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_') {
+            run = run.saturating_add(1);
+            if run >= 16 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -764,6 +798,18 @@ mod tests {
             "invalid type: string …, expected u32"
         );
         assert_eq!(sanitize("unknown field `hunter2`"), "unknown field …");
+        // Found by the keyring_config fuzz target: backticks inside the field name.
+        let secret = "SES9999990000099999999999990000099999999900";
+        assert_eq!(
+            sanitize(&format!(
+                "unknown field `keys`s[[{secret}:0`{{`, expected `keys`"
+            )),
+            "unknown field …, expected `keys`"
+        );
+        assert_eq!(
+            sanitize(&format!("expected `{{`{secret}`}}`")),
+            "expected …"
+        );
         assert_eq!(sanitize("missing field `state`"), "missing field `state`");
         assert_eq!(sanitize("no quotes at all"), "no quotes at all");
         assert_eq!(line_of("a\nb\nc", 4), 3);

@@ -62,6 +62,7 @@ impl Header {
             .ok_or(RejectKind::Length)?;
         let mut key_id = [0u8; 4];
         let mut expires_at = [0u8; 8];
+        // The ranges are 4 and 8 bytes long, the lengths of the arrays they fill.
         key_id.copy_from_slice(fixed.get(3..7).ok_or(RejectKind::Length)?);
         expires_at.copy_from_slice(fixed.get(7..15).ok_or(RejectKind::Length)?);
         match fixed {
@@ -123,6 +124,7 @@ impl AssociatedData {
                 let mut at = 0;
                 for part in parts {
                     if let Some(d) = dst.get_mut(at..at + part.len()) {
+                        // `d` was taken as exactly part.len() bytes.
                         d.copy_from_slice(part);
                     }
                     at += part.len();

@@ -122,7 +122,11 @@ impl Census {
 
     /// Every value counted, envelope or not.
     pub fn total(&self) -> u64 {
-        self.by_key_id.values().sum::<u64>() + self.other_ids + self.not_envelopes
+        // Saturating: the fields are public, so a caller may have set any value.
+        self.by_key_id
+            .values()
+            .fold(self.other_ids, |sum, n| sum.saturating_add(*n))
+            .saturating_add(self.not_envelopes)
     }
 
     fn add(&mut self, value: &Fetched) {
@@ -158,8 +162,9 @@ pub struct RewrapOptions {
     /// Keys asked for per scan page, and so per pipelined batch. Default 500.
     pub batch: usize,
     /// Largest value [`rewrap`] reads, as the store's `max_envelope_len`; larger ones are
-    /// counted as `too_large` and left alone. Default 64 KiB. ([`census`] reads headers
-    /// only, whatever the size.)
+    /// counted as `too_large` and left alone. Default 64 KiB; values above the store's
+    /// own limit ([`MAX_ENVELOPE_LEN_LIMIT`](crate::MAX_ENVELOPE_LEN_LIMIT), 1 MiB) are
+    /// treated as that limit. ([`census`] reads headers only, whatever the size.)
     pub max_envelope_len: usize,
 }
 
@@ -191,6 +196,12 @@ impl RewrapOptions {
         self.max_envelope_len = len;
         self
     }
+
+    /// The limit actually applied: one batch never reads more than 1 MiB per value.
+    fn read_limit(&self) -> usize {
+        self.max_envelope_len
+            .min(crate::store::MAX_ENVELOPE_LEN_LIMIT)
+    }
 }
 
 /// What [`rewrap`] did (or, in a dry run, would do). Also passed to the progress callback
@@ -220,12 +231,14 @@ pub struct RewrapReport {
 impl RewrapReport {
     /// Values examined so far.
     pub fn scanned(&self) -> u64 {
-        self.found.total() + self.too_large
+        self.found.total().saturating_add(self.too_large)
     }
 
     /// Envelopes refused, all kinds together.
     pub fn refused_total(&self) -> u64 {
-        self.refused.values().sum()
+        self.refused
+            .values()
+            .fold(0, |sum: u64, n| sum.saturating_add(*n))
     }
 }
 
@@ -404,7 +417,7 @@ async fn read_page<B: Backend>(
 ) -> Result<Page, Error> {
     let page = backend.scan(prefix, cursor, options.batch.max(1)).await?;
     let keys: Vec<String> = page.keys.into_iter().filter(|k| keep(k)).collect();
-    let values = backend.get_many(&keys, options.max_envelope_len).await?;
+    let values = backend.get_many(&keys, options.read_limit()).await?;
     Ok(Page {
         keys,
         values,
@@ -421,7 +434,7 @@ async fn reseal_page(
     report: &mut RewrapReport,
 ) -> Result<Vec<Replacement>, Error> {
     let now = clock.now_secs();
-    let max = options.max_envelope_len;
+    let max = options.read_limit();
     let mut out = Vec::new();
     for (n, (key, value)) in page.keys.into_iter().zip(page.values).enumerate() {
         if n % YIELD_EVERY == YIELD_EVERY - 1 {

@@ -262,6 +262,7 @@ impl KeyringSealer {
         plaintext: &[u8],
         salt: &[u8; 32],
     ) -> Result<Vec<u8>, Error> {
+        // A slice holds at most isize::MAX bytes, so adding 95 cannot overflow usize.
         let mut buf = Vec::with_capacity(OVERHEAD + plaintext.len());
         buf.resize(CIPHERTEXT_OFFSET, 0);
         buf.extend_from_slice(plaintext);
@@ -299,6 +300,7 @@ impl KeyringSealer {
                 "no room reserved for the envelope header".into(),
             ));
         }
+        // In bounds: buf.len() >= CIPHERTEXT_OFFSET was checked just above.
         let (prefix79, body) = buf.split_at_mut(CIPHERTEXT_OFFSET);
         let fixed = header.fixed_bytes();
         for (dst, src) in prefix79
@@ -362,6 +364,7 @@ impl Sealer for KeyringSealer {
         }
         // Step 5: key commitment, in constant time.
         let mut salt = [0u8; 32];
+        // SALT_RANGE is exactly 32 bytes, the length of `salt`.
         salt.copy_from_slice(buf.0.get(SALT_RANGE).ok_or(RejectKind::Length)?);
         let keys = crypto::derive_envelope_keys(&key.material, &salt, key.suite, key.id)
             .ok_or(RejectKind::Commitment)?;
@@ -370,6 +373,8 @@ impl Sealer for KeyringSealer {
             return Err(Rejection::new(RejectKind::Commitment).into());
         }
         // Step 6: authenticate and decrypt in place.
+        // Step 1 ensured len >= OVERHEAD = CIPHERTEXT_OFFSET + TAG_LEN: the subtraction, the
+        // 16-byte tag copy and the split below are all in bounds.
         let tag_start = len - TAG_LEN;
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(buf.0.get(tag_start..).ok_or(RejectKind::Length)?);

@@ -446,7 +446,7 @@ where
         loop {
             let (page, next) = self.scan_page(cursor, &mut seen).await?;
             let keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
-            removed += self.inner.backend.delete_many(&keys).await?;
+            removed = removed.saturating_add(self.inner.backend.delete_many(&keys).await?);
             match next {
                 Some(c) => cursor = c,
                 None => break,
@@ -680,6 +680,7 @@ where
         let hint = inner.plaintext_hint.load(Ordering::Relaxed);
         let reserve = hint
             .saturating_add(hint / 4)
+            // clamp panics if min > max: room.max(256) is at least 256.
             .clamp(256, room.max(256))
             .saturating_add(overhead);
         let mut buf = WipeOnDrop(Vec::with_capacity(reserve));
@@ -692,7 +693,7 @@ where
         inner
             .plaintext_hint
             .fetch_max(plaintext_len.min(room), Ordering::Relaxed);
-        let expected = plaintext_len + overhead;
+        let expected = plaintext_len.saturating_add(overhead);
         if expected > max {
             return Err(Error::TooLarge { len: expected, max });
         }
@@ -956,6 +957,16 @@ where
         if !(crate::envelope::OVERHEAD..=MAX_ENVELOPE_LEN_LIMIT).contains(&self.max_envelope_len) {
             return Err(invalid(
                 "maximum envelope length must be between 95 bytes and 1 MiB",
+            ));
+        }
+        // A custom sealer's sizes are trusted for buffer reservations: bound them here, so an
+        // absurd value (`usize::MAX` for "unknown") is a configuration error, not an
+        // allocation failure on the first save.
+        if sealer.overhead().unwrap_or(0) > self.max_envelope_len
+            || sealer.reserved_prefix() > self.max_envelope_len
+        {
+            return Err(invalid(
+                "the sealer's overhead and reserved prefix must fit in the maximum envelope length",
             ));
         }
         if self.prefix.is_empty() {

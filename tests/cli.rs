@@ -4,7 +4,11 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_in_result,
+    clippy::panic_in_result_fn,
+    clippy::get_unwrap
 )]
 
 mod support;
@@ -205,6 +209,31 @@ fn check_lists_keys_without_material_and_names_what_is_wrong() {
         stderr(&out)
     );
     expect(&run(&["check", "/nonexistent.toml"]), 3);
+}
+
+/// Output into a pipe nobody reads (`sealed-session check keys.toml | head -0`): a clean
+/// failure with exit code 1 and a message, not a panic (101).
+#[test]
+fn a_closed_standard_output_is_a_failure_not_a_panic() {
+    let dir = support::temp_dir("cli");
+    let k1 = sealed_session::KeyMaterial::generate().unwrap().to_base64();
+    std::fs::write(dir.join("key-1"), k1.as_str()).unwrap();
+    let path = config(&dir, &[(1, "primary")]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = bin()
+        .args(["check", path.to_str().unwrap()])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot write to standard output"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
 
 #[test]

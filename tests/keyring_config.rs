@@ -5,7 +5,11 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_in_result,
+    clippy::panic_in_result_fn,
+    clippy::get_unwrap
 )]
 #![cfg(feature = "config")]
 
@@ -596,4 +600,24 @@ fn entry(id: u32, state: &str, var: &str) -> String {
     format!(
         "[[keys]]\nid = {id}\nsuite = \"aes-256-gcm\"\nstate = \"{state}\"\nmaterial = {{ env = \"{var}\" }}\n"
     )
+}
+
+/// Found by the `keyring_config` fuzz target: a field name containing backticks made its own
+/// text look like unquoted parser prose, so the "unknown field" message repeated it.
+#[test]
+fn a_field_name_with_backticks_is_not_repeated_either() {
+    let secret = "SES9999990000099999999999990000099999999900";
+    let text = format!(r#"{{"keys`s[[{secret}:0[[sV`{{"k"#);
+    let Err(err) = KeyringConfig::parse_json(&text) else {
+        panic!("refused")
+    };
+    let message = err.to_string();
+    assert!(!message.contains(secret), "{message}");
+    assert!(!format!("{err:?}").contains(secret));
+
+    let toml = format!("[[keys]]\nid = 1\n\"s`{secret}`{{\" = 2\n");
+    let Err(err) = KeyringConfig::parse_toml(&toml) else {
+        panic!("refused")
+    };
+    assert!(!err.to_string().contains(secret), "{err}");
 }

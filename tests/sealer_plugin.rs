@@ -4,7 +4,11 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_in_result,
+    clippy::panic_in_result_fn,
+    clippy::get_unwrap
 )]
 
 mod support;
@@ -75,4 +79,60 @@ async fn os_salts_round_trip_too() {
         .await
         .unwrap();
     assert_eq!(store.load(&id).await.unwrap().unwrap().data.user_id, 4);
+}
+
+/// A sealer that reports absurd sizes (`usize::MAX` meaning "unknown", say).
+#[derive(Debug)]
+struct Boastful {
+    inner: KeyringSealer,
+    overhead: Option<usize>,
+    prefix: usize,
+}
+
+impl Sealer for Boastful {
+    fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        self.inner.seal(ctx, plaintext)
+    }
+
+    fn open(&self, ctx: &OpenContext<'_>, value: Vec<u8>) -> Result<Opened, Error> {
+        self.inner.open(ctx, value)
+    }
+
+    fn overhead(&self) -> Option<usize> {
+        self.overhead
+    }
+
+    fn reserved_prefix(&self) -> usize {
+        self.prefix
+    }
+}
+
+#[test]
+fn sealer_sizes_beyond_the_envelope_limit_are_a_configuration_error() {
+    for (overhead, prefix) in [(Some(usize::MAX), 0), (None, usize::MAX), (Some(4096), 0)] {
+        let result: Result<Store<WebSession, MemoryBackend>, Error> =
+            Store::builder(MemoryBackend::new())
+                .sealer(Boastful {
+                    inner: KeyringSealer::new(keyring(1)),
+                    overhead,
+                    prefix,
+                })
+                .max_envelope_len(1024)
+                .build();
+        match result {
+            Err(Error::Config(e)) => assert!(e.to_string().contains("sealer"), "{e}"),
+            other => panic!("({overhead:?}, {prefix}) built: {:?}", other.map(|_| ())),
+        }
+    }
+    // Sizes that fit are fine.
+    let store: Result<Store<WebSession, MemoryBackend>, Error> =
+        Store::builder(MemoryBackend::new())
+            .sealer(Boastful {
+                inner: KeyringSealer::new(keyring(1)),
+                overhead: Some(95),
+                prefix: 79,
+            })
+            .max_envelope_len(1024)
+            .build();
+    assert!(store.is_ok());
 }

@@ -61,6 +61,13 @@ const MAX_REDIS_STRING: usize = 512 * 1024 * 1024;
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The Redis storage backend. Cheap to clone: clones share the connection.
+///
+/// # Panics
+///
+/// Like every tokio-based client, it must be used on a tokio runtime with its time and I/O
+/// drivers (`#[tokio::main]`, or `Builder::enable_all()`): tokio panics when a timeout or
+/// a connection task is started without them. [`RedisBackendBuilder::connect`] checks that
+/// a runtime is current and returns an error instead.
 #[derive(Clone)]
 pub struct RedisBackend {
     conn: Conn,
@@ -188,6 +195,12 @@ impl RedisBackendBuilder {
     /// Connects, failing with a backend error (within the connect timeout) if the server
     /// cannot be reached.
     pub async fn connect(self) -> Result<RedisBackend, BackendError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(BackendError::new(
+                BackendErrorKind::Other,
+                "the Redis backend needs a tokio runtime",
+            ));
+        }
         let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let response_timeout = self.response_timeout.unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
         let conn = match &self.target {
@@ -229,7 +242,10 @@ impl RedisBackendBuilder {
                 let connecting = client.get_async_connection();
                 // Seeds are dialled in parallel, each within the connect timeout, then the
                 // slot map is fetched: allow for both.
-                let conn = deadline(2 * connect_timeout + response_timeout, connecting).await?;
+                let allowed = connect_timeout
+                    .saturating_mul(2)
+                    .saturating_add(response_timeout);
+                let conn = deadline(allowed, connecting).await?;
                 Conn::Cluster(conn)
             }
             Target::Url(url) => {
@@ -430,7 +446,9 @@ impl RedisBackend {
         if value.len() > max_len {
             // Only max_len + 1 bytes were transferred; the rest stays on the server.
             value.clear();
-            return Ok(Fetched::TooLarge { len: max_len + 1 });
+            return Ok(Fetched::TooLarge {
+                len: max_len.saturating_add(1),
+            });
         }
         Ok(Fetched::Value(value))
     }
@@ -883,6 +901,7 @@ impl Backend for RedisBackend {
                         }
                         take += 1;
                     }
+                    // `take.min(rest.len())` keeps the split point in bounds.
                     let (chunk, tail) = rest.split_at(take.min(rest.len()));
                     rest = tail;
                     // SCRIPT LOAD first, in the same pipeline on the same connection, so the
@@ -974,7 +993,10 @@ impl Backend for RedisBackend {
                 }
                 let removed: Vec<u64> =
                     deadline_op(self.response_timeout, self.query_pipeline(&pipe)).await?;
-                Ok(removed.iter().sum())
+                // Each reply is 0 or 1; a server that says otherwise cannot overflow the count.
+                Ok(removed
+                    .iter()
+                    .fold(0u64, |total, n| total.saturating_add((*n).min(1))))
             }
             Conn::Cluster(_) => {
                 let mut set = tokio::task::JoinSet::new();
@@ -1162,9 +1184,9 @@ fn fetched_from(range: &Value, exists: &Value, max_len: usize) -> Result<Fetched
             Err(map_err(RedisError::from(e.clone())).with_code(&code))
         }
         (_, Value::Int(0)) => Ok(Fetched::Missing),
-        (Value::BulkString(bytes), _) if bytes.len() > max_len => {
-            Ok(Fetched::TooLarge { len: max_len + 1 })
-        }
+        (Value::BulkString(bytes), _) if bytes.len() > max_len => Ok(Fetched::TooLarge {
+            len: max_len.saturating_add(1),
+        }),
         (Value::BulkString(bytes), _) => Ok(Fetched::Value(bytes.clone())),
         (other, _) => Err(unexpected("GETRANGE", other)),
     }

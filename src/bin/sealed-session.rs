@@ -238,6 +238,15 @@ struct Failure {
     message: String,
 }
 
+/// `println!` that turns a closed standard output (`sealed-session check | head -1`) into
+/// a failure with exit code 1, where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)
+            .map_err(io_failure("cannot write to standard output"))?
+    };
+}
+
 impl Failure {
     fn new(code: u8, message: impl Into<String>) -> Failure {
         Failure {
@@ -281,7 +290,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("sealed-session: {}", failure.message);
+            // Nothing more can be done if standard error is closed too.
+            let _ = writeln!(std::io::stderr(), "sealed-session: {}", failure.message);
             ExitCode::from(failure.code)
         }
     }
@@ -464,21 +474,21 @@ fn check(args: &Check) -> Result<(), Failure> {
                 })
             })
             .collect();
-        println!(
+        say!(
             "{}",
             json!({ "valid": true, "primary": config.primary_id(), "keys": list })
         );
         return Ok(());
     }
-    println!(
+    say!(
         "{}: valid, {} keys, primary key {}",
         args.config.display(),
         keys.len(),
         config.primary_id()
     );
-    println!("{:>10}  {:<13} {:<18} material", "id", "state", "suite");
+    say!("{:>10}  {:<13} {:<18} material", "id", "state", "suite");
     for k in &keys {
-        println!(
+        say!(
             "{:>10}  {:<13} {:<18} {}",
             k.id,
             state_name(k.state),
@@ -624,7 +634,7 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
     };
     let plaintext = bytes.len().saturating_sub(OVERHEAD);
     if args.json {
-        println!(
+        say!(
             "{}",
             json!({
                 "version": 1,
@@ -638,19 +648,19 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
             })
         );
     } else {
-        println!("version     1");
-        println!("suite       {}", header.suite);
-        println!("codec       {}", header.codec);
+        say!("version     1");
+        say!("suite       {}", header.suite);
+        say!("codec       {}", header.codec);
         match state {
-            Some(state) => println!("key id      {} ({state})", header.key_id),
-            None => println!("key id      {}", header.key_id),
+            Some(state) => say!("key id      {} ({state})", header.key_id),
+            None => say!("key id      {}", header.key_id),
         }
-        println!("expires at  {expiry}");
-        println!(
+        say!("expires at  {expiry}");
+        say!(
             "size        {} bytes ({plaintext} of ciphertext)",
             bytes.len()
         );
-        println!("(the header is not authenticated until the envelope is opened)");
+        say!("(the header is not authenticated until the envelope is opened)");
     }
     Ok(())
 }
@@ -733,20 +743,20 @@ async fn stats(args: &Stats) -> Result<(), Failure> {
     bar.finish_and_clear();
     let census = census?;
     if args.json {
-        println!("{}", census_json(&census));
+        say!("{}", census_json(&census));
     } else {
-        println!("prefix {:?}: {} values", args.prefix, census.total());
+        say!("prefix {:?}: {} values", args.prefix, census.total());
         for (id, n) in &census.by_key_id {
-            println!("  key {id:>10}: {n}");
+            say!("  key {id:>10}: {n}");
         }
         if census.other_ids > 0 {
-            println!(
+            say!(
                 "  more distinct ids than {} (planted headers?): {}",
                 Census::MAX_IDS,
                 census.other_ids
             );
         }
-        println!("  not envelopes: {}", census.not_envelopes);
+        say!("  not envelopes: {}", census.not_envelopes);
     }
     let left: Vec<String> = args
         .require_none
@@ -801,11 +811,11 @@ async fn rewrap(args: &Rewrap) -> Result<(), Failure> {
     bar.finish_and_clear();
     let report = report?;
     if args.json {
-        println!("{}", report_json(&report, args.dry_run, primary));
+        say!("{}", report_json(&report, args.dry_run, primary));
         return Ok(());
     }
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    say!(
         "prefix {:?}: {} values scanned in {secs:.1} s{}",
         args.prefix,
         report.scanned(),
@@ -815,30 +825,30 @@ async fn rewrap(args: &Rewrap) -> Result<(), Failure> {
             ""
         }
     );
-    println!(
+    say!(
         "  under primary key {primary}: {}",
         report.found.count(primary)
     );
-    println!("  {verb}: {}", report.resealed);
-    println!(
+    say!("  {verb}: {}", report.resealed);
+    say!(
         "  changed meanwhile (left alone): {}",
         report.changed_meanwhile
     );
     for (kind, n) in &report.refused {
-        println!("  refused ({kind}, left alone): {n}");
+        say!("  refused ({kind}, left alone): {n}");
     }
     let others = report.skipped.saturating_sub(report.found.count(primary));
     if others > 0 {
-        println!(
+        say!(
             "  under retired, unknown or newer keys (left alone): {others}; see `stats` for the ids"
         );
     }
     if report.too_large > 0 {
-        println!(
+        say!(
             "  larger than --max-envelope-len (left alone): {}",
             report.too_large
         );
     }
-    println!("  not envelopes: {}", report.found.not_envelopes);
+    say!("  not envelopes: {}", report.found.not_envelopes);
     Ok(())
 }

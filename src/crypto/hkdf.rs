@@ -61,6 +61,8 @@ impl HmacKey {
         let mut block = [0u8; 64];
         let mut len = 0;
         for part in parts {
+            // `get_mut` gives None past the 64-byte block, so `len` stays at most 64, the
+            // sum cannot overflow, and the copy is between slices of part.len() bytes.
             let end = len + part.len();
             block.get_mut(len..end)?.copy_from_slice(part);
             len = end;
@@ -104,6 +106,7 @@ fn pad(block: &mut [u8; 64], len: usize, total: usize) {
     }
     let bits = (total as u64).wrapping_mul(8);
     if let Some(tail) = block.get_mut(56..) {
+        // 56..64 is 8 bytes, the size of a u64.
         tail.copy_from_slice(&bits.to_be_bytes());
     }
 }
@@ -111,6 +114,7 @@ fn pad(block: &mut [u8; 64], len: usize, total: usize) {
 /// Writes the first `out.len() / 4` words of `state` big-endian into `out`.
 fn write_state(state: &[u32; 8], out: &mut [u8]) {
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        // chunks_exact_mut(4): every chunk is the 4 bytes of a u32.
         chunk.copy_from_slice(&word.to_be_bytes());
     }
 }
@@ -145,6 +149,7 @@ impl Prk {
         let mut parts: [&[u8]; 9] = [&[]; 9];
         *parts.get_mut(0)? = previous;
         let end = 1 + info.len();
+        // 1..end is info.len() slots (and None, not a panic, if info has more than 7).
         parts.get_mut(1..end)?.copy_from_slice(info);
         *parts.get_mut(end)? = &counter;
         self.0.mac(parts.get(..=end)?)

@@ -28,6 +28,7 @@ impl KeyMaterial {
     /// Takes ownership of 32 bytes. The caller's array is zeroized.
     pub fn from_bytes(bytes: &mut [u8; 32]) -> KeyMaterial {
         let mut boxed = Box::new([0u8; 32]);
+        // Both sides are [u8; 32].
         boxed.copy_from_slice(bytes);
         bytes.zeroize();
         KeyMaterial { bytes: boxed }
@@ -42,6 +43,7 @@ impl KeyMaterial {
             });
         }
         let mut boxed = Box::new([0u8; 32]);
+        // The length was checked to be 32 just above.
         boxed.copy_from_slice(bytes);
         Ok(KeyMaterial { bytes: boxed })
     }

@@ -104,6 +104,7 @@ impl<B: Backend> ActixSessionStore<B> {
 /// longest lifetime.
 fn std_ttl(ttl: &time::Duration) -> Duration {
     let secs = u64::try_from(ttl.whole_seconds()).unwrap_or(0);
+    // MAX_LIFETIME is ten years, above the minimum of 1 s, so clamp cannot panic.
     Duration::from_secs(secs.clamp(1, MAX_LIFETIME.as_secs()))
 }
 

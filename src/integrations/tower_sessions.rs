@@ -42,7 +42,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -197,7 +197,9 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
                     .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
                     .and_then(|d| i64::try_from(d.as_secs()).ok())
                     .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
-                    .unwrap_or_else(|| OffsetDateTime::now_utc() + Duration::from_secs(86_400));
+                    .unwrap_or_else(|| {
+                        OffsetDateTime::now_utc().saturating_add(time::Duration::DAY)
+                    });
                 Ok(Some(Record {
                     id: *id,
                     data: session.into_data(),

@@ -200,15 +200,21 @@ impl fmt::Debug for Reloader {
 /// operator). Runs on the current tokio runtime until the returned task is aborted; the
 /// file is read on the blocking pool.
 ///
-/// Fails only if the signal handler cannot be installed.
+/// Fails if there is no current tokio runtime or the signal handler cannot be installed.
+///
+/// # Panics
+///
+/// tokio panics when the current runtime was built without its I/O driver (a runtime
+/// from `Builder` without `enable_io()` or `enable_all()`); `#[tokio::main]` has it.
 #[cfg(all(feature = "signal", unix))]
 pub fn reload_on_sighup(
     reloader: std::sync::Arc<Reloader>,
     report: impl Fn(Result<Reloaded, ConfigError>) + Send + Sync + 'static,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
     let mut hangups = signal(SignalKind::hangup())?;
-    Ok(tokio::spawn(async move {
+    Ok(runtime.spawn(async move {
         while hangups.recv().await.is_some() {
             let reloader = std::sync::Arc::clone(&reloader);
             if let Ok(outcome) = tokio::task::spawn_blocking(move || reloader.reload()).await {
