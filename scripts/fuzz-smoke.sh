@@ -11,7 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_VERSION=0.13.2
+EXPECTED_TARGETS="codec_decode envelope_parse keyring_config open roundtrip session_id"
 seconds="${FUZZ_SMOKE_SECONDS:-20}"
+if ! [ "$seconds" -ge 1 ] 2>/dev/null; then
+    echo "error: FUZZ_SMOKE_SECONDS must be a whole number of seconds, at least 1" >&2
+    exit 1
+fi
 
 if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $NF}')" != "$FUZZ_VERSION" ]; then
     echo "installing cargo-fuzz $FUZZ_VERSION"
@@ -25,7 +30,12 @@ cargo fuzz build -s none -a
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-targets=$(cargo fuzz list)
+targets=$(cargo fuzz list | sort | tr '\n' ' ' | sed 's/ $//')
+if [ "$targets" != "$EXPECTED_TARGETS" ]; then
+    echo "error: fuzz targets are '$targets', expected '$EXPECTED_TARGETS'" \
+        "(update EXPECTED_TARGETS with the seeds and fuzz/README.md)" >&2
+    exit 1
+fi
 for target in $targets; do
     if [ ! -d "fuzz/corpus/$target" ]; then
         echo "error: fuzz target $target has no seed corpus in fuzz/corpus/$target" >&2
@@ -35,7 +45,8 @@ for target in $targets; do
     mkdir -p "$scratch/$target"
     echo "== fuzz $target for ${seconds}s"
     if ! cargo fuzz run -s none -a "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
-        -max_total_time="$seconds" -print_final_stats=1 >"$scratch/$target.log" 2>&1; then
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        >"$scratch/$target.log" 2>&1; then
         tail -n 60 "$scratch/$target.log" >&2
         echo "error: fuzz target $target failed; the input is in fuzz/artifacts/$target/" >&2
         exit 1

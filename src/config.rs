@@ -489,7 +489,7 @@ impl Source<'_> {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
                 && !name.as_bytes().first().is_some_and(u8::is_ascii_digit);
-            if looks_like_key(name) {
+            if contains_key(name) {
                 Err(ConfigError::SecretInPlaceOfName)
             } else if valid {
                 Ok(())
@@ -498,7 +498,7 @@ impl Source<'_> {
             }
         };
         let path = |path: &Path| {
-            if path.to_str().is_some_and(looks_like_key) {
+            if contains_key(&path.to_string_lossy()) {
                 Err(ConfigError::SecretInPlaceOfName)
             } else {
                 Ok(())
@@ -572,10 +572,20 @@ pub fn load_keyring(path: impl AsRef<Path>) -> Result<Keyring, ConfigError> {
     KeyringConfig::read(path)?.resolve()
 }
 
-/// True for text that decodes as base64 to exactly 32 bytes: key material, not a name.
-fn looks_like_key(text: &str) -> bool {
-    let text = text.trim();
-    (42..=46).contains(&text.len()) && BASE64.decode(text).is_ok_and(|b| b.len() == 32)
+/// True when some part of `text` would be accepted as key material: a stretch of 43 (or 44,
+/// padded) base64 characters that decodes to exactly 32 bytes. Checked anywhere in the text,
+/// so a secret with a dot, a directory or a prefix around it is caught too (`KEY.`,
+/// `./KEY`, `/run/secrets/KEY`).
+fn contains_key(text: &str) -> bool {
+    let in_alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    text.as_bytes()
+        .split(|b| !in_alphabet(b))
+        .filter(|run| run.len() >= 43)
+        .any(|run| {
+            run.windows(43)
+                .chain(run.windows(44))
+                .any(|window| BASE64.decode(window).is_ok_and(|b| b.len() == 32))
+        })
 }
 
 /// Reads a secret file the way a keyring configuration does: a regular file (a FIFO, device
@@ -724,7 +734,12 @@ const ECHOES_INPUT: &[&str] = &[
 fn sanitize(message: &str) -> String {
     let is_quote = |c: char| c == '"' || c == '`' || c == '\'';
     let Some(first) = message.find(is_quote) else {
-        return message.to_owned();
+        // No quotes: parser prose, unless a parser ever repeats input without quoting it.
+        return if has_long_base64_run(message) {
+            "the parser's message was withheld: it may repeat the file's contents".to_owned()
+        } else {
+            message.to_owned()
+        };
     };
     let only_schema_words = |text: &str| {
         !text.contains('"')
@@ -812,6 +827,10 @@ mod tests {
         );
         assert_eq!(sanitize("missing field `state`"), "missing field `state`");
         assert_eq!(sanitize("no quotes at all"), "no quotes at all");
+        assert_eq!(
+            sanitize("unexpected keys in table: AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"),
+            "the parser's message was withheld: it may repeat the file's contents"
+        );
         assert_eq!(line_of("a\nb\nc", 4), 3);
     }
 }

@@ -422,6 +422,30 @@ fn a_secret_pasted_in_place_of_its_name_is_refused_without_being_repeated() {
         );
         assert!(!format!("{err} {err:?}").contains(K1));
     }
+    // With something around it: found by a review, caught anywhere in the name or path.
+    let unpadded = K1.trim_end_matches('=');
+    for (field, value) in [
+        ("env", format!("{unpadded}.")),
+        ("env", format!("X_{unpadded}")),
+        ("file", format!("{K1}.")),
+        ("file", format!("./{K1}")),
+        ("file", format!("/run/secrets/{K1}")),
+        ("file", format!("/run/secrets/{unpadded}.txt")),
+    ] {
+        let text = format!(
+            "[[keys]]\nid = 3\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = {{ {field} = \"{value}\" }}\n"
+        );
+        let err = KeyringConfig::parse_toml(&text).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Key {
+                id: 3,
+                error: Box::new(ConfigError::SecretInPlaceOfName)
+            },
+            "{field} = {value}"
+        );
+        assert!(!format!("{err} {err:?}").contains(unpadded));
+    }
     let err = KeyringConfig::parse_toml(
         "[[keys]]\nid = 3\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"correct horse\" }\n",
     )

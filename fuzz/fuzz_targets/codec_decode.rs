@@ -2,8 +2,7 @@
 //! `serde_json::Value` (what the tower-sessions adapter stores).
 //!
 //! Oracles: no codec panics or runs away with memory; whatever decodes encodes again and
-//! decodes to the same value; bincode and postcard, which are not self-describing, refuse
-//! to decode into `serde_json::Value` instead of misreading the bytes.
+//! decodes to the same value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +29,4 @@ fuzz_target!(|data: &[u8]| {
         stable::<WebSession>(codec, data);
     }
     stable::<serde_json::Value>(BuiltinCodec::Json, data);
-    for codec in [BuiltinCodec::Bincode, BuiltinCodec::Postcard] {
-        assert!(codec.codec::<serde_json::Value>().decode(data).is_err());
-    }
 });

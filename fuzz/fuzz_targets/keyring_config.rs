@@ -1,11 +1,12 @@
 //! Arbitrary text parsed as a keyring configuration, as TOML and as JSON.
 //!
 //! Oracles: parsing never panics; a configuration that parses names exactly one primary
-//! and unique non-zero ids; resolving it (with a stand-in environment, and only for keys
-//! whose material comes from the environment or the file itself, so the fuzzer neither
-//! reads files nor runs Argon2) gives a keyring with the same ids, states and primary; and
-//! no error message, `Debug` output or source description ever contains anything that
-//! decodes as 32 bytes of base64, the shape of key material.
+//! and unique non-zero ids; resolving it (with a stand-in environment where some variables
+//! are unset, relative secret files under a directory that does not exist, and no
+//! passphrase keys, so the fuzzer neither reads files nor runs Argon2) gives a keyring with
+//! the same ids, states and primary, or an error; and no error message, `Debug` output or
+//! source description ever contains 43 or 44 consecutive base64 characters that decode to
+//! 32 bytes (the shape of key material), nor a variable's value.
 #![no_main]
 
 use base64::Engine;
@@ -15,25 +16,34 @@ use sealed_session::config::KeyringConfig;
 use sealed_session::{KeyState, Keyring};
 use sha2::{Digest, Sha256};
 
-/// True when some word of `text` decodes as standard base64 (padded or not) to exactly 32
-/// bytes: the shape of key material, which the configuration refuses to echo even where a
-/// name or path was expected. Words are split where neither names nor paths have
-/// characters (whitespace, quotes, brackets, commas, colons).
+/// True when `text` contains, anywhere, 43 (or 44, padded) consecutive standard base64
+/// characters that decode to exactly 32 bytes: the shape of key material, which the
+/// configuration must never repeat, even inside a name or path (`KEY.`, `/run/KEY`).
 fn shows_material(text: &str) -> bool {
-    text.split(|c: char| c.is_whitespace() || "\"'`()[]{}<>,;:".contains(c))
-        .map(|word| word.trim_end_matches('.'))
-        .filter(|word| (42..=46).contains(&word.len()))
-        .any(|word| {
-            STANDARD.decode(word).is_ok_and(|b| b.len() == 32)
-                || STANDARD_NO_PAD.decode(word).is_ok_and(|b| b.len() == 32)
+    let in_alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    text.as_bytes()
+        .split(|b| !in_alphabet(b))
+        .filter(|run| run.len() >= 43)
+        .any(|run| {
+            run.windows(43)
+                .any(|w| STANDARD_NO_PAD.decode(w).is_ok_and(|b| b.len() == 32))
+                || run
+                    .windows(44)
+                    .any(|w| STANDARD.decode(w).is_ok_and(|b| b.len() == 32))
         })
 }
 
-/// Stand-in environment: every variable holds base64 of SHA-256 of its name, so distinct
-/// names give distinct keys and a resolved keyring is deterministic.
+/// Stand-in environment: a variable is set for about half of all names (by a bit of the
+/// name's SHA-256, so the answer is deterministic) and then holds base64 of that digest, so
+/// distinct names give distinct keys; the others are unset, which is an error naming them.
 fn environment(name: &str) -> Option<String> {
-    Some(STANDARD.encode(Sha256::digest(name.as_bytes())))
+    let digest = Sha256::digest(name.as_bytes());
+    (digest[0] & 1 == 0).then(|| STANDARD.encode(digest))
 }
+
+/// Secret files are looked up under a directory that does not exist, so resolving them
+/// takes the error path (which names the path) without reading anything.
+const NO_SUCH_DIR: &str = "/nonexistent/sealed-session-fuzz";
 
 fn check(config: &KeyringConfig) {
     let keys = config.keys();
@@ -61,14 +71,21 @@ fn check(config: &KeyringConfig) {
         );
     }
 
+    // Argon2 (passphrases) is too slow to fuzz, and absolute paths would read real files.
     let cheap = keys.iter().all(|k| {
-        k.source == "none" || k.source.starts_with("env ") || k.source == "insecure inline"
+        k.source == "none"
+            || k.source.starts_with("env ")
+            || k.source == "insecure inline"
+            || k.source
+                .strip_prefix("file ")
+                .is_some_and(|p| !p.starts_with('/'))
     });
     if !cheap {
         return;
     }
+    let config = config.clone().with_base_dir(NO_SUCH_DIR);
     match config.resolve_with(&environment) {
-        Ok(keyring) => same_keys(config, &keyring),
+        Ok(keyring) => same_keys(&config, &keyring),
         Err(err) => {
             let message = err.to_string();
             assert!(
@@ -76,8 +93,7 @@ fn check(config: &KeyringConfig) {
                 "a resolve error shows material: {message}"
             );
             for key in &keys {
-                if let Some(name) = key.source.strip_prefix("env ") {
-                    let value = environment(name).unwrap_or_default();
+                if let Some(value) = key.source.strip_prefix("env ").and_then(environment) {
                     assert!(
                         !message.contains(&value),
                         "a resolve error shows a variable's value"

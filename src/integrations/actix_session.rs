@@ -112,6 +112,12 @@ fn storage_id(key: &SessionKey) -> StorageId {
     StorageId::hash_of(key.as_ref())
 }
 
+/// Keys this store hands out are [`SessionId`]s; anything else came from a client and names
+/// no session, so it is answered without a backend round trip.
+fn well_formed(key: &SessionKey) -> bool {
+    SessionId::parse(key.as_ref()).is_ok()
+}
+
 fn other(e: Error) -> anyhow::Error {
     // The crate's errors never hold ids, keys or session data.
     anyhow::Error::new(e)
@@ -119,6 +125,10 @@ fn other(e: Error) -> anyhow::Error {
 
 impl<B: Backend> SessionStore for ActixSessionStore<B> {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        if !well_formed(session_key) {
+            tracing::debug!("malformed session key; no session");
+            return Ok(None);
+        }
         match self.store.load_stored(&storage_id(session_key)).await {
             Ok(Some(session)) => Ok(Some(session.into_data())),
             Ok(None) => Ok(None),
@@ -176,6 +186,9 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         session_state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, UpdateError> {
+        if !well_formed(&session_key) {
+            return Ok(session_key);
+        }
         let key = self.storage_key(&session_key);
         // The absolute expiry stored in the envelope must be kept: read it from the
         // current entry.
@@ -207,6 +220,9 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         session_key: &SessionKey,
         ttl: &time::Duration,
     ) -> anyhow::Result<()> {
+        if !well_formed(session_key) {
+            return Ok(());
+        }
         self.store
             .backend()
             .expire(&self.storage_key(session_key), std_ttl(ttl))
@@ -218,6 +234,9 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
     /// Removes the entry; an entry that is already gone is an error (see the module docs:
     /// a renewal racing a log-out must not recreate the session).
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        if !well_formed(session_key) {
+            return Err(anyhow::anyhow!("no such session"));
+        }
         match self.store.destroy_stored(&storage_id(session_key)).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(anyhow::anyhow!("the session was already gone")),
