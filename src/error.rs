@@ -583,8 +583,10 @@ pub enum ConfigError {
     /// digits, `_`, `.` and `-`, not starting with a digit, at most 128 characters). The value is not
     /// repeated: it may be a secret pasted in the wrong place.
     InvalidEnvName,
-    /// A variable name or file path looks like key material (base64 of 32 bytes): the secret
-    /// itself was probably pasted where its name belongs. The value is not repeated.
+    /// A variable name or file path contains what looks like key material (43 or 44 base64
+    /// characters decoding to 32 bytes, anywhere in it): the secret itself was probably pasted
+    /// where its name belongs. The value is not repeated. A directory named with such a
+    /// random token is refused too: the two cannot be told apart.
     SecretInPlaceOfName,
     /// A reload would give an id that stays active different material or a different suite:
     /// every envelope under it would be refused. Ids are never reused; give the new key a new
@@ -726,8 +728,9 @@ impl fmt::Display for ConfigError {
                 "not a valid environment variable name (letters, digits, _ . -, at most 128)",
             ),
             ConfigError::SecretInPlaceOfName => f.write_str(
-                "a variable name or path looks like base64 key material; put the secret in the \
-                 variable or file and its name here",
+                "a variable name or path contains what looks like base64 key material (43 or 44 \
+                 base64 characters that decode to 32 bytes); put the secret in the variable or \
+                 file and its name here, or rename a directory whose name is such a token",
             ),
             ConfigError::PrimaryIdDecreased { previous, next } => write!(
                 f,

@@ -150,10 +150,13 @@ pub async fn raw_get<B: Backend>(backend: &B, key: &str) -> Option<Vec<u8>> {
 
 /// A fresh directory under the system temp dir, unique to this process and call.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    // 16 hex digits of randomness: a 43-character base64 token here would look like key
+    // material to the configuration checks (which refuse such paths).
+    let random = sealed_session::SessionId::generate().unwrap().hashed();
     let dir = std::env::temp_dir().join(format!(
         "sealed-session-{tag}-{}-{}",
         std::process::id(),
-        sealed_session::SessionId::generate().unwrap().as_str()
+        &random.as_str()[..16]
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
