@@ -152,6 +152,62 @@ async fn the_ttl_is_actix_sessions_and_slides() {
     assert_eq!(store.load(&key).await.unwrap().unwrap(), state(2));
 }
 
+/// `GETRANGE` calls the server has seen so far.
+fn getrange_calls(port: u16) -> u64 {
+    let info = support::redis::raw_command(port, "INFO commandstats").unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_getrange:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// The update of a session this adapter loaded writes at once (the absolute expiry is
+/// remembered from the load); an adapter that did not load it reads it first; both keep
+/// the absolute expiry, and neither brings back a session deleted in between.
+#[tokio::test]
+async fn an_update_after_a_load_needs_no_second_read() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    let store = adapter(backend.clone());
+    let ttl = CookieDuration::seconds(600);
+    let key = store.save(state(1), &ttl).await.unwrap();
+    let storage = store.storage_key(&key);
+    let expires_at = Header::parse(&raw_get(&backend, &storage).await.unwrap())
+        .unwrap()
+        .expires_at;
+    assert!(expires_at > 0);
+
+    let before = getrange_calls(server.port);
+    assert_eq!(store.load(&key).await.unwrap().unwrap(), state(1));
+    let key = store.update(key, state(2), &ttl).await.unwrap();
+    assert_eq!(
+        getrange_calls(server.port) - before,
+        1,
+        "one read: the load"
+    );
+    let value = raw_get(&backend, &storage).await.unwrap();
+    assert_eq!(Header::parse(&value).unwrap().expires_at, expires_at);
+
+    // Another instance (nothing remembered) reads first, and keeps the expiry too.
+    let other = adapter(backend.clone());
+    let before = getrange_calls(server.port);
+    let key = other.update(key, state(3), &ttl).await.unwrap();
+    assert_eq!(
+        getrange_calls(server.port) - before,
+        1,
+        "the update's own read"
+    );
+    let value = raw_get(&backend, &storage).await.unwrap();
+    assert_eq!(Header::parse(&value).unwrap().expires_at, expires_at);
+    assert_eq!(store.load(&key).await.unwrap().unwrap(), state(3));
+
+    // Loaded here, logged out elsewhere, then updated here: not recreated.
+    other.delete(&key).await.unwrap();
+    let key = store.update(key, state(4), &ttl).await.unwrap();
+    assert!(raw_get(&backend, &storage).await.is_none());
+    assert!(store.load(&key).await.unwrap().is_none());
+}
+
 #[test]
 fn plain_storage_keys_are_refused() {
     let store = Store::<HashMap<String, String>, _>::builder(MemoryBackend::new())

@@ -18,9 +18,13 @@
 //! A log-out wins races: `update` of a session deleted meanwhile writes nothing, and
 //! `delete` of an entry that is already gone is an error, so a request that renews the
 //! session key (actix-session deletes the old key, then saves the state under a new one)
-//! while another request logs out fails instead of bringing the session back. Each `update`
-//! reads the current entry first, to keep its absolute expiry: one more round trip than a
-//! plain write.
+//! while another request logs out fails instead of bringing the session back.
+//!
+//! `update` must keep the session's authenticated absolute expiry. `load` remembers it (in a
+//! small bounded map shared by the clones of the adapter), so the `update` of the same
+//! request writes at once; when it is not remembered (another instance loaded the session,
+//! or the map was full and cleared), `update` reads the entry first, one more round trip.
+//! Either way the write is update-only, so a log-out still wins.
 //!
 //! ```no_run
 //! # fn f() -> Result<(), sealed_session::Error> {
@@ -35,6 +39,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -50,16 +55,49 @@ pub type SessionState = HashMap<String, String>;
 /// How many fresh ids `save` tries when one is taken (256-bit ids: never, in practice).
 const SAVE_ATTEMPTS: usize = 4;
 
+/// Most absolute expiries remembered between `load` and `update` (about 100 bytes each);
+/// past it the map is cleared and updates read the entry again.
+const REMEMBERED_EXPIRIES: usize = 16_384;
+
+/// Absolute expiries (Unix seconds, 0 for none) of sessions this adapter loaded, by storage
+/// id. A session's absolute expiry never changes while it lives (an update keeps it; a new
+/// session gets a new id), so a remembered value stays right.
+#[derive(Default)]
+struct Expiries(Mutex<HashMap<StorageId, u64>>);
+
+impl Expiries {
+    fn remember(&self, id: StorageId, expires_at: u64) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= REMEMBERED_EXPIRIES {
+            map.clear();
+        }
+        map.insert(id, expires_at);
+    }
+
+    fn take(&self, id: &StorageId) -> Option<u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id)
+    }
+
+    fn forget(&self, id: &StorageId) {
+        self.take(id);
+    }
+}
+
 /// actix-session's [`SessionStore`] over a [`Store`] of [`SessionState`]. Any codec works
 /// (the state is strings); the default bincode is the fastest.
 pub struct ActixSessionStore<B> {
     store: Store<SessionState, B>,
+    expiries: Arc<Expiries>,
 }
 
 impl<B> Clone for ActixSessionStore<B> {
     fn clone(&self) -> Self {
         ActixSessionStore {
             store: self.store.clone(),
+            expiries: Arc::clone(&self.expiries),
         }
     }
 }
@@ -74,7 +112,10 @@ impl<B: Backend> ActixSessionStore<B> {
                 "actix-session keys are always stored hashed",
             )));
         }
-        Ok(ActixSessionStore { store })
+        Ok(ActixSessionStore {
+            store,
+            expiries: Arc::default(),
+        })
     }
 
     /// The underlying store (for `rewrap`, `census`, `clear`...).
@@ -118,6 +159,14 @@ fn well_formed(key: &SessionKey) -> bool {
     SessionId::parse(key.as_ref()).is_ok()
 }
 
+/// A stored session's absolute expiry in Unix seconds, 0 for none.
+fn expiry_secs(session: &Session<SessionState>) -> u64 {
+    session
+        .expires_at()
+        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
 fn other(e: Error) -> anyhow::Error {
     // The crate's errors never hold ids, keys or session data.
     anyhow::Error::new(e)
@@ -129,8 +178,12 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
             tracing::debug!("malformed session key; no session");
             return Ok(None);
         }
-        match self.store.load_stored(&storage_id(session_key)).await {
-            Ok(Some(session)) => Ok(Some(session.into_data())),
+        let id = storage_id(session_key);
+        match self.store.load_stored(&id).await {
+            Ok(Some(session)) => {
+                self.expiries.remember(id, expiry_secs(&session));
+                Ok(Some(session.into_data()))
+            }
             Ok(None) => Ok(None),
             Err(Error::Rejected(r)) if r.kind() == RejectKind::Expired => {
                 tracing::debug!("stored session past its absolute expiry; no session");
@@ -190,18 +243,19 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
             return Ok(session_key);
         }
         let key = self.storage_key(&session_key);
-        // The absolute expiry stored in the envelope must be kept: read it from the
-        // current entry.
-        let expires_at = match self.store.load_stored(&storage_id(&session_key)).await {
-            Ok(Some(current)) => current
-                .expires_at()
-                .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs()),
-            Ok(None) | Err(Error::Rejected(_)) => {
-                tracing::debug!("session entry gone before update; not recreated");
-                return Ok(session_key);
-            }
-            Err(e) => return Err(UpdateError::Other(other(e))),
+        // The absolute expiry stored in the envelope must be kept: remembered from this
+        // adapter's load, or read from the current entry.
+        let id = storage_id(&session_key);
+        let expires_at = match self.expiries.take(&id) {
+            Some(at) => at,
+            None => match self.store.load_stored(&id).await {
+                Ok(Some(current)) => expiry_secs(&current),
+                Ok(None) | Err(Error::Rejected(_)) => {
+                    tracing::debug!("session entry gone before update; not recreated");
+                    return Ok(session_key);
+                }
+                Err(e) => return Err(UpdateError::Other(other(e))),
+            },
         };
         let mut session = Session::stored_with_expiry(session_state, expires_at);
         match self
@@ -237,7 +291,9 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         if !well_formed(session_key) {
             return Err(anyhow::anyhow!("no such session"));
         }
-        match self.store.destroy_stored(&storage_id(session_key)).await {
+        let id = storage_id(session_key);
+        self.expiries.forget(&id);
+        match self.store.destroy_stored(&id).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(anyhow::anyhow!("the session was already gone")),
             Err(e) => Err(other(e)),
@@ -247,7 +303,8 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
 
 impl<B> fmt::Debug for ActixSessionStore<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ActixSessionStore { store } = self;
+        // The remembered expiries are per-session state, not configuration.
+        let ActixSessionStore { store, expiries: _ } = self;
         f.debug_struct("ActixSessionStore")
             .field("store", store)
             .finish()
