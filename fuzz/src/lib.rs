@@ -36,6 +36,12 @@ pub struct VectorKey {
     pub material: [u8; 32],
 }
 
+/// The spec's test vectors, parsed once.
+fn vectors() -> &'static [Vector] {
+    static VECTORS_PARSED: OnceLock<Vec<Vector>> = OnceLock::new();
+    VECTORS_PARSED.get_or_init(|| serde_json::from_str(VECTORS).expect("the vector file parses"))
+}
+
 #[derive(Deserialize)]
 struct Vector {
     suite: u8,
@@ -51,10 +57,7 @@ struct Vector {
 /// what the `open` target checks independently of the sealing code.
 pub fn is_vector_envelope(data: &[u8]) -> bool {
     static ENVELOPES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    let envelopes = ENVELOPES.get_or_init(|| {
-        let vectors: Vec<Vector> = serde_json::from_str(VECTORS).expect("the vector file parses");
-        vectors.iter().map(|v| hex(&v.envelope)).collect()
-    });
+    let envelopes = ENVELOPES.get_or_init(|| vectors().iter().map(|v| hex(&v.envelope)).collect());
     let within_one_bit = |v: &Vec<u8>| {
         v.len() == data.len()
             && v.iter()
@@ -70,9 +73,8 @@ pub fn is_vector_envelope(data: &[u8]) -> bool {
 pub fn vector_keys() -> &'static [VectorKey] {
     static KEYS: OnceLock<Vec<VectorKey>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let vectors: Vec<Vector> = serde_json::from_str(VECTORS).expect("the vector file parses");
         let mut keys: Vec<VectorKey> = Vec::new();
-        for v in vectors {
+        for v in vectors() {
             if v.key_id == 0 || keys.iter().any(|k| k.id == v.key_id) {
                 continue;
             }

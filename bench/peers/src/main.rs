@@ -192,6 +192,72 @@ async fn ours(name: &'static str, url: &str, suite: Suite, json: bool, tasks: us
     }
 }
 
+/// A tower-sessions store as a contender: `tasks` records created, then per pair `load`,
+/// one field changed, `save` (the same calls for our adapter and for the peer, whose traits
+/// come from two tower-sessions-core versions, hence a macro).
+macro_rules! tower_contender {
+    ($name:expr, $store:expr, $tasks:expr, $core:ident) => {{
+        use $core::SessionStore as _;
+        use $core::session::{Id, Record};
+        let store = $store;
+        let expiry = || time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        let mut ids = Vec::new();
+        for _ in 0..$tasks {
+            let mut record = Record {
+                id: Id::default(),
+                data: as_values(),
+                expiry_date: expiry(),
+            };
+            store.create(&mut record).await.unwrap();
+            ids.push(record.id);
+        }
+        let ids = Arc::new(ids);
+        Contender {
+            name: $name,
+            pair: Arc::new(move |t| {
+                let (store, ids) = (store.clone(), Arc::clone(&ids));
+                Box::pin(async move {
+                    let mut record = store.load(&ids[t]).await.unwrap().expect("record present");
+                    let n = record.data["user_id"].as_u64().unwrap();
+                    record.data.insert("user_id".into(), (n + 1).into());
+                    record.expiry_date = expiry();
+                    store.save(&record).await.unwrap();
+                })
+            }),
+        }
+    }};
+}
+
+/// An actix-session store as a contender: `tasks` states saved, then per pair `load`, one
+/// field changed, `update` (the same calls for our adapter and for the peer; actix's
+/// futures are only `Send` for concrete stores, hence a macro rather than a generic).
+macro_rules! actix_contender {
+    ($name:expr, $store:expr, $tasks:expr) => {{
+        use actix_session::storage::{SessionKey, SessionStore as _};
+        let store = $store;
+        let ttl = time::Duration::days(1);
+        let mut keys = Vec::new();
+        for _ in 0..$tasks {
+            let key = store.save(as_strings(), &ttl).await.unwrap();
+            keys.push(key.as_ref().to_owned());
+        }
+        let keys = Arc::new(keys);
+        Contender {
+            name: $name,
+            pair: Arc::new(move |t| {
+                let (store, keys) = (store.clone(), Arc::clone(&keys));
+                Box::pin(async move {
+                    let key = SessionKey::try_from(keys[t].clone()).unwrap();
+                    let mut state = store.load(&key).await.unwrap().expect("state present");
+                    let n: u64 = state["user_id"].parse().unwrap();
+                    state.insert("user_id".into(), (n + 1).to_string());
+                    store.update(key, state, &ttl).await.unwrap();
+                })
+            }),
+        }
+    }};
+}
+
 fn adapter_keyring() -> Keyring {
     Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap()).unwrap()
 }
@@ -200,9 +266,6 @@ fn adapter_keyring() -> Keyring {
 /// record): AES-256-GCM, JSON (records hold `serde_json::Value`s).
 async fn our_tower(url: &str, tasks: usize) -> Contender {
     use sealed_session::integrations::tower_sessions::TowerSessionStore;
-    use tower_sessions_core::SessionStore as _;
-    use tower_sessions_core::session::{Id, Record};
-
     let backend = RedisBackend::connect(url).await.unwrap();
     let store = TowerSessionStore::new(
         TowerSessionStore::builder(backend)
@@ -212,38 +275,18 @@ async fn our_tower(url: &str, tasks: usize) -> Contender {
             .unwrap(),
     )
     .unwrap();
-    let mut ids = Vec::new();
-    for _ in 0..tasks {
-        let mut record = Record {
-            id: Id::default(),
-            data: as_values(),
-            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
-        };
-        store.create(&mut record).await.unwrap();
-        ids.push(record.id);
-    }
-    let ids = Arc::new(ids);
-    Contender {
-        name: "sealed-session TowerSessionStore (AES-256-GCM, JSON)",
-        pair: Arc::new(move |t| {
-            let (store, ids) = (store.clone(), Arc::clone(&ids));
-            Box::pin(async move {
-                let mut record = store.load(&ids[t]).await.unwrap().expect("record present");
-                let n = record.data["user_id"].as_u64().unwrap();
-                record.data.insert("user_id".into(), (n + 1).into());
-                record.expiry_date = time::OffsetDateTime::now_utc() + time::Duration::days(1);
-                store.save(&record).await.unwrap();
-            })
-        }),
-    }
+    tower_contender!(
+        "sealed-session TowerSessionStore (AES-256-GCM, JSON)",
+        store,
+        tasks,
+        tower_sessions_core
+    )
 }
 
 /// Our actix-session adapter, called exactly as the actix peer is: AES-256-GCM, bincode of
 /// actix's `HashMap<String, String>`.
 async fn our_actix(url: &str, tasks: usize) -> Contender {
-    use actix_session::storage::{SessionKey, SessionStore as _};
     use sealed_session::integrations::actix_session::ActixSessionStore;
-
     let backend = RedisBackend::connect(url).await.unwrap();
     let store = ActixSessionStore::new(
         Store::builder(backend)
@@ -253,26 +296,11 @@ async fn our_actix(url: &str, tasks: usize) -> Contender {
             .unwrap(),
     )
     .unwrap();
-    let ttl = time::Duration::days(1);
-    let mut keys = Vec::new();
-    for _ in 0..tasks {
-        let key = store.save(as_strings(), &ttl).await.unwrap();
-        keys.push(key.as_ref().to_owned());
-    }
-    let keys = Arc::new(keys);
-    Contender {
-        name: "sealed-session ActixSessionStore (AES-256-GCM, bincode)",
-        pair: Arc::new(move |t| {
-            let (store, keys) = (store.clone(), Arc::clone(&keys));
-            Box::pin(async move {
-                let key = SessionKey::try_from(keys[t].clone()).unwrap();
-                let mut state = store.load(&key).await.unwrap().expect("state present");
-                let n: u64 = state["user_id"].parse().unwrap();
-                state.insert("user_id".into(), (n + 1).to_string());
-                store.update(key, state, &ttl).await.unwrap();
-            })
-        }),
-    }
+    actix_contender!(
+        "sealed-session ActixSessionStore (AES-256-GCM, bincode)",
+        store,
+        tasks
+    )
 }
 
 async fn raw(manager: &ConnectionManager, tasks: usize) -> Contender {
@@ -304,65 +332,26 @@ async fn raw(manager: &ConnectionManager, tasks: usize) -> Contender {
 const SESSION_JSON_COMPACT_LEN: usize = 1024;
 
 async fn tower(url: &str, tasks: usize) -> Contender {
-    use tower_sessions_core_014::SessionStore as _;
-    use tower_sessions_core_014::session::{Id, Record};
     use tower_sessions_redis_store::RedisStore;
     use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config, Pool};
-
     let pool = Pool::new(Config::from_url(url).unwrap(), None, None, None, 1).unwrap();
     pool.connect();
     pool.wait_for_connect().await.unwrap();
-    let store = RedisStore::new(pool);
-    let mut ids = Vec::new();
-    for _ in 0..tasks {
-        let mut record = Record {
-            id: Id::default(),
-            data: as_values(),
-            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
-        };
-        store.create(&mut record).await.unwrap();
-        ids.push(record.id);
-    }
-    let ids = Arc::new(ids);
-    Contender {
-        name: "tower-sessions-redis-store 0.16 (fred, MessagePack)",
-        pair: Arc::new(move |t| {
-            let (store, ids) = (store.clone(), Arc::clone(&ids));
-            Box::pin(async move {
-                let mut record = store.load(&ids[t]).await.unwrap().expect("record present");
-                let n = record.data["user_id"].as_u64().unwrap();
-                record.data.insert("user_id".into(), (n + 1).into());
-                record.expiry_date = time::OffsetDateTime::now_utc() + time::Duration::days(1);
-                store.save(&record).await.unwrap();
-            })
-        }),
-    }
+    tower_contender!(
+        "tower-sessions-redis-store 0.16 (fred, MessagePack)",
+        RedisStore::new(pool),
+        tasks,
+        tower_sessions_core_014
+    )
 }
 
 async fn actix(url: &str, tasks: usize) -> Contender {
-    use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore as _};
-
-    let store = RedisSessionStore::new(url).await.unwrap();
-    let ttl = time::Duration::days(1);
-    let mut keys = Vec::new();
-    for _ in 0..tasks {
-        let key = store.save(as_strings(), &ttl).await.unwrap();
-        keys.push(key.as_ref().to_owned());
-    }
-    let keys = Arc::new(keys);
-    Contender {
-        name: "actix-session 0.11 RedisSessionStore (redis-rs, JSON)",
-        pair: Arc::new(move |t| {
-            let (store, keys) = (store.clone(), Arc::clone(&keys));
-            Box::pin(async move {
-                let key = SessionKey::try_from(keys[t].clone()).unwrap();
-                let mut state = store.load(&key).await.unwrap().expect("state present");
-                let n: u64 = state["user_id"].parse().unwrap();
-                state.insert("user_id".into(), (n + 1).to_string());
-                store.update(key, state, &ttl).await.unwrap();
-            })
-        }),
-    }
+    use actix_session::storage::RedisSessionStore;
+    actix_contender!(
+        "actix-session 0.11 RedisSessionStore (redis-rs, JSON)",
+        RedisSessionStore::new(url).await.unwrap(),
+        tasks
+    )
 }
 
 #[derive(Deserialize)]
