@@ -18,6 +18,8 @@ mod json;
 mod postcard;
 
 pub use self::bincode::{BINCODE_LIMIT, Bincode};
+#[cfg_attr(not(feature = "tower-sessions"), allow(unused_imports))]
+pub(crate) use self::bincode::{decode_serde, encode_serde};
 pub use self::json::Json;
 #[cfg(feature = "postcard")]
 pub use self::postcard::Postcard;

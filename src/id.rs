@@ -76,11 +76,14 @@ impl SessionId {
 
     /// The storage id of this session in hashed mode: lowercase hex SHA-256 of the id.
     pub fn hashed(&self) -> StorageId {
-        let digest = Sha256::digest(self.text);
-        StorageId {
-            text: hex_lower(&digest),
-            hashed: true,
-        }
+        let mut text = String::with_capacity(64);
+        self.push_hashed(&mut text);
+        StorageId { text, hashed: true }
+    }
+
+    /// Appends the hashed storage id to `out` (a storage key in one allocation).
+    pub(crate) fn push_hashed(&self, out: &mut String) {
+        push_hex_lower(out, &Sha256::digest(self.text));
     }
 }
 
@@ -167,11 +170,36 @@ impl Drop for StorageId {
 }
 
 pub(crate) fn hex_lower(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-        }
-    }
+    let mut out = String::with_capacity(bytes.len().saturating_mul(2));
+    push_hex_lower(&mut out, bytes);
     out
+}
+
+/// Appends the lowercase hex digits of `bytes` to `out`.
+fn push_hex_lower(out: &mut String, bytes: &[u8]) {
+    // A nibble is below 16: '0'..='9' or 'a'..='f', never past a byte.
+    let digit = |n: u8| char::from(if n < 10 { b'0' + n } else { b'a' + (n - 10) });
+    for b in bytes {
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The hashed storage id is lowercase hex SHA-256 of the id's text (the expected value
+    /// is Python's `hashlib.sha256(b"AAEC…Hh8").hexdigest()`).
+    #[test]
+    fn a_hashed_storage_id_is_lowercase_hex_sha256_of_the_id_text() {
+        let id = SessionId::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+        let expected = "ea866a757e4c38babfa8127cbe9a409d3e1f93a00ff1488ff735fcf917afffd0";
+        assert_eq!(id.hashed().as_str(), expected);
+        let mut key = String::from("sess:");
+        id.push_hashed(&mut key);
+        assert_eq!(key, format!("sess:{expected}"));
+        assert_eq!(hex_lower(&[0x00, 0x09, 0x0a, 0xf0, 0xff]), "00090af0ff");
+    }
 }

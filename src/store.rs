@@ -108,10 +108,7 @@ impl<T> Session<T> {
 
     /// A session that carries an absolute expiry chosen by its owner (a framework's
     /// record); the store still caps it by its own absolute lifetime.
-    #[cfg_attr(
-        not(any(feature = "tower-sessions", feature = "actix-session")),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "actix-session"), allow(dead_code))]
     pub(crate) fn stored_with_expiry(data: T, expires_at: u64) -> Self {
         Session {
             data,
@@ -221,7 +218,13 @@ where
     pub fn storage_key(&self, id: &SessionId) -> String {
         let inner = &self.inner;
         match inner.storage_keys {
-            StorageKeys::Hashed => format!("{}{}", inner.prefix, id.hashed().as_str()),
+            StorageKeys::Hashed => {
+                // prefix + 64 hex digits, built in place: one allocation per key.
+                let mut key = String::with_capacity(inner.prefix.len().saturating_add(64));
+                key.push_str(&inner.prefix);
+                id.push_hashed(&mut key);
+                key
+            }
             StorageKeys::PlainIds => format!("{}{}", inner.prefix, id.as_str()),
         }
     }
@@ -275,10 +278,7 @@ where
     /// Encodes, seals and writes under an exact storage key (for framework adapters, whose
     /// ids are not [`SessionId`]s), with the framework's idle TTL when it has one; returns
     /// whether the backend wrote.
-    #[cfg_attr(
-        not(any(feature = "tower-sessions", feature = "actix-session")),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "actix-session"), allow(dead_code))]
     pub(crate) async fn write_key(
         &self,
         key: &str,
@@ -661,10 +661,48 @@ where
         mode: SetMode,
         idle: Option<Duration>,
     ) -> Result<bool, Error> {
+        let written = self
+            .write_data(key, &session.data, session.expires_at, mode, idle)
+            .await?;
+        if let Some(expires_at) = written {
+            session.expires_at = Some(expires_at);
+        }
+        Ok(written.is_some())
+    }
+
+    /// Whether `sample` survives every codec of the store (the write codec and each
+    /// reader) there and back: for adapters whose data type only some codecs can decode,
+    /// such as maps of `serde_json::Value`. A reader that cannot would refuse every value
+    /// written with its codec byte.
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    pub(crate) fn codecs_round_trip(&self, sample: &T) -> bool
+    where
+        T: PartialEq,
+    {
+        // readers[0] is the write codec.
+        self.inner.readers.iter().all(|codec| {
+            let mut bytes = Vec::new();
+            codec.encode(sample, &mut bytes).is_ok()
+                && codec.decode(&bytes).is_ok_and(|back| back == *sample)
+        })
+    }
+
+    /// Encodes, seals and writes `data` under an exact storage key, for adapters that hold
+    /// a framework's data by reference (no copy of it to make a [`Session`]). `stored` is
+    /// the expiry as [`Session`] keeps it. Returns the expiry written with, or `None` when
+    /// the mode forbade the write.
+    pub(crate) async fn write_data(
+        &self,
+        key: &str,
+        data: &T,
+        stored: Option<u64>,
+        mode: SetMode,
+        idle: Option<Duration>,
+    ) -> Result<Option<u64>, Error> {
         let inner = &self.inner;
         let now = inner.clock.now_secs();
-        let expires_at = self.effective_expiry(session.expires_at, now);
-        let ttl = self.ttl_for(&session.data, expires_at, now, idle)?;
+        let expires_at = self.effective_expiry(stored, now);
+        let ttl = self.ttl_for(data, expires_at, now, idle)?;
 
         // The session is encoded straight into the buffer that becomes the sealed value,
         // after the room the sealer reserves for its header: no second buffer, no copy.
@@ -687,7 +725,7 @@ where
         buf.0.resize(prefix, 0);
         inner
             .codec
-            .encode(&session.data, &mut buf.0)
+            .encode(data, &mut buf.0)
             .map_err(Error::Encode)?;
         let plaintext_len = buf.0.len().saturating_sub(prefix);
         inner
@@ -707,10 +745,7 @@ where
             });
         }
         let written = inner.backend.set(key, value, ttl, mode).await?;
-        if written {
-            session.expires_at = Some(expires_at);
-        }
-        Ok(written)
+        Ok(written.then_some(expires_at))
     }
 
     /// The TTL to store with: the idle TTL, capped by the time left until `expires_at`.
@@ -854,8 +889,11 @@ where
         self
     }
 
-    /// Writes with `codec`; values it wrote stay readable.
+    /// Writes with `codec`; values it wrote stay readable. A reader added before with the
+    /// same codec id is replaced by it (the write codec reads its own values).
     pub fn codec(mut self, codec: impl Codec<T>) -> Self {
+        let id = codec.id();
+        self.readers.retain(|r| r.id() != id);
         self.codec = Arc::new(codec);
         self
     }

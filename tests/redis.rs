@@ -334,6 +334,69 @@ async fn a_killed_server_gives_errors_not_hangs_and_recovers_after_restart() {
     }
 }
 
+/// The connection has no per-command timer of its own: the backend's one deadline per
+/// operation is all that bounds a command. Every operation, single or batched, must end in
+/// a timeout against a server that accepts connections but never answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backend_operation_times_out_against_a_frozen_server() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::builder()
+        .url(server.url())
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(TIMEOUT)
+        .connect()
+        .await
+        .unwrap();
+    assert!(
+        backend
+            .set("k", b"v", Some(Duration::from_secs(60)), SetMode::Upsert)
+            .await
+            .unwrap()
+    );
+    let keys = vec!["k".to_owned(), "other".to_owned()];
+    let swaps = [Swap {
+        key: "k",
+        expected: b"v",
+        new: b"w",
+    }];
+    server.freeze();
+    macro_rules! times_out {
+        ($name:literal, $op:expr) => {{
+            let started = Instant::now();
+            // An outer bound, so an operation without a deadline fails here, not hangs.
+            let result = tokio::time::timeout(TIMEOUT * 4, $op).await;
+            let took = started.elapsed();
+            match result {
+                Err(_) => panic!("{} had no deadline: still waiting after {took:?}", $name),
+                Ok(Err(e)) => assert_eq!(e.kind(), BackendErrorKind::Timeout, "{}: {e:?}", $name),
+                Ok(Ok(v)) => panic!("{} answered {v:?} against a frozen server", $name),
+            }
+            assert!(took >= TIMEOUT, "{} gave up after {took:?}", $name);
+            assert!(took <= TIMEOUT + MARGIN, "{} took {took:?}", $name);
+        }};
+    }
+    times_out!("set", backend.set("k", b"x", None, SetMode::Upsert));
+    times_out!("get", backend.get("k", 1024));
+    times_out!("delete", backend.delete("k"));
+    times_out!("expire", backend.expire("k", Duration::from_secs(5)));
+    times_out!(
+        "compare_and_swap",
+        backend.compare_and_swap("k", b"v", b"w")
+    );
+    times_out!(
+        "scan",
+        backend.scan("", sealed_session::ScanCursor::start(), 10)
+    );
+    times_out!("get_many", backend.get_many(&keys, 1024));
+    times_out!("get_many_prefix", backend.get_many_prefix(&keys, 8));
+    times_out!(
+        "compare_and_swap_many",
+        backend.compare_and_swap_many(&swaps)
+    );
+    times_out!("delete_many", backend.delete_many(&keys));
+    server.thaw();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_server_gives_timeouts_and_recovers_when_thawed() {
     let server = RedisServer::start();

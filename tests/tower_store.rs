@@ -21,11 +21,13 @@ mod app;
 use std::collections::HashMap;
 use std::time::Duration;
 
+#[cfg(feature = "postcard")]
+use sealed_session::Postcard;
 use sealed_session::envelope::Header;
-use sealed_session::integrations::tower_sessions::{RecordData, TowerSessionStore};
+use sealed_session::integrations::tower_sessions::{RecordBincode, RecordData, TowerSessionStore};
 use sealed_session::{
-    Backend, Bincode, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode, StoreBuilder,
-    Suite,
+    Backend, Bincode, CodecId, Json, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode,
+    StoreBuilder, Suite,
 };
 use serde_json::json;
 use support::http::request;
@@ -179,13 +181,79 @@ async fn the_ttl_follows_the_record_expiry() {
     assert!((595_000..=600_000).contains(&pttl), "PTTL {pttl}");
 }
 
+/// Plain bincode and postcard would save records that no load could decode; they are
+/// refused when the adapter is built. The tagged bincode and JSON are accepted.
 #[test]
 fn a_store_that_cannot_decode_json_values_is_refused() {
-    let store = StoreBuilder::<RecordData, _>::with_codec(MemoryBackend::new(), Bincode)
-        .keyring(keyring())
-        .build()
-        .unwrap();
-    assert!(TowerSessionStore::new(store).is_err());
+    // Everything else as the adapter needs it, so only the codec decides.
+    let build = |b: StoreBuilder<RecordData, MemoryBackend>| {
+        let store = b.disable_ttl().no_absolute_lifetime().keyring(keyring());
+        TowerSessionStore::new(store.build().unwrap())
+    };
+    let with = |codec| StoreBuilder::with_codec(MemoryBackend::new(), codec);
+    assert!(build(with(Bincode)).is_err());
+    #[cfg(feature = "postcard")]
+    assert!(build(StoreBuilder::with_codec(MemoryBackend::new(), Postcard)).is_err());
+    assert!(build(StoreBuilder::with_codec(MemoryBackend::new(), Json)).is_ok());
+    assert!(
+        build(StoreBuilder::with_codec(
+            MemoryBackend::new(),
+            RecordBincode
+        ))
+        .is_ok()
+    );
+    // A reader that cannot decode records would refuse every one with its codec byte: a
+    // move back to JSON must keep reading with RecordBincode, not plain Bincode.
+    let json = || StoreBuilder::with_codec(MemoryBackend::new(), Json);
+    assert!(build(json().also_read(Bincode)).is_err());
+    assert!(build(json().also_read(RecordBincode)).is_ok());
+}
+
+fn codec_of(value: &[u8]) -> CodecId {
+    Header::parse(value).unwrap().codec
+}
+
+/// Records written as JSON (by an earlier version, or during a rolling upgrade by an
+/// instance built as the module docs say, writing JSON and reading both) load; the next
+/// save writes the tagged bincode, which such an instance reads as well.
+#[tokio::test]
+async fn json_records_are_read_and_a_json_writer_reads_the_new_ones() {
+    let backend = MemoryBackend::new();
+    let json_writer = TowerSessionStore::new(
+        TowerSessionStore::builder(backend.clone())
+            .codec(Json)
+            .also_read(RecordBincode)
+            .keyring(keyring())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let current = adapter(backend.clone());
+
+    let mut rec = record(1);
+    rec.data.insert("ratio".into(), json!(0.1));
+    rec.data.insert("debt".into(), json!(-3));
+    json_writer.create(&mut rec).await.unwrap();
+    let key = current.storage_key(&rec.id);
+    let stored = |backend: &MemoryBackend| {
+        let backend = backend.clone();
+        let key = key.clone();
+        async move {
+            match backend.get(&key, 1 << 20).await.unwrap() {
+                sealed_session::Fetched::Value(v) => v,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert_eq!(codec_of(&stored(&backend).await), CodecId::JSON);
+
+    let loaded = current.load(&rec.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data, rec.data);
+    current.save(&loaded).await.unwrap();
+    assert_eq!(codec_of(&stored(&backend).await), CodecId::BINCODE);
+
+    let back = json_writer.load(&rec.id).await.unwrap().unwrap();
+    assert_eq!(back.data, rec.data);
 }
 
 /// tower-sessions sets the expiry on every save, so a store lifetime would slide and cap
@@ -214,7 +282,8 @@ fn debug_shows_configuration_only() {
         text.starts_with("TowerSessionStore { store: Store {"),
         "{text}"
     );
-    assert!(text.contains("codec: json"), "{text}");
+    assert!(text.contains("codec: bincode"), "{text}");
+    assert!(text.contains("reads: [bincode, json]"), "{text}");
 }
 
 // ---- The axum demo over HTTP ----

@@ -21,7 +21,7 @@ fn store<B: Backend>(backend: B) -> TowerSessionStore<B> {
         .prefix("demo:sess:")
         .build()
         .expect("a valid store configuration");
-    TowerSessionStore::new(store).expect("a JSON store")
+    TowerSessionStore::new(store).expect("a store set up by TowerSessionStore::builder")
 }
 
 #[tokio::main]

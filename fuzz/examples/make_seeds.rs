@@ -114,6 +114,17 @@ fn main() {
         br#"{"id":"3dc0d9b6-1b5d-4e8e-9a43-8a1e1c1f2f11","data":{"counter":3,"user":{"name":"alice","roles":["admin"]}},"expiry_date":[2026,327,21,0,0,0,0,0,0]}"#,
     );
 
+    let record: sealed_session::integrations::tower_sessions::RecordData = serde_json::from_str(
+        r#"{"counter":3,"debt":-7,"ratio":0.25,"flag":true,"none":null,
+            "user":{"name":"alice","roles":["admin",["nested",[]]]}}"#,
+    )
+    .expect("a record");
+    let mut bytes = Vec::new();
+    sealed_session::integrations::tower_sessions::RecordBincode
+        .encode(&record, &mut bytes)
+        .expect("encodes");
+    write("codec_decode", "tower-record-bincode", &bytes);
+
     // The roundtrip target reads structured input; a few byte patterns start it off.
     write("roundtrip", "zeros", &[0u8; 128]);
     write("roundtrip", "ramp", &(0..=255u8).collect::<Vec<_>>());

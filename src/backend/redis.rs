@@ -16,10 +16,13 @@
 //!
 //! # Timeouts and retries
 //!
-//! Connecting and each operation have their own deadline (defaults: 1 s each). The
-//! deadline is enforced by the `redis` client and again by a tokio timer around each whole
-//! operation (its retry and follow-up commands included), so a frozen server or a stuck
-//! reconnect gives [`BackendErrorKind::Timeout`] and never a hang.
+//! Connecting and each operation have their own deadline (defaults: 1 s each). An
+//! operation's deadline is one tokio timer around the whole operation (its retry and
+//! follow-up commands included), so a frozen server or a stuck reconnect gives
+//! [`BackendErrorKind::Timeout`] and never a hang. The standalone connection this backend
+//! makes has no per-command timer of its own: it would expire with the operation's, and a
+//! second timer on every command is measurable CPU at tens of thousands of commands a
+//! second. A Cluster connection keeps the client's own response timeout as well.
 //!
 //! Reads (`load`, listing) are retried once when the connection dropped under them or the
 //! server answered with a transient refusal (a Cluster moving slots, `TRYAGAIN`,
@@ -166,7 +169,8 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// Time allowed for each command's reply (default 1 s).
+    /// Time allowed for each operation (default 1 s): its command's reply, or, for a load,
+    /// its retry and follow-up command as well.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = Some(timeout);
         self
@@ -251,14 +255,14 @@ impl RedisBackendBuilder {
             Target::Url(url) => {
                 let info = self.with_auth(url.as_str().into_connection_info().map_err(map_err)?);
                 let client = self.client(info)?;
-                Conn::Standalone(standalone(client, connect_timeout, response_timeout).await?)
+                Conn::Standalone(standalone(client, connect_timeout).await?)
             }
             Target::Host(host, port) => {
                 let info = ConnectionAddr::Tcp(host.clone(), *port)
                     .into_connection_info()
                     .map_err(map_err)?;
                 let client = self.client(self.with_auth(info))?;
-                Conn::Standalone(standalone(client, connect_timeout, response_timeout).await?)
+                Conn::Standalone(standalone(client, connect_timeout).await?)
             }
         };
         Ok(RedisBackend {
@@ -325,9 +329,8 @@ fn install_crypto_provider() {
 async fn standalone(
     client: Client,
     connect_timeout: Duration,
-    response_timeout: Duration,
 ) -> Result<ConnectionManager, BackendError> {
-    let config = manager_config(connect_timeout, response_timeout);
+    let config = manager_config(connect_timeout);
     deadline(
         connect_timeout,
         ConnectionManager::new_with_config(client, config),
@@ -335,13 +338,14 @@ async fn standalone(
     .await
 }
 
-fn manager_config(
-    connect_timeout: Duration,
-    response_timeout: Duration,
-) -> ConnectionManagerConfig {
+/// The reconnecting connection's settings. No response timeout: every command this backend
+/// sends runs inside [`deadline_op`] with the same limit, so a second timer per command
+/// would only cost CPU. (A timed-out reply is not a reason for the `redis` crate to
+/// reconnect either, so nothing else hangs on it.)
+fn manager_config(connect_timeout: Duration) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(connect_timeout))
-        .set_response_timeout(Some(response_timeout))
+        .set_response_timeout(None)
         .set_number_of_retries(3)
         .set_min_delay(Duration::from_millis(20))
         .set_max_delay(Duration::from_millis(500))
@@ -365,7 +369,7 @@ impl RedisBackend {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<RedisBackend, BackendError> {
-        let config = manager_config(connect_timeout, response_timeout);
+        let config = manager_config(connect_timeout);
         let conn = deadline(
             connect_timeout,
             ConnectionManager::new_with_config(client, config),
@@ -377,8 +381,8 @@ impl RedisBackend {
         })
     }
 
-    /// Shares a `ConnectionManager` the application already has. Every command is still
-    /// bounded by `response_timeout`.
+    /// Shares a `ConnectionManager` the application already has. Every operation is still
+    /// bounded by `response_timeout`, retries and follow-up commands included.
     pub fn from_connection_manager(conn: ConnectionManager, response_timeout: Duration) -> Self {
         RedisBackend {
             conn: Conn::Standalone(conn),
@@ -425,8 +429,9 @@ impl RedisBackend {
         end: usize,
         max_len: usize,
     ) -> Result<Fetched, BackendError> {
-        let mut getrange = redis::cmd("GETRANGE");
-        getrange.arg(key).arg(0).arg(end);
+        // Sized up front: the name, the key and two numbers of at most 20 digits.
+        let mut getrange = Cmd::with_capacity(4, key.len().saturating_add(48));
+        getrange.arg("GETRANGE").arg(key).arg(0).arg(end);
         let mut value: Vec<u8> = match self.read(|| self.query(&getrange)).await {
             Err(e) if is_wrong_type(&e) => return Ok(Fetched::NotBytes),
             other => other?,
@@ -777,8 +782,12 @@ impl Backend for RedisBackend {
         ttl: Option<Duration>,
         mode: SetMode,
     ) -> Result<bool, BackendError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(value);
+        // Sized up front (name, key, value, EX and up to 20 digits, NX/XX), so pushing the
+        // value never reallocates: a grown buffer past 1 KiB costs the system allocator
+        // far more than its size suggests.
+        let mut cmd =
+            Cmd::with_capacity(6, key.len().saturating_add(value.len()).saturating_add(32));
+        cmd.arg("SET").arg(key).arg(value);
         if let Some(ttl) = ttl {
             let secs = ttl.as_secs();
             if secs == 0 {

@@ -30,26 +30,41 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Bincode {
     }
 
     fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        ::bincode::serde::encode_into_std_write(value, out, CONFIG)
-            .map(|_| ())
-            .map_err(|e| CodecError::new(CodecId::BINCODE, CodecOp::Encode, encode_kind(&e)))
+        encode_serde(value, out)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
-        let err = |kind| CodecError::new(CodecId::BINCODE, CodecOp::Decode, kind);
-        let (value, read) = ::bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG)
-            .map_err(|e| err(decode_kind(&e)))?;
-        if read != bytes.len() {
-            return Err(err(CodecErrorKind::TrailingBytes));
-        }
-        Ok(value)
+        decode_serde(bytes)
     }
+}
+
+/// [`Bincode`]'s encoding of any serde value (for codecs that wrap a type in a
+/// bincode-friendly form before encoding it).
+pub(crate) fn encode_serde<S: Serialize + ?Sized>(
+    value: &S,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    ::bincode::serde::encode_into_std_write(value, out, CONFIG)
+        .map(|_| ())
+        .map_err(|e| CodecError::new(CodecId::BINCODE, CodecOp::Encode, encode_kind(&e)))
+}
+
+/// [`Bincode`]'s strict decoding of any serde value: trailing bytes are refused.
+pub(crate) fn decode_serde<D: DeserializeOwned>(bytes: &[u8]) -> Result<D, CodecError> {
+    let err = |kind| CodecError::new(CodecId::BINCODE, CodecOp::Decode, kind);
+    let (value, read) = ::bincode::serde::decode_from_slice::<D, _>(bytes, CONFIG)
+        .map_err(|e| err(decode_kind(&e)))?;
+    if read != bytes.len() {
+        return Err(err(CodecErrorKind::TrailingBytes));
+    }
+    Ok(value)
 }
 
 fn encode_kind(e: &EncodeError) -> CodecErrorKind {
     match e {
         EncodeError::UnexpectedEnd => CodecErrorKind::Limit,
-        EncodeError::Serde(_) => CodecErrorKind::Unsupported,
+        // A type's own Serialize refusing a value (serde's `Error::custom`) lands here.
+        EncodeError::Serde(_) | EncodeError::OtherString(_) => CodecErrorKind::Unsupported,
         _ => CodecErrorKind::Other,
     }
 }

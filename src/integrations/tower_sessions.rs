@@ -5,9 +5,20 @@
 //! envelope under `prefix + hex(SHA-256(id))`, the same hashing as the crate's own ids, with
 //! the record's expiry as the envelope's authenticated absolute expiry and as the TTL.
 //!
-//! The map is written with [`Json`]: bincode and postcard are not self-describing and cannot
-//! decode `serde_json::Value` (the save would succeed and every load fail), so a store with
-//! another write codec is refused when the adapter is built.
+//! The map is written with [`RecordBincode`]: bincode, with every value tagged by its kind,
+//! since plain bincode and postcard are not self-describing and cannot decode
+//! `serde_json::Value` (the save would succeed and every load fail). Records written as
+//! JSON (by earlier versions of this adapter) are still read. A store with a codec, writer
+//! or reader, that cannot round-trip such values is refused when the adapter is built (a
+//! reader that cannot would refuse every record carrying its codec byte); [`Json`] is
+//! accepted too.
+//!
+//! Rolling out over instances that still run a version writing JSON: those cannot read
+//! [`RecordBincode`] records, so deploy first with
+//! `TowerSessionStore::builder(backend).codec(Json).also_read(RecordBincode)` (writes JSON,
+//! reads both), then drop the last two calls once no instance runs the older version. The
+//! same holds backwards: an instance rolled back to a JSON-only version refuses the
+//! records written since, so roll back to the JSON-writing step first.
 //!
 //! A stored value that is refused (tampered with, under an unknown or retired key, expired)
 //! is "no session" for tower-sessions, with a `tracing` warning that names the rejection kind
@@ -51,10 +62,14 @@ use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, SessionStore};
 
 use crate::backend::{Backend, SetMode};
-use crate::codec::{CodecId, Json};
+use crate::codec::Json;
 use crate::error::{ConfigError, Error};
 use crate::id::StorageId;
-use crate::store::{Session, StorageKeys, Store, StoreBuilder};
+use crate::store::{StorageKeys, Store, StoreBuilder};
+
+mod record;
+
+pub use self::record::RecordBincode;
 
 /// The session data tower-sessions keeps: a map of JSON values.
 pub type RecordData = HashMap<String, Value>;
@@ -76,24 +91,28 @@ impl<B> Clone for TowerSessionStore<B> {
 }
 
 impl<B: Backend> TowerSessionStore<B> {
-    /// A store builder set up for the adapter: JSON codec, no idle TTL and no absolute
-    /// lifetime of its own, since every record carries its expiry (the TTL then runs until
-    /// that expiry). Give it a keyring, change the prefix or size limit as needed, build,
-    /// and pass the store to [`TowerSessionStore::new`].
+    /// A store builder set up for the adapter: writes [`RecordBincode`] and also reads
+    /// [`Json`]; no idle TTL and no absolute lifetime of its own, since every record
+    /// carries its expiry (the TTL then runs until that expiry). Give it a keyring, change
+    /// the prefix or size limit as needed, build, and pass the store to
+    /// [`TowerSessionStore::new`].
     pub fn builder(backend: B) -> StoreBuilder<RecordData, B> {
-        StoreBuilder::with_codec(backend, Json)
+        StoreBuilder::with_codec(backend, RecordBincode)
+            .also_read(Json)
             .disable_ttl()
             .no_absolute_lifetime()
     }
 
-    /// The adapter over `store`, which must write JSON, hash ids into storage keys and have
-    /// no absolute lifetime of its own ([`TowerSessionStore::builder`] sets all three).
+    /// The adapter over `store`, whose codecs (writer and readers) must round-trip maps of
+    /// `serde_json::Value` ([`RecordBincode`] and [`Json`] do), which must hash ids into
+    /// storage keys and have no absolute lifetime of its own ([`TowerSessionStore::builder`]
+    /// sets all three).
     pub fn new(store: Store<RecordData, B>) -> Result<Self, Error> {
         let invalid = |what| Err(Error::Config(ConfigError::InvalidSetting(what)));
-        if store.write_codec() != CodecId::JSON {
+        if !store.codecs_round_trip(&codec_probe()) {
             return invalid(
-                "tower-sessions records hold serde_json::Value, which only the JSON codec can \
-                 decode; build the store with TowerSessionStore::builder",
+                "a codec of the store cannot round-trip the serde_json::Values that \
+                 tower-sessions records hold; build the store with TowerSessionStore::builder",
             );
         }
         if store.storage_keys() != StorageKeys::Hashed {
@@ -128,11 +147,15 @@ impl<B: Backend> TowerSessionStore<B> {
             self.store.destroy_stored(&storage_id(&record.id)).await?;
             return Ok(WriteOutcome::Expired);
         }
-        let mut session = Session::stored_with_expiry(record.data.clone(), expires_at);
         let key = self.storage_key(&record.id);
-        match self.store.write_key(&key, &mut session, mode, None).await {
-            Ok(true) => Ok(WriteOutcome::Written),
-            Ok(false) => Ok(WriteOutcome::Refused),
+        // Written from the record as it is: no copy of its map.
+        let written = self
+            .store
+            .write_data(&key, &record.data, Some(expires_at), mode, None)
+            .await;
+        match written {
+            Ok(Some(_)) => Ok(WriteOutcome::Written),
+            Ok(None) => Ok(WriteOutcome::Refused),
             Err(Error::SessionExpired) => Ok(WriteOutcome::Expired),
             Err(e) => Err(e),
         }
@@ -144,6 +167,22 @@ enum WriteOutcome {
     /// The mode forbade the write: the id is taken (create) or gone (save).
     Refused,
     Expired,
+}
+
+/// A record with every kind of value, nested, and numbers as parsed from JSON text (which
+/// keep their text under serde_json's `arbitrary_precision`): what every codec of the
+/// store must round-trip.
+fn codec_probe() -> RecordData {
+    let mut value = serde_json::json!({
+        "null": null, "bool": true, "u64": u64::MAX, "i64": i64::MIN, "f64": 0.1,
+        "string": "text", "array": [1, "two", [3.5], {}], "object": { "nested": { "deep": [] } }
+    });
+    for (name, text) in [("decimal", "1.50"), ("big", "18446744073709551617")] {
+        if let (Some(map), Ok(n)) = (value.as_object_mut(), serde_json::from_str(text)) {
+            map.insert(name.to_owned(), n);
+        }
+    }
+    HashMap::from([("probe".to_owned(), value)])
 }
 
 fn storage_id(id: &Id) -> StorageId {

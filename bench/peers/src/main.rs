@@ -4,7 +4,9 @@
 //!
 //! Run from the repository root: `cargo run --release --manifest-path bench/peers/Cargo.toml`
 //! (results in BENCHMARKS.md). `PEERS_ROUNDS`, `PEERS_ROUND_MS` and `PEERS_LEVELS` change the
-//! shape; `PEERS_NODE=0` leaves out the Node store (otherwise `node` must be installed).
+//! shape; `PEERS_NODE=0` leaves out the Node store (otherwise `node` must be installed);
+//! `PEERS_ONLY=a,b` keeps only the contenders whose names contain one of those texts (for
+//! profiling one of them; the table then compares against ours only if ours is kept).
 //!
 //! Each task owns one session, created before timing; a pair is what one request does with
 //! it: load, change one field, save. The contenders alternate within every round (raw,
@@ -80,9 +82,32 @@ struct Round {
     pairs: u64,
     elapsed: Duration,
     latencies_us: Vec<u32>,
+    /// CPU time of this process (all threads) and of `redis-server` during the round.
+    client_cpu: Duration,
+    server_cpu: Duration,
 }
 
-async fn run_round(tasks: usize, pair: &Pair, round_time: Duration) -> Round {
+/// User + system CPU time of a process so far, from `/proc/<pid>/stat` (clock ticks,
+/// 100 per second on Linux); zero where that file does not exist.
+fn cpu_time(pid: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces):
+    // state is field 3, utime 14, stime 15.
+    let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+async fn run_round(tasks: usize, pair: &Pair, round_time: Duration, server_pid: &str) -> Round {
+    let (client_before, server_before) = (cpu_time("self"), cpu_time(server_pid));
     let started = Instant::now();
     let stop = started + round_time;
     let mut handles = Vec::new();
@@ -103,11 +128,15 @@ async fn run_round(tasks: usize, pair: &Pair, round_time: Duration) -> Round {
         latencies_us.extend(h.await.unwrap());
     }
     let elapsed = started.elapsed();
+    let client_cpu = cpu_time("self").saturating_sub(client_before);
+    let server_cpu = cpu_time(server_pid).saturating_sub(server_before);
     latencies_us.sort_unstable();
     Round {
         pairs: latencies_us.len() as u64,
         elapsed,
         latencies_us,
+        client_cpu,
+        server_cpu,
     }
 }
 
@@ -118,6 +147,10 @@ struct Summary {
     p99_us: f64,
     /// Spread of the rate over rounds: (max - min) / median.
     spread: f64,
+    /// CPU per pair, over all rounds: this process (the store and the tokio runtime) and
+    /// `redis-server`.
+    client_us: f64,
+    server_us: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -144,7 +177,15 @@ fn summarize(rounds: &[Round]) -> Summary {
         p50_us: median(rounds.iter().map(|r| pct(r, 0.50)).collect()),
         p99_us: median(rounds.iter().map(|r| pct(r, 0.99)).collect()),
         spread: (hi - lo) / mid,
+        client_us: per_pair(rounds, |r| r.client_cpu),
+        server_us: per_pair(rounds, |r| r.server_cpu),
     }
+}
+
+fn per_pair(rounds: &[Round], cpu: impl Fn(&Round) -> Duration) -> f64 {
+    let pairs: u64 = rounds.iter().map(|r| r.pairs).sum();
+    let total: Duration = rounds.iter().map(cpu).sum();
+    total.as_secs_f64() * 1e6 / pairs.max(1) as f64
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -263,7 +304,8 @@ fn adapter_keyring() -> Keyring {
 }
 
 /// Our tower-sessions adapter, called exactly as the tower peer is (same trait shape, same
-/// record): AES-256-GCM, JSON (records hold `serde_json::Value`s).
+/// record): AES-256-GCM, the adapter's default `RecordBincode` (bincode with each
+/// `serde_json::Value` tagged by its kind).
 async fn our_tower(url: &str, tasks: usize) -> Contender {
     use sealed_session::integrations::tower_sessions::TowerSessionStore;
     let backend = RedisBackend::connect(url).await.unwrap();
@@ -276,7 +318,7 @@ async fn our_tower(url: &str, tasks: usize) -> Contender {
     )
     .unwrap();
     tower_contender!(
-        "sealed-session TowerSessionStore (AES-256-GCM, JSON)",
+        "sealed-session TowerSessionStore (AES-256-GCM, RecordBincode)",
         store,
         tasks,
         tower_sessions_core
@@ -401,6 +443,9 @@ fn main() {
         })
         .collect();
     let with_node = std::env::var("PEERS_NODE").as_deref() != Ok("0");
+    let only: Vec<String> = std::env::var("PEERS_ONLY")
+        .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
+        .unwrap_or_default();
     let round_time = Duration::from_millis(round_ms);
 
     let server = redis_support::RedisServer::start();
@@ -416,6 +461,17 @@ fn main() {
         let manager = ConnectionManager::new(redis::Client::open(url.as_str()).unwrap())
             .await
             .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut manager.clone())
+            .await
+            .unwrap();
+        let server_pid = info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .expect("INFO server names the process id")
+            .trim()
+            .to_owned();
         for &tasks in &levels {
             let contenders = vec![
                 raw(&manager, tasks).await,
@@ -440,21 +496,25 @@ fn main() {
                 our_actix(&url, tasks).await,
                 actix(&url, tasks).await,
             ];
+            let contenders: Vec<Contender> = contenders
+                .into_iter()
+                .filter(|c| only.is_empty() || only.iter().any(|o| c.name.contains(o.as_str())))
+                .collect();
             // One warm-up round each, not counted.
             for c in &contenders {
-                run_round(tasks, &c.pair, Duration::from_millis(200)).await;
+                run_round(tasks, &c.pair, Duration::from_millis(200), &server_pid).await;
             }
             let mut results: Vec<Vec<Round>> = contenders.iter().map(|_| Vec::new()).collect();
             for _ in 0..rounds {
                 for (c, out) in contenders.iter().zip(results.iter_mut()) {
-                    out.push(run_round(tasks, &c.pair, round_time).await);
+                    out.push(run_round(tasks, &c.pair, round_time, &server_pid).await);
                 }
             }
             for (c, rs) in contenders.iter().zip(&results) {
                 let s = summarize(rs);
                 eprintln!(
-                    "{tasks:>3} tasks  {:<55} {:>9.0} pairs/s",
-                    c.name, s.pairs_per_s
+                    "{tasks:>3} tasks  {:<55} {:>9.0} pairs/s  cpu/pair: client {:>5.1} µs, server {:>4.1} µs",
+                    c.name, s.pairs_per_s, s.client_us, s.server_us
                 );
                 table.push((tasks, c.name, s));
             }
@@ -475,32 +535,48 @@ fn main() {
                 p50_us: n.p50_us,
                 p99_us: n.p99_us,
                 spread: f64::NAN,
+                client_us: f64::NAN,
+                server_us: f64::NAN,
             },
         ));
     }
 
     println!(
-        "\n| tasks | store | pairs/s | p50 µs | p99 µs | vs. sealed-session (AES, bincode) | rate spread over rounds |"
+        "\n| tasks | store | pairs/s | p50 µs | p99 µs | vs. sealed-session (AES, bincode) | rate spread over rounds | client CPU µs/pair | server CPU µs/pair |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for &tasks in &levels {
         let reference = table
             .iter()
             .find(|(t, name, _)| *t == tasks && name.starts_with("sealed-session (AES"))
-            .map(|(_, _, s)| s.pairs_per_s)
-            .unwrap();
+            .map_or(f64::NAN, |(_, _, s)| s.pairs_per_s);
         for (_, name, s) in table.iter().filter(|(t, _, _)| *t == tasks) {
             let spread = if s.spread.is_nan() {
                 "–".to_owned()
             } else {
                 format!("{:.0} %", s.spread * 100.0)
             };
+            let cpu = |us: f64| {
+                if us.is_nan() {
+                    "–".to_owned()
+                } else {
+                    format!("{us:.1}")
+                }
+            };
+            let ratio = s.pairs_per_s / reference;
+            // Small ratios (the Node store) keep two significant digits.
+            let ratio = if ratio < 0.1 {
+                format!("{ratio:.4}")
+            } else {
+                format!("{ratio:.2}")
+            };
             println!(
-                "| {tasks} | {name} | {:.0} | {:.0} | {:.0} | {:.2}× | {spread} |",
+                "| {tasks} | {name} | {:.0} | {:.0} | {:.0} | {ratio}× | {spread} | {} | {} |",
                 s.pairs_per_s,
                 s.p50_us,
                 s.p99_us,
-                s.pairs_per_s / reference,
+                cpu(s.client_us),
+                cpu(s.server_us),
             );
         }
     }
