@@ -673,7 +673,7 @@ where
     /// Whether `sample` survives every codec of the store (the write codec and each
     /// reader) there and back: for adapters whose data type only some codecs can decode,
     /// such as maps of `serde_json::Value`. A reader that cannot would refuse every value
-    /// written with its codec byte.
+    /// written with its codec byte. (Readers must encode too for this check.)
     #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
     pub(crate) fn codecs_round_trip(&self, sample: &T) -> bool
     where
@@ -889,11 +889,10 @@ where
         self
     }
 
-    /// Writes with `codec`; values it wrote stay readable. A reader added before with the
-    /// same codec id is replaced by it (the write codec reads its own values).
+    /// Writes with `codec`; values it wrote stay readable. The write codec it replaces is
+    /// not kept as a reader: add it with [`StoreBuilder::also_read`] to keep reading the
+    /// values it wrote.
     pub fn codec(mut self, codec: impl Codec<T>) -> Self {
-        let id = codec.id();
-        self.readers.retain(|r| r.id() != id);
         self.codec = Arc::new(codec);
         self
     }
@@ -1016,7 +1015,10 @@ where
         let mut readers = vec![Arc::clone(&self.codec)];
         for reader in self.readers {
             if readers.iter().any(|r| r.id() == reader.id()) {
-                return Err(invalid("two codecs share a codec id"));
+                return Err(invalid(
+                    "two codecs share a codec id (the write codec reads its own values: \
+                     list no reader with its id)",
+                ));
             }
             readers.push(reader);
         }

@@ -184,24 +184,6 @@ fn two_readers_with_one_codec_id_are_refused() {
     assert!(matches!(result.unwrap_err(), Error::Config(_)));
 }
 
-/// Choosing the write codec replaces a reader added before with the same id (the writer
-/// reads its own values), so a builder that already reads JSON can be switched to write
-/// it; a reader added afterwards with the writer's id is still refused.
-#[test]
-fn the_write_codec_replaces_an_earlier_reader_of_its_id() {
-    let builder = || {
-        Store::<WebSession, _>::builder(MemoryBackend::new())
-            .keyring(support::keyring(1))
-            .also_read(Json)
-    };
-    let store = builder().codec(Json).also_read(Bincode).build().unwrap();
-    assert_eq!(store.write_codec(), CodecId::JSON);
-    let text = format!("{store:?}");
-    assert!(text.contains("reads: [json, bincode]"), "{text}");
-    let late = builder().codec(Json).also_read(Json).build();
-    assert!(matches!(late.unwrap_err(), Error::Config(_)));
-}
-
 /// Found by the `codec_decode` fuzz target: serde_json's default float parser is not
 /// correctly rounded, so a float that JSON wrote could read back one unit in the last place
 /// off, and drift on every save. Every codec must give back the exact bits of every finite

@@ -207,6 +207,13 @@ fn a_store_that_cannot_decode_json_values_is_refused() {
     let json = || StoreBuilder::with_codec(MemoryBackend::new(), Json);
     assert!(build(json().also_read(Bincode)).is_err());
     assert!(build(json().also_read(RecordBincode)).is_ok());
+    // The adapter's builder already reads JSON, so writing JSON through it is a loud
+    // configuration error, never a store that quietly stops reading RecordBincode.
+    let switched = TowerSessionStore::builder(MemoryBackend::new())
+        .codec(Json)
+        .keyring(keyring())
+        .build();
+    assert!(switched.is_err());
 }
 
 fn codec_of(value: &[u8]) -> CodecId {
@@ -220,9 +227,10 @@ fn codec_of(value: &[u8]) -> CodecId {
 async fn json_records_are_read_and_a_json_writer_reads_the_new_ones() {
     let backend = MemoryBackend::new();
     let json_writer = TowerSessionStore::new(
-        TowerSessionStore::builder(backend.clone())
-            .codec(Json)
+        StoreBuilder::with_codec(backend.clone(), Json)
             .also_read(RecordBincode)
+            .disable_ttl()
+            .no_absolute_lifetime()
             .keyring(keyring())
             .build()
             .unwrap(),

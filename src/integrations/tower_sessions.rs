@@ -14,11 +14,18 @@
 //! accepted too.
 //!
 //! Rolling out over instances that still run a version writing JSON: those cannot read
-//! [`RecordBincode`] records, so deploy first with
-//! `TowerSessionStore::builder(backend).codec(Json).also_read(RecordBincode)` (writes JSON,
-//! reads both), then drop the last two calls once no instance runs the older version. The
-//! same holds backwards: an instance rolled back to a JSON-only version refuses the
-//! records written since, so roll back to the JSON-writing step first.
+//! [`RecordBincode`] records, so deploy first with a store that writes JSON and reads both,
+//! `StoreBuilder::with_codec(backend, Json).also_read(RecordBincode).disable_ttl()
+//! .no_absolute_lifetime()` (then the keyring and the rest), and switch to
+//! [`TowerSessionStore::builder`] once no instance runs the older version. The same holds
+//! backwards: an instance rolled back to a JSON-only version refuses the records written
+//! since, so roll back to the JSON-writing step first. (`TowerSessionStore::builder`
+//! already reads JSON, so `.codec(Json)` on it is refused when built, as two codecs for
+//! one codec byte.)
+//!
+//! An application in which some crate switches on serde_json's `arbitrary_precision`
+//! feature gets its numbers as text, which [`RecordBincode`] cannot always carry exactly;
+//! the adapter then refuses it, and the store above (writing JSON) is the one to use.
 //!
 //! A stored value that is refused (tampered with, under an unknown or retired key, expired)
 //! is "no session" for tower-sessions, with a `tracing` warning that names the rejection kind
@@ -112,7 +119,8 @@ impl<B: Backend> TowerSessionStore<B> {
         if !store.codecs_round_trip(&codec_probe()) {
             return invalid(
                 "a codec of the store cannot round-trip the serde_json::Values that \
-                 tower-sessions records hold; build the store with TowerSessionStore::builder",
+                 tower-sessions records hold; build the store with TowerSessionStore::builder, \
+                 or, where serde_json's arbitrary_precision is on, write Json (module docs)",
             );
         }
         if store.storage_keys() != StorageKeys::Hashed {

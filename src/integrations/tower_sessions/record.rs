@@ -19,7 +19,8 @@
 //! exactly what serde_json's parser reads back in a record (it stops at 127 nested
 //! containers, the record's own map included), so a record this codec saves can always be
 //! written as JSON and read again, a deeper one fails to save instead of being stored
-//! unreadable, and no input can run the decoder's recursion further.
+//! unreadable (the JSON codec itself would store it, and then fail to read it), and no
+//! input can run the decoder's recursion further.
 //!
 //! Numbers are written only when they come back equal: with serde_json's
 //! `arbitrary_precision` feature (which any crate in an application can switch on) a number
