@@ -105,16 +105,6 @@ impl<T> Session<T> {
     pub fn into_data(self) -> T {
         self.data
     }
-
-    /// A session that carries an absolute expiry chosen by its owner (a framework's
-    /// record); the store still caps it by its own absolute lifetime.
-    #[cfg_attr(not(feature = "actix-session"), allow(dead_code))]
-    pub(crate) fn stored_with_expiry(data: T, expires_at: u64) -> Self {
-        Session {
-            data,
-            expires_at: Some(expires_at),
-        }
-    }
 }
 
 impl<T> fmt::Debug for Session<T> {
@@ -273,20 +263,6 @@ where
     pub async fn create(&self, id: &SessionId, session: &mut Session<T>) -> Result<(), Error> {
         self.write_checked(&self.storage_key(id), session, SetMode::CreateOnly)
             .await
-    }
-
-    /// Encodes, seals and writes under an exact storage key (for framework adapters, whose
-    /// ids are not [`SessionId`]s), with the framework's idle TTL when it has one; returns
-    /// whether the backend wrote.
-    #[cfg_attr(not(feature = "actix-session"), allow(dead_code))]
-    pub(crate) async fn write_key(
-        &self,
-        key: &str,
-        session: &mut Session<T>,
-        mode: SetMode,
-        idle: Option<Duration>,
-    ) -> Result<bool, Error> {
-        self.write_with(key, session, mode, idle).await
     }
 
     async fn write_checked(
@@ -642,27 +618,16 @@ where
         }
     }
 
-    /// Encodes, seals and writes; returns whether the backend wrote (create-only may not).
+    /// Encodes, seals and writes with the store's idle TTL; returns whether the backend
+    /// wrote (create-only may not) and records the expiry written with in `session`.
     async fn write(
         &self,
         key: &str,
         session: &mut Session<T>,
         mode: SetMode,
     ) -> Result<bool, Error> {
-        self.write_with(key, session, mode, None).await
-    }
-
-    /// [`Store::write`], with the idle TTL given by the caller (a framework's own TTL)
-    /// instead of the store's setting. The absolute expiry still caps it.
-    async fn write_with(
-        &self,
-        key: &str,
-        session: &mut Session<T>,
-        mode: SetMode,
-        idle: Option<Duration>,
-    ) -> Result<bool, Error> {
         let written = self
-            .write_data(key, &session.data, session.expires_at, mode, idle)
+            .write_data(key, &session.data, session.expires_at, mode, None)
             .await?;
         if let Some(expires_at) = written {
             session.expires_at = Some(expires_at);
@@ -687,10 +652,12 @@ where
         })
     }
 
-    /// Encodes, seals and writes `data` under an exact storage key, for adapters that hold
-    /// a framework's data by reference (no copy of it to make a [`Session`]). `stored` is
-    /// the expiry as [`Session`] keeps it. Returns the expiry written with, or `None` when
-    /// the mode forbade the write.
+    /// Encodes, seals and writes `data` under an exact storage key: the one write path, for
+    /// [`Store::write`] and for framework adapters (whose ids are not [`SessionId`]s and
+    /// whose data they hold by reference). `stored` is the expiry as [`Session`] keeps it;
+    /// `idle` a framework's own idle TTL, used instead of the store's (the absolute expiry
+    /// still caps it). Returns the expiry written with, or `None` when the mode forbade the
+    /// write.
     pub(crate) async fn write_data(
         &self,
         key: &str,

@@ -128,16 +128,20 @@ impl<B: Backend> ActixSessionStore<B> {
         self.store.key_of(&storage_id(key))
     }
 
+    /// Writes `state` under `key`; `stored` is the absolute expiry it keeps (`None` for a
+    /// new session). Returns whether the mode let it write.
     async fn write(
         &self,
         key: &str,
-        session: &mut Session<SessionState>,
+        state: &SessionState,
+        stored: Option<u64>,
         mode: SetMode,
         ttl: &time::Duration,
     ) -> Result<bool, Error> {
         self.store
-            .write_key(key, session, mode, Some(std_ttl(ttl)))
+            .write_data(key, state, stored, mode, Some(std_ttl(ttl)))
             .await
+            .map(|written| written.is_some())
     }
 }
 
@@ -207,12 +211,11 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         session_state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, SaveError> {
-        let mut session = Session::new(session_state);
         for _ in 0..SAVE_ATTEMPTS {
             let id = SessionId::generate().map_err(|e| SaveError::Other(other(e)))?;
             let key = self.store.key_of(&StorageId::hash_of(id.as_str()));
             match self
-                .write(&key, &mut session, SetMode::CreateOnly, ttl)
+                .write(&key, &session_state, None, SetMode::CreateOnly, ttl)
                 .await
             {
                 Ok(true) => {
@@ -257,9 +260,14 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                 Err(e) => return Err(UpdateError::Other(other(e))),
             },
         };
-        let mut session = Session::stored_with_expiry(session_state, expires_at);
         match self
-            .write(&key, &mut session, SetMode::UpdateOnly, ttl)
+            .write(
+                &key,
+                &session_state,
+                Some(expires_at),
+                SetMode::UpdateOnly,
+                ttl,
+            )
             .await
         {
             Ok(_) | Err(Error::SessionExpired) => Ok(session_key),
