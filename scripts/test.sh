@@ -29,6 +29,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 redis-server --version
 
+# A full run (tests, lints, the supply-chain tools and the fuzz build) writes about 4 GB under
+# target/, fuzz/target/ and cargo's temporary install directories. Say so up front when the
+# disk is short, so that a build that dies of ENOSPC is not mistaken for a code failure.
+avail_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+if [ -n "$avail_kb" ] && [ "$avail_kb" -lt 4000000 ]; then
+    echo "warning: only $((avail_kb / 1024)) MiB free on $(df -P . | awk 'NR == 2 {print $6}');" \
+        "a full run needs about 4 GB" >&2
+fi
+
 cargo test --all-features --locked
 bash scripts/supply-chain.sh
 bash scripts/fuzz-smoke.sh
