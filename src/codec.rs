@@ -16,6 +16,7 @@ mod bincode;
 mod json;
 #[cfg(feature = "postcard")]
 mod postcard;
+mod writer;
 
 pub use self::bincode::{BINCODE_LIMIT, Bincode};
 #[cfg_attr(not(feature = "tower-sessions"), allow(unused_imports))]
@@ -23,6 +24,7 @@ pub(crate) use self::bincode::{decode_serde, encode_serde};
 pub use self::json::Json;
 #[cfg(feature = "postcard")]
 pub use self::postcard::Postcard;
+pub use self::writer::WipingWriter;
 
 /// The codec byte of an envelope (offset 2).
 ///
@@ -84,11 +86,46 @@ impl fmt::Display for CodecId {
 /// Implementations must be deterministic enough to round-trip, must refuse trailing bytes on
 /// decode, and must not put session data into their errors (build a [`CodecError`] from a
 /// category instead).
+///
+/// `out` holds plaintext: append to it through a [`WipingWriter`], which wipes the old
+/// allocation whenever the vector has to grow (a plain `Vec` frees it with the bytes still
+/// in it). On error, leave what was written in `out`: the store wipes it.
+///
+/// ```
+/// use std::io::Write;
+/// use sealed_session::codec::{Codec, CodecId, WipingWriter};
+/// use sealed_session::{CodecError, CodecErrorKind, CodecOp};
+///
+/// /// Session data that is a single line of text.
+/// struct Line;
+///
+/// const LINE: CodecId = match CodecId::user_defined(0x80) {
+///     Some(id) => id,
+///     None => unreachable!(),
+/// };
+///
+/// impl Codec<String> for Line {
+///     fn id(&self) -> CodecId {
+///         LINE
+///     }
+///
+///     fn encode(&self, value: &String, out: &mut Vec<u8>) -> Result<(), CodecError> {
+///         WipingWriter::new(out)
+///             .write_all(value.as_bytes())
+///             .map_err(|_| CodecError::new(LINE, CodecOp::Encode, CodecErrorKind::Other))
+///     }
+///
+///     fn decode(&self, bytes: &[u8]) -> Result<String, CodecError> {
+///         String::from_utf8(bytes.to_vec())
+///             .map_err(|_| CodecError::new(LINE, CodecOp::Decode, CodecErrorKind::Syntax))
+///     }
+/// }
+/// ```
 pub trait Codec<T>: Send + Sync + 'static {
     /// The byte recorded in the envelope for values this codec wrote.
     fn id(&self) -> CodecId;
 
-    /// Appends the encoding of `value` to `out`.
+    /// Appends the encoding of `value` to `out` (through a [`WipingWriter`]).
     fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError>;
 
     /// Decodes exactly one value that spans all of `bytes`.

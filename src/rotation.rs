@@ -23,6 +23,7 @@ use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
 
@@ -159,13 +160,21 @@ impl Census {
 pub struct RewrapOptions {
     /// Count what would be re-sealed, write nothing. Default `false`.
     pub dry_run: bool,
-    /// Keys asked for per scan page, and so per pipelined batch. Default 500.
+    /// Keys asked for per scan page, and so per pipelined batch. Default 500; values above
+    /// [`RewrapOptions::MAX_BATCH`] are treated as that.
     pub batch: usize,
     /// Largest value [`rewrap`] reads, as the store's `max_envelope_len`; larger ones are
     /// counted as `too_large` and left alone. Default 64 KiB; values above the store's
     /// own limit ([`MAX_ENVELOPE_LEN_LIMIT`](crate::MAX_ENVELOPE_LEN_LIMIT), 1 MiB) are
     /// treated as that limit. ([`census`] reads headers only, whatever the size.)
     pub max_envelope_len: usize,
+    /// The absolute lifetime of the store the envelopes belong to, if it has one. Each
+    /// re-sealed envelope then gets the expiry that store would give it: its own, capped at
+    /// `now + lifetime`, or `now + lifetime` for one stored without an expiry; and envelopes
+    /// stored without an expiry are re-sealed even under the primary key. `None` (the
+    /// default, right for a store without a lifetime) keeps every expiry as it is.
+    /// [`Store::rewrap`](crate::Store::rewrap) sets it from the store.
+    pub absolute_lifetime: Option<Duration>,
 }
 
 impl Default for RewrapOptions {
@@ -174,6 +183,7 @@ impl Default for RewrapOptions {
             dry_run: false,
             batch: 500,
             max_envelope_len: DEFAULT_MAX_ENVELOPE_LEN,
+            absolute_lifetime: None,
         }
     }
 }
@@ -185,9 +195,12 @@ impl RewrapOptions {
         self
     }
 
-    /// Sets [`RewrapOptions::batch`] (at least 1).
+    /// The most keys read per page: see [`RewrapOptions::batch`].
+    pub const MAX_BATCH: usize = 10_000;
+
+    /// Sets [`RewrapOptions::batch`] (between 1 and [`RewrapOptions::MAX_BATCH`]).
     pub fn batch(mut self, batch: usize) -> Self {
-        self.batch = batch.max(1);
+        self.batch = batch.clamp(1, RewrapOptions::MAX_BATCH);
         self
     }
 
@@ -195,6 +208,17 @@ impl RewrapOptions {
     pub fn max_envelope_len(mut self, len: usize) -> Self {
         self.max_envelope_len = len;
         self
+    }
+
+    /// Sets [`RewrapOptions::absolute_lifetime`].
+    pub fn absolute_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.absolute_lifetime = lifetime;
+        self
+    }
+
+    /// The page size applied, whatever the public field holds.
+    fn page_size(&self) -> usize {
+        self.batch.clamp(1, RewrapOptions::MAX_BATCH)
     }
 
     /// The limit actually applied: one batch never reads more than 1 MiB per value.
@@ -255,7 +279,7 @@ pub async fn census<B: Backend>(
     let mut census = Census::default();
     let mut cursor = ScanCursor::start();
     loop {
-        let page = backend.scan(prefix, cursor, options.batch).await?;
+        let page = backend.scan(prefix, cursor, options.page_size()).await?;
         let values = backend.get_many_prefix(&page.keys, OVERHEAD).await?;
         for value in &values {
             census.add(value);
@@ -274,10 +298,21 @@ pub async fn census<B: Backend>(
 ///
 /// Page by page: one scan, one batched read, the openings and sealings, one batched write of
 /// compare-and-swaps that keep each entry's TTL and replace it only if it is unchanged.
-/// Memory stays bounded by the page size whatever the number of sessions. Idempotent and
-/// safe to interrupt: a rerun finds only what is left. Values it cannot open (retired or
-/// unknown keys, tampering, expiry) are counted and left alone. Each envelope is sealed
-/// again with the same codec, expiry and storage key, so nothing a user sees changes.
+/// Idempotent and safe to interrupt: a rerun finds only what is left. Values it cannot open
+/// (retired or unknown keys, tampering, expiry) are counted and left alone. Each envelope is
+/// sealed again with the same codec and storage key and the same expiry, or the one
+/// [`RewrapOptions::absolute_lifetime`] gives it, so nothing a user sees changes.
+///
+/// # Memory
+///
+/// Bounded by the page size, whatever the number of sessions: at most three pages are held
+/// at once (one being written, one being sealed, one being read), each of at most
+/// [`RewrapOptions::batch`] values of at most [`RewrapOptions::max_envelope_len`] bytes;
+/// the pages being written and sealed also hold a re-sealed copy of each value, and the one
+/// being sealed a copy of the value being opened; the keys of the last two pages are kept.
+/// That is at most about 6 × batch × max_envelope_len: about 190 MiB with the defaults
+/// (500 keys, 64 KiB) if every session were at the maximum size, about 3 MB for sessions of
+/// 1 KiB.
 pub async fn rewrap<B: Backend>(
     backend: &B,
     sealer: &dyn Sealer,
@@ -415,7 +450,7 @@ async fn read_page<B: Backend>(
     cursor: ScanCursor,
     options: &RewrapOptions,
 ) -> Result<Page, Error> {
-    let page = backend.scan(prefix, cursor, options.batch.max(1)).await?;
+    let page = backend.scan(prefix, cursor, options.page_size()).await?;
     let keys: Vec<String> = page.keys.into_iter().filter(|k| keep(k)).collect();
     let values = backend.get_many(&keys, options.read_limit()).await?;
     Ok(Page {
@@ -449,10 +484,13 @@ async fn reseal_page(
             }
             Fetched::Missing | Fetched::NotBytes => continue,
         };
-        if Header::parse(&value).is_err() {
+        let Ok(header) = Header::parse(&value) else {
             continue;
-        }
-        if !sealer.needs_reseal(&value) {
+        };
+        // Stored without an expiry, where the store has a lifetime: re-sealed with one even
+        // under the primary key (the header is not authenticated yet: opening decides).
+        let unlimited = options.absolute_lifetime.is_some() && header.expires_at == 0;
+        if !unlimited && !sealer.needs_reseal(&value) {
             report.skipped += 1;
             continue;
         }
@@ -469,7 +507,11 @@ async fn reseal_page(
             report.resealed += 1;
             continue;
         }
-        let seal = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
+        let expires_at = match options.absolute_lifetime {
+            Some(lifetime) => capped_expiry(opened.expires_at, now, lifetime),
+            None => opened.expires_at,
+        };
+        let seal = SealContext::new(key.as_bytes(), opened.codec, expires_at);
         let new = sealer.seal(&seal, opened.plaintext())?;
         if new.len() > max {
             // A sealer with more overhead than the one that wrote it: the store would refuse
@@ -484,6 +526,16 @@ async fn reseal_page(
         });
     }
     Ok(out)
+}
+
+/// The expiry a store with `lifetime` keeps for an envelope stored with `expires_at`: that
+/// one capped at `now + lifetime`, or `now + lifetime` for an envelope without an expiry.
+pub(crate) fn capped_expiry(expires_at: u64, now: u64, lifetime: Duration) -> u64 {
+    let cap = now.saturating_add(lifetime.as_secs());
+    match expires_at {
+        0 => cap,
+        at => at.min(cap),
+    }
 }
 
 /// Envelopes opened and sealed between two yields to the scheduler.

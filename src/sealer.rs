@@ -196,20 +196,25 @@ pub trait Sealer: fmt::Debug + Send + Sync + 'static {
 
 /// Where the 32-byte salt of each envelope comes from.
 ///
-/// A repeated salt repeats the envelope's AEAD key and nonce, so the salt source matters.
+/// A repeated salt repeats the envelope's AEAD key and its (constant) nonce, and the storage
+/// key is only in the associated data: two envelopes of *different* sessions under one salt
+/// leak the XOR of their plaintexts and, with AES-GCM, let their authentication key be
+/// recovered and envelopes forged. The salt source matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SaltSource {
-    /// rand's thread-local ChaCha12 generator, seeded from the OS and reseeded every
-    /// 64 KiB of output (about 20 ns per salt). It is **not** reseeded when the process
-    /// forks or a virtual machine is restored from a snapshot: a service that forks after
-    /// sealing, or runs from snapshots (Firecracker, Lambda SnapStart), must use
-    /// [`SaltSource::Os`]. The default.
+    /// One `getrandom` system call per envelope (about 0.4 µs here): every salt comes from
+    /// the operating system, so a forked child, or a virtual machine restored twice from
+    /// one snapshot, never repeats one. The default.
     #[default]
-    ThreadLocal,
-    /// One `getrandom` system call per envelope (about 0.4 µs): safe across fork and
-    /// snapshot/restore.
     Os,
+    /// rand's thread-local ChaCha12 generator, seeded from the operating system and
+    /// reseeded every 64 KiB of output (about 20 ns per salt). **Opt-in, and only for a
+    /// process that is never forked after it has sealed and never restored from a memory
+    /// snapshot**: the generator's state is copied by `fork()` and by a snapshot
+    /// (Firecracker, Lambda SnapStart, a paused and cloned VM), and every copy then draws
+    /// the same salts, which repeats envelope keys across different sessions.
+    ThreadLocal,
 }
 
 /// The built-in sealer: envelope v1 over a [`Keyring`].
@@ -224,13 +229,13 @@ pub struct KeyringSealer {
 }
 
 impl KeyringSealer {
-    /// A sealer over `keyring`, salting with [`SaltSource::ThreadLocal`].
+    /// A sealer over `keyring`, salting with [`SaltSource::Os`].
     pub fn new(keyring: Keyring) -> Self {
         KeyringSealer::with_handle(KeyringHandle::new(keyring))
     }
 
-    /// A sealer over a shared handle: replacing the handle's keyring changes what this
-    /// sealer seals and opens with from then on.
+    /// A sealer over a shared handle, salting with [`SaltSource::Os`]: replacing the
+    /// handle's keyring changes what this sealer seals and opens with from then on.
     pub fn with_handle(keyring: KeyringHandle) -> Self {
         KeyringSealer {
             keyring,

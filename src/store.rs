@@ -5,7 +5,7 @@
 //! that never outlives that expiry. Loading: read, check the size, open (which checks key,
 //! commitment, tag, storage key and expiry), decode with the codec the envelope names.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,10 +18,11 @@ use crate::backend::{Backend, Fetched, ScanCursor, SetMode};
 use crate::clock::{Clock, SystemClock};
 use crate::codec::{Bincode, Codec, CodecId};
 use crate::crypto::{Keyring, WipeOnDrop};
+use crate::envelope::Header;
 use crate::error::{ConfigError, Error, RejectKind, Rejection};
 use crate::id::{SessionId, StorageId};
 use crate::rotation::{self, KeyringHandle, RewrapOptions, RewrapReport};
-use crate::sealer::{KeyringSealer, OpenContext, Opened, SealContext, Sealer};
+use crate::sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};
 
 /// Default key prefix, as in connect-redis.
 pub const DEFAULT_PREFIX: &str = "sess:";
@@ -76,6 +77,8 @@ pub enum StorageKeys {
 /// A session returned by [`Store::load`] carries the expiry it was created with; every
 /// save, touch and id change keeps it (or shortens it, if the store's lifetime was
 /// shortened since), and saving it never recreates an entry that was destroyed meanwhile.
+/// A session stored without an expiry (by a store that had no absolute lifetime) gets one
+/// when a store with a lifetime first loads it: `now + lifetime`, written back at once.
 pub struct Session<T> {
     /// The application's session data.
     pub data: T,
@@ -356,12 +359,14 @@ where
     }
 
     /// Every storage id under the prefix, each once: keys of the form this store writes
-    /// (prefix + 64 lowercase hex digits, or prefix + a session id in plain mode).
+    /// (prefix + 64 lowercase hex digits, or prefix + a session id in plain mode). Holds
+    /// every id in memory: use [`Store::len`] or [`Store::is_empty`] to count.
     pub async fn ids(&self) -> Result<Vec<StorageId>, Error> {
         let mut seen = BTreeSet::new();
         let mut cursor = ScanCursor::start();
         loop {
-            let (_, next) = self.scan_page(cursor, &mut seen).await?;
+            let (page, next) = self.scan_page(cursor).await?;
+            seen.extend(page);
             match next {
                 Some(c) => cursor = c,
                 None => break,
@@ -370,14 +375,43 @@ where
         Ok(seen.into_iter().collect())
     }
 
-    /// Number of entries under the prefix.
+    /// Number of entries under the prefix, counted a scan page at a time: memory holds the
+    /// ids of the last two pages only, whatever the number of sessions. Like the listing it
+    /// rests on, the count is of a moving set: entries created or removed while it runs may
+    /// or may not be counted, and a key the backend lists again after more than a page (Redis
+    /// can, when it resizes its table during the scan) is counted again.
     pub async fn len(&self) -> Result<usize, Error> {
-        Ok(self.ids().await?.len())
+        let mut count = 0usize;
+        let mut recent: [HashSet<StorageId>; 2] = Default::default();
+        let mut cursor = ScanCursor::start();
+        loop {
+            let (page, next) = self.scan_page(cursor).await?;
+            let fresh: HashSet<StorageId> = page
+                .into_iter()
+                .filter(|id| !recent.iter().any(|r| r.contains(id)))
+                .collect();
+            count = count.saturating_add(fresh.len());
+            recent = [std::mem::take(&mut recent[1]), fresh];
+            match next {
+                Some(c) => cursor = c,
+                None => return Ok(count),
+            }
+        }
     }
 
-    /// True when no entry is under the prefix.
+    /// True when no entry is under the prefix. Stops at the first entry found.
     pub async fn is_empty(&self) -> Result<bool, Error> {
-        Ok(self.len().await? == 0)
+        let mut cursor = ScanCursor::start();
+        loop {
+            let (page, next) = self.scan_page(cursor).await?;
+            if !page.is_empty() {
+                return Ok(false);
+            }
+            match next {
+                Some(c) => cursor = c,
+                None => return Ok(true),
+            }
+        }
     }
 
     /// Every session under the prefix, each with the result of opening it: one corrupt or
@@ -390,14 +424,18 @@ where
         let mut seen = BTreeSet::new();
         let mut cursor = ScanCursor::start();
         loop {
-            let (page, next) = self.scan_page(cursor, &mut seen).await?;
+            let (page, next) = self.scan_page(cursor).await?;
+            let page: Vec<StorageId> = page
+                .into_iter()
+                .filter(|id| seen.insert(id.clone()))
+                .collect();
             let keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
             let values = self.inner.backend.get_many(&keys, max).await?;
             for ((id, key), fetched) in page.into_iter().zip(&keys).zip(values) {
                 let opened = match fetched {
                     Fetched::Missing => continue,
                     Fetched::TooLarge { .. } | Fetched::NotBytes => Err(RejectKind::Length.into()),
-                    Fetched::Value(value) => self.open(key, value),
+                    Fetched::Value(value) => self.open(key, value).map(|(session, _)| session),
                 };
                 match opened {
                     Ok(session) => out.push((id, Ok(session))),
@@ -414,13 +452,13 @@ where
     }
 
     /// Removes every entry under the prefix; returns how many were removed. Deletions go
-    /// out a scan page at a time (pipelined where the backend can).
+    /// out a scan page at a time (pipelined where the backend can), and memory holds one
+    /// page whatever the number of sessions (a key listed twice is removed once).
     pub async fn clear(&self) -> Result<usize, Error> {
         let mut removed = 0u64;
-        let mut seen = BTreeSet::new();
         let mut cursor = ScanCursor::start();
         loop {
-            let (page, next) = self.scan_page(cursor, &mut seen).await?;
+            let (page, next) = self.scan_page(cursor).await?;
             let keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
             removed = removed.saturating_add(self.inner.backend.delete_many(&keys).await?);
             match next {
@@ -431,11 +469,10 @@ where
         Ok(usize::try_from(removed).unwrap_or(usize::MAX))
     }
 
-    /// One scan page of storage ids not seen before, and the next cursor.
+    /// One scan page of storage ids (a later page may list one again), and the next cursor.
     async fn scan_page(
         &self,
         cursor: ScanCursor,
-        seen: &mut BTreeSet<StorageId>,
     ) -> Result<(Vec<StorageId>, Option<ScanCursor>), Error> {
         let hashed = self.inner.storage_keys == StorageKeys::Hashed;
         let page = self
@@ -450,10 +487,7 @@ where
             if let Some(rest) = key.strip_prefix(self.inner.prefix.as_str())
                 && self.is_storage_id(rest)
             {
-                let id = StorageId::from_stored(rest, hashed);
-                if seen.insert(id.clone()) {
-                    ids.push(id);
-                }
+                ids.push(StorageId::from_stored(rest, hashed));
             }
         }
         Ok((ids, page.next))
@@ -469,14 +503,16 @@ where
     /// Re-seals under the primary key every session of this store that is under an older
     /// key: the library side of `sealed-session rewrap`. See [`rotation::rewrap`]; only keys
     /// this store writes (its prefix followed by a storage id) are visited, and the store's
-    /// clock and maximum envelope size apply. `progress` sees the totals after each page.
+    /// clock, maximum envelope size and absolute lifetime apply (the lifetime in `options`
+    /// is replaced by the store's). `progress` sees the totals after each page.
     pub async fn rewrap(
         &self,
         options: &RewrapOptions,
         progress: impl FnMut(&RewrapReport),
     ) -> Result<RewrapReport, Error> {
         let inner = &self.inner;
-        let options = options.clone().max_envelope_len(inner.max_envelope_len);
+        let mut options = options.clone().max_envelope_len(inner.max_envelope_len);
+        options.absolute_lifetime = inner.absolute_lifetime;
         let keep = |key: &str| {
             key.strip_prefix(inner.prefix.as_str())
                 .is_some_and(|rest| self.is_storage_id(rest))
@@ -517,39 +553,69 @@ where
             Fetched::TooLarge { .. } | Fetched::NotBytes => return Err(RejectKind::Length.into()),
             Fetched::Missing => return Ok(None),
         };
-        // A value under an older key is copied before opening (which decrypts in place),
-        // so the write-back can check that it is still what is stored.
-        let stale = (inner.lazy_reseal && inner.sealer.needs_reseal(&value)).then(|| value.clone());
-        let opened = self.open_envelope(key, value)?;
-        let session = self.decode(&opened)?;
-        if let Some(stored) = stale {
-            // Sealed before the await, so the plaintext is wiped before the round trip.
-            let ctx = SealContext::new(key.as_bytes(), opened.codec, opened.expires_at);
-            let sealed = inner.sealer.seal(&ctx, opened.plaintext());
-            drop(opened);
-            self.reseal(key, &stored, sealed).await;
+        // A value that may have to be written back (under an older key, or without an
+        // expiry in a store that has a lifetime) is copied before opening, which decrypts in
+        // place, so the write-back can check that it is still what is stored. The header
+        // is not authenticated yet: it only decides whether to copy.
+        let rekey = inner.lazy_reseal && inner.sealer.needs_reseal(&value);
+        let unlimited = inner.absolute_lifetime.is_some()
+            && Header::parse(&value).is_ok_and(|h| h.expires_at == 0);
+        let stored = (rekey || unlimited).then(|| value.clone());
+        let (session, opened) = self.open(key, value)?;
+        let Some(stored) = stored else {
+            return Ok(Some(session));
+        };
+        // `session.expires_at` is the expiry to keep: the stored one, capped by the store's
+        // lifetime now, and `now + lifetime` for an envelope stored without one.
+        let expires_at = session.expires_at.unwrap_or(opened.expires_at);
+        let fix_expiry = opened.expires_at == 0 && expires_at != 0;
+        if !rekey && !fix_expiry {
+            return Ok(Some(session));
+        }
+        // Sealed before the await, so the plaintext is wiped before the round trip.
+        let ctx = SealContext::new(key.as_bytes(), opened.codec, expires_at);
+        let sealed = inner.sealer.seal(&ctx, opened.plaintext());
+        drop(opened);
+        let outcome = self.reseal(key, &stored, sealed).await;
+        if fix_expiry {
+            // An envelope without an expiry would open forever, and a touch would slide the
+            // TTL it is given: it is written back with its cap or not returned at all.
+            outcome?;
         }
         Ok(Some(session))
     }
 
-    /// Lazy re-seal: writes the session back under the primary key if the stored value is
-    /// still the one that was read, keeping its TTL, codec and absolute expiry. Best effort:
+    /// Writes a re-sealed session back if the stored value is still the one that was read,
+    /// keeping its TTL; returns whether it replaced it. The outcome is counted in
+    /// [`Store::reseal_stats`]. For a lazy re-seal under the primary key this is best effort:
     /// the load has succeeded whatever happens here, and a failure only leaves the value
-    /// under its old key for the next load or a bulk re-seal. Outcomes are counted in
-    /// [`Store::reseal_stats`].
-    async fn reseal(&self, key: &str, stored: &[u8], sealed: Result<Vec<u8>, Error>) {
+    /// under its old key for the next load or a bulk re-seal.
+    async fn reseal(
+        &self,
+        key: &str,
+        stored: &[u8],
+        sealed: Result<Vec<u8>, Error>,
+    ) -> Result<bool, Error> {
         let inner = &self.inner;
-        let counter = match sealed {
-            Ok(sealed) if sealed.len() <= inner.max_envelope_len => {
-                match inner.backend.compare_and_swap(key, stored, &sealed).await {
-                    Ok(true) => &inner.reseals.resealed,
-                    Ok(false) => &inner.reseals.raced,
-                    Err(_) => &inner.reseals.failed,
-                }
-            }
-            _ => &inner.reseals.failed,
+        let outcome = match sealed {
+            Ok(sealed) if sealed.len() > inner.max_envelope_len => Err(Error::TooLarge {
+                len: sealed.len(),
+                max: inner.max_envelope_len,
+            }),
+            Ok(sealed) => inner
+                .backend
+                .compare_and_swap(key, stored, &sealed)
+                .await
+                .map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        let counter = match outcome {
+            Ok(true) => &inner.reseals.resealed,
+            Ok(false) => &inner.reseals.raced,
+            Err(_) => &inner.reseals.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        outcome
     }
 
     /// How lazy re-seals have gone since the store was built. A growing `failed` count
@@ -564,19 +630,27 @@ where
         }
     }
 
-    fn open(&self, key: &str, value: Vec<u8>) -> Result<Session<T>, Error> {
-        let opened = self.open_envelope(key, value)?;
-        self.decode(&opened)
+    /// Opens and decodes a stored value. The session carries the expiry this store keeps
+    /// for it ([`Store::effective_expiry`] of the stored one); the opened envelope, the
+    /// stored expiry.
+    fn open(&self, key: &str, value: Vec<u8>) -> Result<(Session<T>, Opened), Error> {
+        let now = self.inner.clock.now_secs();
+        let opened = self.open_envelope(key, value, now)?;
+        let data = self.decode(&opened)?;
+        let session = Session {
+            data,
+            expires_at: Some(self.effective_expiry(Some(opened.expires_at), now)),
+        };
+        Ok((session, opened))
     }
 
     /// Opening steps 1 to 7 in the sealer. The size and the expiry are checked here as
     /// well, so a custom sealer that forgets them cannot let such a value through.
-    fn open_envelope(&self, key: &str, value: Vec<u8>) -> Result<Opened, Error> {
+    fn open_envelope(&self, key: &str, value: Vec<u8>, now: u64) -> Result<Opened, Error> {
         let inner = &self.inner;
         if value.len() > inner.max_envelope_len {
             return Err(RejectKind::Length.into());
         }
-        let now = inner.clock.now_secs();
         let ctx = OpenContext::new(key.as_bytes(), now, inner.max_envelope_len);
         let opened = inner.sealer.open(&ctx, value)?;
         if opened.expires_at != 0 && opened.expires_at <= now {
@@ -586,35 +660,26 @@ where
     }
 
     /// Opening step 8: decode with the codec the envelope names.
-    fn decode(&self, opened: &Opened) -> Result<Session<T>, Error> {
-        let inner = &self.inner;
-        let codec = inner
+    fn decode(&self, opened: &Opened) -> Result<T, Error> {
+        let codec = self
+            .inner
             .readers
             .iter()
             .find(|c| c.id() == opened.codec)
             .ok_or(RejectKind::NoReader)?;
-        let data = codec
+        Ok(codec
             .decode(opened.plaintext())
-            .map_err(Rejection::decode)?;
-        Ok(Session {
-            data,
-            expires_at: Some(opened.expires_at),
-        })
+            .map_err(Rejection::decode)?)
     }
 
     /// The expiry to store a session with: a new session starts the store's lifetime; a
     /// stored one keeps its expiry, capped by the store's current lifetime (so turning the
-    /// lifetime on or shortening it applies to live sessions too, and nothing is extended).
+    /// lifetime on or shortening it applies to live sessions too, at their next save or
+    /// re-seal, and nothing is extended). See [`rotation::capped_expiry`].
     fn effective_expiry(&self, stored: Option<u64>, now: u64) -> u64 {
-        let cap = self
-            .inner
-            .absolute_lifetime
-            .map(|life| now.saturating_add(life.as_secs()));
-        match (stored, cap) {
-            (None | Some(0), Some(cap)) => cap,
-            (Some(at), Some(cap)) => at.min(cap),
-            (Some(at), None) => at,
-            (None, None) => 0,
+        match self.inner.absolute_lifetime {
+            Some(lifetime) => rotation::capped_expiry(stored.unwrap_or(0), now, lifetime),
+            None => stored.unwrap_or(0),
         }
     }
 
@@ -674,9 +739,9 @@ where
         // The session is encoded straight into the buffer that becomes the sealed value,
         // after the room the sealer reserves for its header: no second buffer, no copy.
         // Capacity is what the largest session so far needed plus a quarter, so the encoder
-        // (almost) never reallocates, which would leave unwiped copies of the plaintext in
-        // freed memory. (Reserving the 64 KiB maximum instead costs about 1 µs per save:
-        // glibc consolidates its heap when a chunk that large is freed.)
+        // seldom has to grow it (codecs grow it through a `WipingWriter`, which wipes the
+        // old allocation, but a copy is a copy). Reserving the 64 KiB maximum instead costs
+        // about 1 µs per save: glibc consolidates its heap when a chunk that large is freed.
         let sealer = &inner.sealer;
         let overhead = sealer.overhead().unwrap_or(0);
         let prefix = sealer.reserved_prefix();
@@ -781,10 +846,28 @@ impl<T: 'static, B> fmt::Debug for Store<T, B> {
     }
 }
 
+/// What seals a store's envelopes, as the builder was told.
+enum SealerChoice {
+    /// The built-in envelope v1 sealer over this keyring.
+    Keyring(KeyringHandle),
+    /// The application's own.
+    Custom(Box<dyn Sealer>),
+}
+
+impl fmt::Debug for SealerChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealerChoice::Keyring(handle) => fmt::Debug::fmt(handle, f),
+            SealerChoice::Custom(sealer) => fmt::Debug::fmt(sealer, f),
+        }
+    }
+}
+
 /// Configures a [`Store`].
 pub struct StoreBuilder<T, B> {
     backend: B,
-    sealer: Option<Box<dyn Sealer>>,
+    sealer: Option<SealerChoice>,
+    salt_source: Option<SaltSource>,
     codec: Arc<dyn Codec<T>>,
     readers: Vec<Arc<dyn Codec<T>>>,
     clock: Arc<dyn Clock>,
@@ -796,7 +879,6 @@ pub struct StoreBuilder<T, B> {
     max_envelope_len: usize,
     scan_count: usize,
     lazy_reseal: bool,
-    keyring: Option<KeyringHandle>,
 }
 
 impl<T, B> StoreBuilder<T, B>
@@ -810,6 +892,7 @@ where
         StoreBuilder {
             backend,
             sealer: None,
+            salt_source: None,
             codec: Arc::new(codec),
             readers: Vec::new(),
             clock: Arc::new(SystemClock),
@@ -821,7 +904,6 @@ where
             max_envelope_len: DEFAULT_MAX_ENVELOPE_LEN,
             scan_count: DEFAULT_SCAN_COUNT,
             lazy_reseal: true,
-            keyring: None,
         }
     }
 
@@ -835,15 +917,24 @@ where
     /// [`Reloader`](crate::rotation::Reloader), say): replacing its keyring re-keys the
     /// store at once.
     pub fn keyring_handle(mut self, handle: KeyringHandle) -> Self {
-        self.sealer = Some(Box::new(KeyringSealer::with_handle(handle.clone())));
-        self.keyring = Some(handle);
+        self.sealer = Some(SealerChoice::Keyring(handle));
         self
     }
 
     /// Seals with a sealer of your own.
     pub fn sealer(mut self, sealer: impl Sealer) -> Self {
-        self.sealer = Some(Box::new(sealer));
-        self.keyring = None;
+        self.sealer = Some(SealerChoice::Custom(Box::new(sealer)));
+        self
+    }
+
+    /// Where the built-in sealer takes each envelope's 32-byte salt from (default
+    /// [`SaltSource::Os`]: one system call per envelope, safe across `fork()` and virtual
+    /// machine snapshots). [`SaltSource::ThreadLocal`] is faster but safe only in a process
+    /// that is never forked after start-up nor restored from a snapshot; read its docs first.
+    /// With a custom sealer ([`StoreBuilder::sealer`]) the sealer chooses its salts, and
+    /// setting this is refused at [`StoreBuilder::build`].
+    pub fn salt_source(mut self, source: SaltSource) -> Self {
+        self.salt_source = Some(source);
         self
     }
 
@@ -944,9 +1035,23 @@ where
     /// Checks the settings and builds the store.
     pub fn build(self) -> Result<Store<T, B>, Error> {
         let invalid = |what| Error::Config(ConfigError::InvalidSetting(what));
-        let sealer = self
-            .sealer
-            .ok_or_else(|| invalid("a keyring or a sealer is required"))?;
+        let (sealer, keyring): (Box<dyn Sealer>, _) = match (self.sealer, self.salt_source) {
+            (None, _) => return Err(invalid("a keyring or a sealer is required")),
+            (Some(SealerChoice::Keyring(handle)), salt) => (
+                Box::new(
+                    KeyringSealer::with_handle(handle.clone())
+                        .with_salt_source(salt.unwrap_or_default()),
+                ),
+                Some(handle),
+            ),
+            (Some(SealerChoice::Custom(_)), Some(_)) => {
+                return Err(invalid(
+                    "a salt source applies to the built-in sealer only; a custom sealer \
+                     chooses its own salts",
+                ));
+            }
+            (Some(SealerChoice::Custom(sealer)), None) => (sealer, None),
+        };
         let in_range = |d: Duration| (1..=MAX_LIFETIME.as_secs()).contains(&d.as_secs());
         if let IdleTtl::Fixed(ttl) = self.idle_ttl
             && !in_range(ttl)
@@ -1005,7 +1110,7 @@ where
                 scan_count: self.scan_count,
                 lazy_reseal: self.lazy_reseal,
                 reseals: ResealCounters::default(),
-                keyring: self.keyring,
+                keyring,
                 plaintext_hint: AtomicUsize::new(0),
             }),
         })
@@ -1017,6 +1122,7 @@ impl<T: 'static, B> fmt::Debug for StoreBuilder<T, B> {
         let StoreBuilder {
             backend: _,
             sealer,
+            salt_source,
             codec,
             readers,
             clock: _,
@@ -1028,7 +1134,6 @@ impl<T: 'static, B> fmt::Debug for StoreBuilder<T, B> {
             max_envelope_len,
             scan_count,
             lazy_reseal,
-            keyring: _,
         } = self;
         let reads: Vec<CodecId> = readers.iter().map(|c| c.id()).collect();
         f.debug_struct("StoreBuilder")
@@ -1037,6 +1142,7 @@ impl<T: 'static, B> fmt::Debug for StoreBuilder<T, B> {
             .field("codec", &codec.id())
             .field("also_reads", &reads)
             .field("sealer", sealer)
+            .field("salt_source", salt_source)
             .field("idle_ttl", idle_ttl)
             .field("absolute_lifetime", &absolute_lifetime.map(|d| d.as_secs()))
             .field("touch", touch)

@@ -26,9 +26,10 @@ use actix_web::cookie::Key;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::{App, HttpServer};
 use sealed_session::envelope::Header;
-use sealed_session::integrations::actix_session::ActixSessionStore;
+use sealed_session::integrations::actix_session::{ActixSessionStore, EXPIRY_ENTRY};
 use sealed_session::{
-    Backend, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode, Store, Suite,
+    Backend, KeyMaterial, Keyring, ManualClock, MemoryBackend, RedisBackend, SetMode, Store,
+    Suite,
 };
 use support::http::request;
 use support::raw_get;
@@ -51,6 +52,14 @@ fn state(counter: u64) -> HashMap<String, String> {
     ])
 }
 
+/// A loaded state without the reserved entry that carries its absolute expiry, checked to
+/// be a whole number.
+fn app_entries(mut loaded: HashMap<String, String>) -> HashMap<String, String> {
+    let expiry = loaded.remove(EXPIRY_ENTRY).expect("the expiry entry");
+    expiry.parse::<u64>().expect("Unix seconds");
+    loaded
+}
+
 /// What actix-session asks of a store, on `backend`.
 async fn contract<B: Backend>(backend: B) {
     let store = adapter(backend);
@@ -63,13 +72,18 @@ async fn contract<B: Backend>(backend: B) {
     let value = raw_get(store.store().backend(), &storage).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().key_id, 1);
     assert!(!String::from_utf8_lossy(&value).contains("alice"));
-    assert_eq!(store.load(&key).await.unwrap().unwrap(), state(1));
+    assert_eq!(app_entries(store.load(&key).await.unwrap().unwrap()), state(1));
 
-    // Update keeps the key, replaces the state and keeps the absolute expiry.
+    // Update keeps the key, replaces the state and keeps the absolute expiry, which the
+    // loaded state carries in its reserved entry.
     let expires_at = Header::parse(&value).unwrap().expires_at;
     assert!(expires_at > 0, "the store's absolute lifetime applies");
+    assert_eq!(
+        store.load(&key).await.unwrap().unwrap()[EXPIRY_ENTRY],
+        expires_at.to_string()
+    );
     let same = store.update(key, state(2), &ttl).await.unwrap();
-    assert_eq!(store.load(&same).await.unwrap().unwrap(), state(2));
+    assert_eq!(app_entries(store.load(&same).await.unwrap().unwrap()), state(2));
     let value = raw_get(store.store().backend(), &storage).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().expires_at, expires_at);
     store.update_ttl(&same, &ttl).await.unwrap();
@@ -149,7 +163,7 @@ async fn the_ttl_is_actix_sessions_and_slides() {
         .await
         .unwrap();
     assert!((115_000..=120_000).contains(&pttl(&mut redis).await));
-    assert_eq!(store.load(&key).await.unwrap().unwrap(), state(2));
+    assert_eq!(app_entries(store.load(&key).await.unwrap().unwrap()), state(2));
 }
 
 /// `GETRANGE` calls the server has seen so far.
@@ -178,7 +192,7 @@ async fn an_update_after_a_load_needs_no_second_read() {
     assert!(expires_at > 0);
 
     let before = getrange_calls(server.port);
-    assert_eq!(store.load(&key).await.unwrap().unwrap(), state(1));
+    assert_eq!(app_entries(store.load(&key).await.unwrap().unwrap()), state(1));
     let key = store.update(key, state(2), &ttl).await.unwrap();
     assert_eq!(
         getrange_calls(server.port) - before,
@@ -199,12 +213,142 @@ async fn an_update_after_a_load_needs_no_second_read() {
     );
     let value = raw_get(&backend, &storage).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().expires_at, expires_at);
-    assert_eq!(store.load(&key).await.unwrap().unwrap(), state(3));
+    assert_eq!(app_entries(store.load(&key).await.unwrap().unwrap()), state(3));
 
     // Loaded here, logged out elsewhere, then updated here: not recreated.
     other.delete(&key).await.unwrap();
     let key = store.update(key, state(4), &ttl).await.unwrap();
     assert!(raw_get(&backend, &storage).await.is_none());
+    assert!(store.load(&key).await.unwrap().is_none());
+}
+
+/// A GET through the service with the cookie in `jar`, keeping the cookie it sets; the body.
+macro_rules! browse {
+    ($app:expr, $jar:expr, $path:expr) => {{
+        let mut request = actix_web::test::TestRequest::get().uri($path);
+        if let Some(cookie) = &$jar {
+            request = request.cookie(cookie.clone());
+        }
+        let response = actix_web::test::call_service(&$app, request.to_request()).await;
+        assert!(response.status().is_success(), "{}", response.status());
+        if let Some(cookie) = response.response().cookies().find(|c| c.name() == "id") {
+            $jar = Some(cookie.into_owned());
+        }
+        let body = actix_web::test::read_body(response).await;
+        String::from_utf8(body.to_vec()).unwrap()
+    }};
+}
+
+/// actix-session renews a session key as a delete and a save of the same state. Renewing
+/// every 25 minutes must not keep a session alive past its one-hour absolute lifetime.
+#[actix_web::test]
+async fn renewing_the_session_key_keeps_the_absolute_lifetime() {
+    use actix_session::Session;
+    use actix_web::web;
+
+    let clock = ManualClock::at_secs(support::T0);
+    let store = ActixSessionStore::new(
+        Store::builder(MemoryBackend::with_clock(clock.clone()))
+            .keyring(support::keyring(1))
+            .clock(clock.clone())
+            .absolute_lifetime(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let whoami = |session: &Session| {
+        session
+            .get::<String>("user")
+            .unwrap()
+            .unwrap_or_else(|| "anonymous".to_owned())
+    };
+    let app = actix_web::test::init_service(
+        App::new()
+            .wrap(app::sessions(store.clone(), Key::generate()))
+            .route(
+                "/login",
+                web::get().to(move |session: Session| async move {
+                    session.insert("user", "alice").unwrap();
+                    session.renew();
+                    whoami(&session)
+                }),
+            )
+            .route(
+                "/renew",
+                web::get().to(move |session: Session| async move {
+                    session.renew();
+                    whoami(&session)
+                }),
+            )
+            .route(
+                "/whoami",
+                web::get().to(move |session: Session| async move { whoami(&session) }),
+            ),
+    )
+    .await;
+    let mut jar: Option<actix_web::cookie::Cookie<'static>> = None;
+    assert_eq!(browse!(app, jar, "/login"), "alice");
+
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        clock.advance(Duration::from_secs(25 * 60));
+        seen.push(browse!(app, jar, "/renew"));
+    }
+    // 25 and 50 minutes in, the renewed session is the same session; 75 minutes in, its
+    // hour is over whatever the renewals did.
+    assert_eq!(seen[..2], ["alice", "alice"]);
+    assert!(seen[2..].iter().all(|who| who == "anonymous"), "{seen:?}");
+    assert_eq!(browse!(app, jar, "/whoami"), "anonymous");
+    assert!(store.store().is_empty().await.unwrap());
+
+    // Only a real new session starts a new lifetime.
+    assert_eq!(browse!(app, jar, "/login"), "alice");
+    clock.advance(Duration::from_secs(59 * 60));
+    assert_eq!(browse!(app, jar, "/whoami"), "alice");
+    assert!(jar.is_some());
+}
+
+/// The state a renewal saves carries the old expiry; a state without the reserved entry
+/// (a purged or new session) starts a new lifetime; the entry is never stored as data.
+#[tokio::test]
+async fn save_takes_the_absolute_expiry_from_the_reserved_entry() {
+    let clock = ManualClock::at_secs(support::T0);
+    let store = ActixSessionStore::new(
+        Store::builder(MemoryBackend::with_clock(clock.clone()))
+            .keyring(support::keyring(1))
+            .clock(clock.clone())
+            .absolute_lifetime(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let ttl = CookieDuration::seconds(600);
+    let expiry_of = |key: &SessionKey| {
+        let storage = store.storage_key(key);
+        let backend = store.store().backend().clone();
+        async move { Header::parse(&raw_get(&backend, &storage).await.unwrap()).unwrap().expires_at }
+    };
+    let first = store.save(state(1), &ttl).await.unwrap();
+    assert_eq!(expiry_of(&first).await, support::T0 + 3600);
+
+    clock.advance(Duration::from_secs(300));
+    let loaded = store.load(&first).await.unwrap().unwrap();
+    store.delete(&first).await.unwrap();
+    let renewed = store.save(loaded, &ttl).await.unwrap();
+    assert_eq!(expiry_of(&renewed).await, support::T0 + 3600);
+    let stored = store.load(&renewed).await.unwrap().unwrap();
+    assert_eq!(app_entries(stored), state(1));
+
+    // A forged later expiry gains nothing over a new session.
+    let mut forged = state(2);
+    forged.insert(EXPIRY_ENTRY.to_owned(), u64::MAX.to_string());
+    let key = store.save(forged, &ttl).await.unwrap();
+    assert_eq!(expiry_of(&key).await, support::T0 + 300 + 3600);
+
+    // Past its expiry, a renewal writes nothing.
+    let mut late = state(3);
+    late.insert(EXPIRY_ENTRY.to_owned(), (support::T0 + 300).to_string());
+    let key = store.save(late, &ttl).await.unwrap();
     assert!(store.load(&key).await.unwrap().is_none());
 }
 

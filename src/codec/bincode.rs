@@ -3,7 +3,7 @@ use ::bincode::error::{DecodeError, EncodeError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Codec, CodecId};
+use super::{Codec, CodecId, WipingWriter};
 use crate::error::{CodecError, CodecErrorKind, CodecOp};
 
 /// bincode's size limit: 16 MiB. bincode counts the *decoded* size against it (a `u64` counts
@@ -44,7 +44,7 @@ pub(crate) fn encode_serde<S: Serialize + ?Sized>(
     value: &S,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
-    ::bincode::serde::encode_into_std_write(value, out, CONFIG)
+    ::bincode::serde::encode_into_std_write(value, &mut WipingWriter::new(out), CONFIG)
         .map(|_| ())
         .map_err(|e| CodecError::new(CodecId::BINCODE, CodecOp::Encode, encode_kind(&e)))
 }

@@ -2,7 +2,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
-use super::{Codec, CodecId};
+use super::{Codec, CodecId, WipingWriter};
 use crate::error::{CodecError, CodecErrorKind, CodecOp};
 
 /// JSON through serde_json. Self-describing, so it decodes `serde_json::Value` and maps of
@@ -17,7 +17,7 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
     }
 
     fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        serde_json::to_writer(out, value).map_err(|e| {
+        serde_json::to_writer(WipingWriter::new(out), value).map_err(|e| {
             let kind = match e.classify() {
                 Category::Data => CodecErrorKind::Unsupported,
                 _ => CodecErrorKind::Other,

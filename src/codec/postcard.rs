@@ -1,7 +1,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Codec, CodecId};
+use super::{Codec, CodecId, WipingWriter};
 use crate::error::{CodecError, CodecErrorKind, CodecOp};
 
 /// postcard 1 (feature `postcard`): the most compact encoding. Like bincode it is not
@@ -15,18 +15,10 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
     }
 
     fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let taken = std::mem::take(out);
-        match ::postcard::to_extend(value, taken) {
-            Ok(extended) => {
-                *out = extended;
-                Ok(())
-            }
-            Err(e) => Err(CodecError::new(
-                CodecId::POSTCARD,
-                CodecOp::Encode,
-                kind(&e),
-            )),
-        }
+        // On error the bytes written so far stay in `out`, for the store to wipe.
+        ::postcard::to_io(value, WipingWriter::new(out))
+            .map(drop)
+            .map_err(|e| CodecError::new(CodecId::POSTCARD, CodecOp::Encode, kind(&e)))
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {

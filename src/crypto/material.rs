@@ -1,6 +1,6 @@
 use std::fmt;
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
@@ -90,10 +90,18 @@ impl KeyMaterial {
         }
         let argon_params = Params::new(params.m_cost_kib, params.t_cost, params.p_cost, Some(32))
             .map_err(|_| ConfigError::Argon2)?;
+        // The working memory is ours, so it is zeroized before it is freed: argon2's own
+        // allocation is freed as it is, and with p = 1 its last block alone determines the
+        // derived key.
+        let mut memory: Zeroizing<Vec<Block>> = Zeroizing::new(Vec::new());
+        memory
+            .try_reserve_exact(argon_params.block_count())
+            .map_err(|_| ConfigError::Argon2)?;
+        memory.resize(argon_params.block_count(), Block::default());
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
         let mut boxed = Box::new([0u8; 32]);
         argon
-            .hash_password_into(passphrase, salt, boxed.as_mut())
+            .hash_password_into_with_memory(passphrase, salt, boxed.as_mut(), memory.as_mut_slice())
             .map_err(|_| ConfigError::Argon2)?;
         Ok(KeyMaterial { bytes: boxed })
     }

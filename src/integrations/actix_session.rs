@@ -26,6 +26,21 @@
 //! or the map was full and cleared), `update` reads the entry first, one more round trip.
 //! Either way the write is update-only, so a log-out still wins.
 //!
+//! # Renewing keeps the lifetime
+//!
+//! actix-session renews a session key (`Session::renew`, at log-in) by deleting the old
+//! entry and saving the same state as a new session. So that a renewal cannot restart the
+//! absolute lifetime (whoever holds a cookie could otherwise keep a session alive forever by
+//! renewing it before each deadline), `load` adds one reserved entry to the state it hands
+//! to actix-session, [`EXPIRY_ENTRY`], holding the session's absolute expiry in Unix seconds
+//! (a JSON number, `0` for none). `save` takes the expiry from it, capped by the store's
+//! lifetime as for any session, and never stores the entry itself; `update` ignores it and
+//! keeps the expiry of the stored envelope. The application sees the entry among
+//! `Session::entries()` and should leave it alone. Only a state without it starts a new
+//! lifetime: a session that was never stored, or one emptied by `Session::purge()` (or
+//! `Session::clear()`) before being saved again. A forged entry gains nothing: the expiry it
+//! names is capped at `now + lifetime`, what a new session gets anyway.
+//!
 //! ```no_run
 //! # fn f() -> Result<(), sealed_session::Error> {
 //! use sealed_session::integrations::actix_session::ActixSessionStore;
@@ -51,6 +66,18 @@ use crate::store::{MAX_LIFETIME, Session, StorageKeys, Store};
 
 /// The session data actix-session keeps: a map of strings (each a JSON text).
 pub type SessionState = HashMap<String, String>;
+
+/// The reserved state entry in which a loaded session carries its absolute expiry through a
+/// renewal (Unix seconds as a JSON number, `0` for none): see the module docs.
+pub const EXPIRY_ENTRY: &str = "sealed-session.expires-at";
+
+/// Takes the reserved expiry entry out of `state`: the absolute expiry it carries, if it
+/// holds a whole number.
+fn take_expiry(state: &mut SessionState) -> Option<u64> {
+    state
+        .remove(EXPIRY_ENTRY)
+        .and_then(|text| text.trim().parse().ok())
+}
 
 /// How many fresh ids `save` tries when one is taken (256-bit ids: never, in practice).
 const SAVE_ATTEMPTS: usize = 4;
@@ -185,8 +212,11 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         let id = storage_id(session_key);
         match self.store.load_stored(&id).await {
             Ok(Some(session)) => {
-                self.expiries.remember(id, expiry_secs(&session));
-                Ok(Some(session.into_data()))
+                let expires_at = expiry_secs(&session);
+                self.expiries.remember(id, expires_at);
+                let mut state = session.into_data();
+                state.insert(EXPIRY_ENTRY.to_owned(), expires_at.to_string());
+                Ok(Some(state))
             }
             Ok(None) => Ok(None),
             Err(Error::Rejected(r)) if r.kind() == RejectKind::Expired => {
@@ -205,24 +235,33 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         }
     }
 
-    /// A new session under a fresh 256-bit id, created only if the id is unused.
+    /// A new session under a fresh 256-bit id, created only if the id is unused. A state
+    /// that carries [`EXPIRY_ENTRY`] (a renewal) keeps that absolute expiry; if it has
+    /// passed, nothing is written and the key returned names no session.
     async fn save(
         &self,
         session_state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, SaveError> {
+        let mut state = session_state;
+        let carried = take_expiry(&mut state);
         for _ in 0..SAVE_ATTEMPTS {
             let id = SessionId::generate().map_err(|e| SaveError::Other(other(e)))?;
             let key = self.store.key_of(&StorageId::hash_of(id.as_str()));
+            let session_key = || {
+                SessionKey::try_from(id.as_str().to_owned())
+                    .map_err(|e| SaveError::Other(anyhow::Error::new(e)))
+            };
             match self
-                .write(&key, &session_state, None, SetMode::CreateOnly, ttl)
+                .write(&key, &state, carried, SetMode::CreateOnly, ttl)
                 .await
             {
-                Ok(true) => {
-                    return SessionKey::try_from(id.as_str().to_owned())
-                        .map_err(|e| SaveError::Other(anyhow::Error::new(e)));
-                }
+                Ok(true) => return session_key(),
                 Ok(false) => continue,
+                Err(Error::SessionExpired) => {
+                    tracing::debug!("renewed session past its absolute expiry; not saved");
+                    return session_key();
+                }
                 Err(e) => return Err(SaveError::Other(other(e))),
             }
         }
@@ -245,6 +284,9 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         if !well_formed(&session_key) {
             return Ok(session_key);
         }
+        // The stored envelope's expiry is kept, whatever the state claims.
+        let mut state = session_state;
+        take_expiry(&mut state);
         let key = self.storage_key(&session_key);
         // The absolute expiry stored in the envelope must be kept: remembered from this
         // adapter's load, or read from the current entry.
@@ -263,7 +305,7 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         match self
             .write(
                 &key,
-                &session_state,
+                &state,
                 Some(expires_at),
                 SetMode::UpdateOnly,
                 ttl,
