@@ -265,29 +265,46 @@ pub enum BackendErrorKind {
     Other,
 }
 
-/// A failure of the storage backend, with its cause kept as `source()`.
-#[derive(Debug)]
+/// A failure of the storage backend: its kind, whether to retry, the server's error code
+/// and, where this crate wrote one, a fixed description.
+///
+/// Nothing printable carries the underlying client's error: `Display`, `Debug` and the
+/// `source()` chain show only the fields above, because a Redis client's error text can
+/// quote the server's reply (keys, and so session ids in plain-id mode) or a connection URL.
+/// The underlying error stays reachable through [`BackendError::cause_unsafe_to_log`], for a
+/// program that inspects it in code.
+///
+/// ```
+/// use sealed_session::{BackendError, BackendErrorKind};
+///
+/// let e = BackendError::new(BackendErrorKind::Server, "ERR no such key sess:AAAA")
+///     .with_code("ERR");
+/// assert_eq!(e.to_string(), "server error (ERR)");
+/// assert_eq!(
+///     format!("{e:?}"),
+///     "BackendError { kind: Server, retryable: false, code: Some(\"ERR\"), detail: None, cause: [withheld] }"
+/// );
+/// assert!(std::error::Error::source(&e).is_none());
+/// ```
 pub struct BackendError {
     kind: BackendErrorKind,
     retryable: bool,
     code: Option<String>,
-    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    detail: Option<&'static str>,
+    cause: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl BackendError {
-    /// A backend error of `kind`; connection and timeout errors are retryable.
+    /// A backend error of `kind` caused by `cause`; connection and timeout errors are
+    /// retryable. The cause is kept but never printed: see
+    /// [`BackendError::cause_unsafe_to_log`].
     pub fn new(
         kind: BackendErrorKind,
-        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+        cause: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
         BackendError {
-            kind,
-            retryable: matches!(
-                kind,
-                BackendErrorKind::Connection | BackendErrorKind::Timeout
-            ),
-            code: None,
-            source: Some(source.into()),
+            cause: Some(cause.into()),
+            ..BackendError::from_kind(kind)
         }
     }
 
@@ -300,8 +317,16 @@ impl BackendError {
                 BackendErrorKind::Connection | BackendErrorKind::Timeout
             ),
             code: None,
-            source: None,
+            detail: None,
+            cause: None,
         }
+    }
+
+    /// Adds a fixed description (`"a Redis Cluster has only database 0"`), printed after the
+    /// kind. Being `'static`, it cannot hold anything read at run time.
+    pub fn with_detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
+        self
     }
 
     /// Records the server's error code (`NOPERM`, `WRONGPASS`, `OOM`...): a single word of
@@ -319,6 +344,11 @@ impl BackendError {
     /// The server's error code, when the server answered with one.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
+    }
+
+    /// The fixed description, when there is one.
+    pub fn detail(&self) -> Option<&'static str> {
+        self.detail
     }
 
     /// Overrides whether the operation may be retried.
@@ -341,6 +371,16 @@ impl BackendError {
     pub fn is_timeout(&self) -> bool {
         self.kind == BackendErrorKind::Timeout
     }
+
+    /// The underlying error (for Redis, a `redis::RedisError`), to inspect in code: match on
+    /// it, downcast it.
+    ///
+    /// **Unsafe to log or display**: its text may quote the server's reply or the client's
+    /// configuration, that is storage keys (session ids, in plain-id mode), stored values or
+    /// a password in a URL. That is why nothing printable in this error reaches it.
+    pub fn cause_unsafe_to_log(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        self.cause.as_deref()
+    }
 }
 
 impl fmt::Display for BackendError {
@@ -352,6 +392,9 @@ impl fmt::Display for BackendError {
             BackendErrorKind::Other => "backend failure",
         };
         f.write_str(what)?;
+        if let Some(detail) = self.detail {
+            write!(f, ": {detail}")?;
+        }
         if let Some(code) = &self.code {
             write!(f, " ({code})")?;
         }
@@ -359,13 +402,30 @@ impl fmt::Display for BackendError {
     }
 }
 
-impl StdError for BackendError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
-            .as_ref()
-            .map(|s| s.as_ref() as &(dyn StdError + 'static))
+impl fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let BackendError {
+            kind,
+            retryable,
+            code,
+            detail,
+            cause,
+        } = self;
+        f.debug_struct("BackendError")
+            .field("kind", kind)
+            .field("retryable", retryable)
+            .field("code", code)
+            .field("detail", detail)
+            .field(
+                "cause",
+                &format_args!("{}", if cause.is_some() { "[withheld]" } else { "None" }),
+            )
+            .finish()
     }
 }
+
+/// No `source()`: the cause may quote keys or values (see [`BackendError`]).
+impl StdError for BackendError {}
 
 /// Whether a codec was encoding or decoding when it failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

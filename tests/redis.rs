@@ -611,6 +611,109 @@ async fn rediss_refuses_a_server_it_cannot_verify_and_plain_redis_gets_no_answer
     assert!(started.elapsed() < Duration::from_millis(500) + MARGIN);
 }
 
+/// `#insecure` turns certificate checks off in the `redis` crate whenever any crate in the
+/// build enables its `tls-rustls-insecure` feature (this test build does, through a
+/// dev-dependency): such an address is refused on both paths, before connecting.
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn rediss_with_certificate_checks_off_is_refused() {
+    let (server, _ca) = RedisServer::start_tls();
+    let insecure = format!("{}#insecure", server.url());
+    let err = RedisBackend::builder()
+        .url(insecure.as_str())
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("#insecure"), "{err}");
+    let err = RedisBackend::builder()
+        .cluster_nodes([insecure])
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("#insecure"), "{err}");
+}
+
+/// A CA given with `redis://` addresses would never be used: the connection would be plain
+/// text. Refused on a Cluster as on a standalone server, and so are seeds that mix schemes.
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn a_ca_with_plain_redis_addresses_is_refused_on_a_cluster_too() {
+    let (tls, ca) = RedisServer::start_tls();
+    let cluster = support::redis::RedisCluster::start();
+    let err = RedisBackend::builder()
+        .cluster_nodes(cluster.urls())
+        .tls_root_certificate_pem(ca.clone())
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not rediss://"), "{err}");
+    assert!(!err.is_retryable());
+    let err = RedisBackend::builder()
+        .url(cluster.urls()[0].as_str())
+        .tls_root_certificate_pem(ca.clone())
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not rediss://"), "{err}");
+    let err = RedisBackend::builder()
+        .cluster_nodes([tls.url(), cluster.urls()[0].clone()])
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("mix"), "{err}");
+}
+
+// ---- error text -----------------------------------------------------------------------
+
+/// Redis error replies can quote a command's arguments: with `GETRANGE` renamed away (a
+/// common hardening step), a load gets "unknown command 'getrange', with args beginning
+/// with: 'sess:<id>' …", and in plain-id mode that is a live session id. Nothing printable in
+/// the error may carry it: not `Display`, not `Debug`, not the `source()` chain.
+#[tokio::test]
+async fn backend_errors_never_print_what_the_server_quoted() {
+    let server = RedisServer::start_with(&["--rename-command", "GETRANGE", ""]);
+    let store = store_on(&server, |b| {
+        b.storage_keys(sealed_session::StorageKeys::PlainIds)
+    })
+    .await;
+    let id = SessionId::generate().unwrap();
+    let err = store.load(&id).await.unwrap_err();
+    let Error::Backend(backend) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        (backend.kind(), backend.code()),
+        (BackendErrorKind::Server, Some("ERR"))
+    );
+    // The reply did quote the id: the client's own error, asked for by name, shows it.
+    let raw = backend.cause_unsafe_to_log().expect("the client's error");
+    assert!(raw.to_string().contains(id.as_str()));
+
+    let mut printed = vec![
+        err.to_string(),
+        format!("{err:#}"),
+        format!("{err:?}"),
+        format!("{err:#?}"),
+    ];
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        printed.extend([
+            cause.to_string(),
+            format!("{cause:#}"),
+            format!("{cause:?}"),
+            format!("{cause:#?}"),
+        ]);
+        source = cause.source();
+    }
+    assert_eq!(printed[0], "session backend error: server error (ERR)");
+    for text in &printed {
+        assert!(!text.contains(id.as_str()), "{text}");
+        assert!(!text.contains("getrange"), "{text}");
+    }
+}
+
 // ---- ways to connect ------------------------------------------------------------------
 
 async fn round_trip(backend: RedisBackend) {

@@ -200,32 +200,30 @@ impl RedisBackendBuilder {
     /// cannot be reached.
     pub async fn connect(self) -> Result<RedisBackend, BackendError> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(BackendError::new(
-                BackendErrorKind::Other,
-                "the Redis backend needs a tokio runtime",
-            ));
+            return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("the Redis backend needs a tokio runtime"));
         }
         let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let response_timeout = self.response_timeout.unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
         let conn = match &self.target {
             Target::Unset => {
-                return Err(BackendError::new(
-                    BackendErrorKind::Other,
-                    "no Redis URL, host or cluster nodes given",
-                ));
+                return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("no Redis URL, host or cluster nodes given"));
             }
             Target::Cluster(_) if self.db.is_some_and(|db| db != 0) => {
-                return Err(BackendError::new(
-                    BackendErrorKind::Other,
-                    "a Redis Cluster has only database 0",
-                ));
+                return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("a Redis Cluster has only database 0"));
             }
             Target::Cluster(urls) => {
                 let mut nodes = Vec::with_capacity(urls.len());
                 for url in urls {
-                    nodes.push(
-                        self.with_auth(url.as_str().into_connection_info().map_err(map_err)?),
-                    );
+                    let info = url.as_str().into_connection_info().map_err(map_err)?;
+                    self.check_tls(&info)?;
+                    nodes.push(self.with_auth(info));
+                }
+                let tls = |info: &ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+                if nodes.iter().any(tls) && !nodes.iter().all(tls) {
+                    return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail(
+                        "the cluster seed URLs mix rediss:// and redis://; give every node the \
+                         same scheme",
+                    ));
                 }
                 #[allow(unused_mut)]
                 // No retries inside the client: it would replay writes (SET NX/XX) whose
@@ -253,14 +251,16 @@ impl RedisBackendBuilder {
                 Conn::Cluster(conn)
             }
             Target::Url(url) => {
-                let info = self.with_auth(url.as_str().into_connection_info().map_err(map_err)?);
-                let client = self.client(info)?;
+                let info = url.as_str().into_connection_info().map_err(map_err)?;
+                self.check_tls(&info)?;
+                let client = self.client(self.with_auth(info))?;
                 Conn::Standalone(standalone(client, connect_timeout).await?)
             }
             Target::Host(host, port) => {
                 let info = ConnectionAddr::Tcp(host.clone(), *port)
                     .into_connection_info()
                     .map_err(map_err)?;
+                self.check_tls(&info)?;
                 let client = self.client(self.with_auth(info))?;
                 Conn::Standalone(standalone(client, connect_timeout).await?)
             }
@@ -269,6 +269,37 @@ impl RedisBackendBuilder {
             conn,
             response_timeout,
         })
+    }
+
+    /// Refuses what would connect with less protection than asked for: certificate checks
+    /// turned off (`rediss://…#insecure`; what it does depends on features of the `redis`
+    /// crate that any crate in the build can turn on, so it is refused whatever they are),
+    /// and a CA given for an address that is not `rediss://` (which would connect in plain
+    /// text and never use it).
+    fn check_tls(&self, info: &ConnectionInfo) -> Result<(), BackendError> {
+        let refused = |detail| Err(BackendError::from_kind(BackendErrorKind::Other).with_detail(detail));
+        match info.addr() {
+            ConnectionAddr::TcpTls { insecure: true, .. } => refused(
+                "rediss:// with #insecure turns certificate checks off; give the server's CA \
+                 with tls_root_certificate_pem instead",
+            ),
+            ConnectionAddr::TcpTls { .. } => Ok(()),
+            _ if self.ca_given() => refused(
+                "a TLS root certificate was given, but the address is not rediss://",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn ca_given(&self) -> bool {
+        #[cfg(feature = "tls")]
+        {
+            self.root_cert_pem.is_some()
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            false
+        }
     }
 
     fn with_auth(&self, info: ConnectionInfo) -> ConnectionInfo {
@@ -557,7 +588,7 @@ impl RedisBackend {
                 }
                 while let Some(done) = set.join_next().await {
                     let (i, fetched) =
-                        done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
+                        done.map_err(task_failed)?;
                     if let Some(slot) = out.get_mut(i) {
                         *slot = fetched?;
                     }
@@ -614,7 +645,7 @@ impl RedisBackend {
         let mut answered = Vec::new();
         while let Some(done) = set.join_next().await {
             let (indices, replies) =
-                done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
+                done.map_err(task_failed)?;
             match replies {
                 Ok(replies) if replies.len() == indices.len() => {
                     answered.extend(indices.into_iter().zip(replies));
@@ -740,18 +771,12 @@ impl RedisBackend {
                     nodes.push((lo, hi, host, port));
                 }
                 _ => {
-                    return Err(BackendError::new(
-                        BackendErrorKind::Server,
-                        "a cluster primary has no routable endpoint",
-                    ));
+                    return Err(BackendError::from_kind(BackendErrorKind::Server).with_detail("a cluster primary has no routable endpoint"));
                 }
             }
         }
         if nodes.is_empty() {
-            return Err(BackendError::new(
-                BackendErrorKind::Server,
-                "the cluster reports no slots",
-            ));
+            return Err(BackendError::from_kind(BackendErrorKind::Server).with_detail("the cluster reports no slots"));
         }
         Ok(nodes)
     }
@@ -791,10 +816,7 @@ impl Backend for RedisBackend {
         if let Some(ttl) = ttl {
             let secs = ttl.as_secs();
             if secs == 0 {
-                return Err(BackendError::new(
-                    BackendErrorKind::Other,
-                    "a TTL below one second cannot be stored with EX",
-                ));
+                return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("a TTL below one second cannot be stored with EX"));
             }
             cmd.arg("EX").arg(secs);
         }
@@ -832,10 +854,7 @@ impl Backend for RedisBackend {
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
         let secs = ttl.as_secs();
         if secs == 0 {
-            return Err(BackendError::new(
-                BackendErrorKind::Other,
-                "a TTL below one second cannot be stored with EXPIRE",
-            ));
+            return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("a TTL below one second cannot be stored with EXPIRE"));
         }
         let mut cmd = redis::cmd("EXPIRE");
         cmd.arg(key).arg(secs);
@@ -980,7 +999,7 @@ impl Backend for RedisBackend {
                 }
                 while let Some(done) = set.join_next().await {
                     let (i, swapped) =
-                        done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?;
+                        done.map_err(task_failed)?;
                     if let Some(slot) = out.get_mut(i) {
                         *slot = swapped?;
                     }
@@ -1015,7 +1034,7 @@ impl Backend for RedisBackend {
                 }
                 let mut removed = 0;
                 while let Some(done) = set.join_next().await {
-                    if done.map_err(|e| BackendError::new(BackendErrorKind::Other, e))?? {
+                    if done.map_err(task_failed)?? {
                         removed += 1;
                     }
                 }
@@ -1179,9 +1198,7 @@ async fn deadline_op<T>(
 
 /// True for a WRONGTYPE reply: the key holds a hash, list or set, not a string.
 fn is_wrong_type(e: &BackendError) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<RedisError>())
-        .is_some_and(|r| r.code() == Some("WRONGTYPE"))
+    e.code() == Some("WRONGTYPE")
 }
 
 /// One key's outcome from a pipelined `GETRANGE` + `EXISTS` pair.
@@ -1234,16 +1251,25 @@ fn map_err(e: RedisError) -> BackendError {
     }
     // Anything else, a failed TLS handshake or certificate check included, is not fixed by
     // trying again.
-    BackendError::new(BackendErrorKind::Other, e)
+    let detail = match e.kind() {
+        redis::ErrorKind::AuthenticationFailed => "authentication failed",
+        redis::ErrorKind::InvalidClientConfig => "invalid client configuration",
+        redis::ErrorKind::Io => "I/O error (a TLS handshake or certificate check among them)",
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => {
+            "malformed reply from the server"
+        }
+        _ => "client error",
+    };
+    BackendError::new(BackendErrorKind::Other, e).with_detail(detail)
 }
 
 /// A reply that did not have the expected shape. The parser's message may quote the reply
 /// (keys, in plain-id mode session ids), so only the fact is kept.
 fn map_parse(_: redis::ParsingError) -> BackendError {
-    BackendError::new(BackendErrorKind::Server, "malformed reply from the server")
+    BackendError::from_kind(BackendErrorKind::Server).with_detail("malformed reply from the server")
 }
 
-fn unexpected(command: &str, reply: &Value) -> BackendError {
+fn unexpected(command: &'static str, reply: &Value) -> BackendError {
     let what = match reply {
         Value::Int(_) => "an integer",
         Value::BulkString(_) => "a string",
@@ -1255,10 +1281,16 @@ fn unexpected(command: &str, reply: &Value) -> BackendError {
         BackendErrorKind::Server,
         format!("unexpected reply to {command}: {what}"),
     )
+    .with_detail("a reply of an unexpected shape")
+}
+
+/// A spawned request task that panicked or was cancelled.
+fn task_failed(e: tokio::task::JoinError) -> BackendError {
+    BackendError::new(BackendErrorKind::Other, e).with_detail("a request task failed")
 }
 
 fn bad_cursor() -> BackendError {
-    BackendError::new(BackendErrorKind::Other, "malformed scan cursor")
+    BackendError::from_kind(BackendErrorKind::Other).with_detail("malformed scan cursor")
 }
 
 #[cfg(test)]
