@@ -418,7 +418,14 @@ impl fmt::Debug for BackendError {
             .field("detail", detail)
             .field(
                 "cause",
-                &format_args!("{}", if cause.is_some() { "[withheld]" } else { "None" }),
+                &format_args!(
+                    "{}",
+                    if cause.is_some() {
+                        "[withheld]"
+                    } else {
+                        "None"
+                    }
+                ),
             )
             .finish()
     }

@@ -28,8 +28,7 @@ use actix_web::{App, HttpServer};
 use sealed_session::envelope::Header;
 use sealed_session::integrations::actix_session::{ActixSessionStore, EXPIRY_ENTRY};
 use sealed_session::{
-    Backend, KeyMaterial, Keyring, ManualClock, MemoryBackend, RedisBackend, SetMode, Store,
-    Suite,
+    Backend, KeyMaterial, Keyring, ManualClock, MemoryBackend, RedisBackend, SetMode, Store, Suite,
 };
 use support::http::request;
 use support::raw_get;
@@ -72,7 +71,10 @@ async fn contract<B: Backend>(backend: B) {
     let value = raw_get(store.store().backend(), &storage).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().key_id, 1);
     assert!(!String::from_utf8_lossy(&value).contains("alice"));
-    assert_eq!(app_entries(store.load(&key).await.unwrap().unwrap()), state(1));
+    assert_eq!(
+        app_entries(store.load(&key).await.unwrap().unwrap()),
+        state(1)
+    );
 
     // Update keeps the key, replaces the state and keeps the absolute expiry, which the
     // loaded state carries in its reserved entry.
@@ -83,7 +85,10 @@ async fn contract<B: Backend>(backend: B) {
         expires_at.to_string()
     );
     let same = store.update(key, state(2), &ttl).await.unwrap();
-    assert_eq!(app_entries(store.load(&same).await.unwrap().unwrap()), state(2));
+    assert_eq!(
+        app_entries(store.load(&same).await.unwrap().unwrap()),
+        state(2)
+    );
     let value = raw_get(store.store().backend(), &storage).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().expires_at, expires_at);
     store.update_ttl(&same, &ttl).await.unwrap();
@@ -163,7 +168,10 @@ async fn the_ttl_is_actix_sessions_and_slides() {
         .await
         .unwrap();
     assert!((115_000..=120_000).contains(&pttl(&mut redis).await));
-    assert_eq!(app_entries(store.load(&key).await.unwrap().unwrap()), state(2));
+    assert_eq!(
+        app_entries(store.load(&key).await.unwrap().unwrap()),
+        state(2)
+    );
 }
 
 /// `GETRANGE` calls the server has seen so far.
@@ -192,7 +200,10 @@ async fn an_update_after_a_load_needs_no_second_read() {
     assert!(expires_at > 0);
 
     let before = getrange_calls(server.port);
-    assert_eq!(app_entries(store.load(&key).await.unwrap().unwrap()), state(1));
+    assert_eq!(
+        app_entries(store.load(&key).await.unwrap().unwrap()),
+        state(1)
+    );
     let key = store.update(key, state(2), &ttl).await.unwrap();
     assert_eq!(
         getrange_calls(server.port) - before,
@@ -213,7 +224,10 @@ async fn an_update_after_a_load_needs_no_second_read() {
     );
     let value = raw_get(&backend, &storage).await.unwrap();
     assert_eq!(Header::parse(&value).unwrap().expires_at, expires_at);
-    assert_eq!(app_entries(store.load(&key).await.unwrap().unwrap()), state(3));
+    assert_eq!(
+        app_entries(store.load(&key).await.unwrap().unwrap()),
+        state(3)
+    );
 
     // Loaded here, logged out elsewhere, then updated here: not recreated.
     other.delete(&key).await.unwrap();
@@ -326,7 +340,11 @@ async fn save_takes_the_absolute_expiry_from_the_reserved_entry() {
     let expiry_of = |key: &SessionKey| {
         let storage = store.storage_key(key);
         let backend = store.store().backend().clone();
-        async move { Header::parse(&raw_get(&backend, &storage).await.unwrap()).unwrap().expires_at }
+        async move {
+            Header::parse(&raw_get(&backend, &storage).await.unwrap())
+                .unwrap()
+                .expires_at
+        }
     };
     let first = store.save(state(1), &ttl).await.unwrap();
     assert_eq!(expiry_of(&first).await, support::T0 + 3600);

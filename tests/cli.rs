@@ -79,6 +79,61 @@ fn every_command_has_help() {
     expect(&run(&["frobnicate"]), 2);
 }
 
+/// clap prints `[env: NAME=value]` in help by default: with REDIS_URL set, that was the
+/// Redis password, in every `--help` of a command that talks to Redis.
+#[test]
+fn help_never_shows_the_value_of_redis_url() {
+    let url = "redis://u:PASSWORD@127.0.0.1:1/";
+    let commands = ["keygen", "derive", "check", "inspect", "stats", "rewrap"];
+    for args in commands
+        .iter()
+        .flat_map(|c| [vec![*c, "--help"], vec![*c, "-h"], vec!["help", *c]])
+        .chain([vec!["--help"]])
+    {
+        let out = bin().args(&args).env("REDIS_URL", url).output().unwrap();
+        expect(&out, 0);
+        let text = stdout(&out) + &stderr(&out);
+        assert!(!text.contains("PASSWORD"), "{args:?}: {text}");
+        if ["inspect", "stats", "rewrap"].contains(&args[0]) && args[1] == "--help" {
+            assert!(text.contains("[env: REDIS_URL]"), "{args:?}: {text}");
+        }
+    }
+}
+
+/// A password in `--url` on the command line is visible in `ps`: warned about (without
+/// repeating it); the same URL from REDIS_URL, or a URL without a password, is not.
+#[test]
+fn a_password_in_url_on_the_command_line_is_warned_about() {
+    let with_password = "redis://u:PASSWORD@127.0.0.1:1/";
+    let args = |url: Option<&str>| {
+        let mut args = vec!["stats", "--timeout-ms", "200"];
+        if let Some(url) = url {
+            args.extend(["--url", url]);
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let out = run(&args(Some(with_password)).iter().map(String::as_str).collect::<Vec<_>>());
+    expect(&out, 1);
+    assert!(stderr(&out).contains("warning: a password given in --url"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("PASSWORD"), "{}", stderr(&out));
+
+    let out = bin()
+        .args(args(None))
+        .env("REDIS_URL", with_password)
+        .output()
+        .unwrap();
+    expect(&out, 1);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let out = run(
+        &args(Some("redis://127.0.0.1:1/"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    expect(&out, 1);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
 #[test]
 fn keygen_writes_a_private_secret_file_and_a_snippet_that_checks() {
     let dir = support::temp_dir("cli");

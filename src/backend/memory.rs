@@ -113,7 +113,8 @@ impl Backend for MemoryBackend {
         mode: SetMode,
     ) -> Result<bool, BackendError> {
         if ttl.is_some_and(|t| t.is_zero()) {
-            return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("a TTL of zero is not a valid expiry"));
+            return Err(BackendError::from_kind(BackendErrorKind::Other)
+                .with_detail("a TTL of zero is not a valid expiry"));
         }
         let now = self.clock.now_millis();
         let expires_at = self.deadline(now, ttl);
@@ -156,7 +157,8 @@ impl Backend for MemoryBackend {
 
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
         if ttl.is_zero() {
-            return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("a TTL of zero is not a valid expiry"));
+            return Err(BackendError::from_kind(BackendErrorKind::Other)
+                .with_detail("a TTL of zero is not a valid expiry"));
         }
         let now = self.clock.now_millis();
         let expires_at = self.deadline(now, Some(ttl));

@@ -200,16 +200,19 @@ impl RedisBackendBuilder {
     /// cannot be reached.
     pub async fn connect(self) -> Result<RedisBackend, BackendError> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("the Redis backend needs a tokio runtime"));
+            return Err(BackendError::from_kind(BackendErrorKind::Other)
+                .with_detail("the Redis backend needs a tokio runtime"));
         }
         let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let response_timeout = self.response_timeout.unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
         let conn = match &self.target {
             Target::Unset => {
-                return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("no Redis URL, host or cluster nodes given"));
+                return Err(BackendError::from_kind(BackendErrorKind::Other)
+                    .with_detail("no Redis URL, host or cluster nodes given"));
             }
             Target::Cluster(_) if self.db.is_some_and(|db| db != 0) => {
-                return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("a Redis Cluster has only database 0"));
+                return Err(BackendError::from_kind(BackendErrorKind::Other)
+                    .with_detail("a Redis Cluster has only database 0"));
             }
             Target::Cluster(urls) => {
                 let mut nodes = Vec::with_capacity(urls.len());
@@ -218,12 +221,15 @@ impl RedisBackendBuilder {
                     self.check_tls(&info)?;
                     nodes.push(self.with_auth(info));
                 }
-                let tls = |info: &ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+                let tls =
+                    |info: &ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
                 if nodes.iter().any(tls) && !nodes.iter().all(tls) {
-                    return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail(
-                        "the cluster seed URLs mix rediss:// and redis://; give every node the \
+                    return Err(
+                        BackendError::from_kind(BackendErrorKind::Other).with_detail(
+                            "the cluster seed URLs mix rediss:// and redis://; give every node the \
                          same scheme",
-                    ));
+                        ),
+                    );
                 }
                 #[allow(unused_mut)]
                 // No retries inside the client: it would replay writes (SET NX/XX) whose
@@ -277,16 +283,17 @@ impl RedisBackendBuilder {
     /// and a CA given for an address that is not `rediss://` (which would connect in plain
     /// text and never use it).
     fn check_tls(&self, info: &ConnectionInfo) -> Result<(), BackendError> {
-        let refused = |detail| Err(BackendError::from_kind(BackendErrorKind::Other).with_detail(detail));
+        let refused =
+            |detail| Err(BackendError::from_kind(BackendErrorKind::Other).with_detail(detail));
         match info.addr() {
             ConnectionAddr::TcpTls { insecure: true, .. } => refused(
                 "rediss:// with #insecure turns certificate checks off; give the server's CA \
                  with tls_root_certificate_pem instead",
             ),
             ConnectionAddr::TcpTls { .. } => Ok(()),
-            _ if self.ca_given() => refused(
-                "a TLS root certificate was given, but the address is not rediss://",
-            ),
+            _ if self.ca_given() => {
+                refused("a TLS root certificate was given, but the address is not rediss://")
+            }
             _ => Ok(()),
         }
     }
@@ -587,8 +594,7 @@ impl RedisBackend {
                     });
                 }
                 while let Some(done) = set.join_next().await {
-                    let (i, fetched) =
-                        done.map_err(task_failed)?;
+                    let (i, fetched) = done.map_err(task_failed)?;
                     if let Some(slot) = out.get_mut(i) {
                         *slot = fetched?;
                     }
@@ -644,8 +650,7 @@ impl RedisBackend {
         }
         let mut answered = Vec::new();
         while let Some(done) = set.join_next().await {
-            let (indices, replies) =
-                done.map_err(task_failed)?;
+            let (indices, replies) = done.map_err(task_failed)?;
             match replies {
                 Ok(replies) if replies.len() == indices.len() => {
                     answered.extend(indices.into_iter().zip(replies));
@@ -771,12 +776,14 @@ impl RedisBackend {
                     nodes.push((lo, hi, host, port));
                 }
                 _ => {
-                    return Err(BackendError::from_kind(BackendErrorKind::Server).with_detail("a cluster primary has no routable endpoint"));
+                    return Err(BackendError::from_kind(BackendErrorKind::Server)
+                        .with_detail("a cluster primary has no routable endpoint"));
                 }
             }
         }
         if nodes.is_empty() {
-            return Err(BackendError::from_kind(BackendErrorKind::Server).with_detail("the cluster reports no slots"));
+            return Err(BackendError::from_kind(BackendErrorKind::Server)
+                .with_detail("the cluster reports no slots"));
         }
         Ok(nodes)
     }
@@ -816,7 +823,8 @@ impl Backend for RedisBackend {
         if let Some(ttl) = ttl {
             let secs = ttl.as_secs();
             if secs == 0 {
-                return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("a TTL below one second cannot be stored with EX"));
+                return Err(BackendError::from_kind(BackendErrorKind::Other)
+                    .with_detail("a TTL below one second cannot be stored with EX"));
             }
             cmd.arg("EX").arg(secs);
         }
@@ -854,7 +862,8 @@ impl Backend for RedisBackend {
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
         let secs = ttl.as_secs();
         if secs == 0 {
-            return Err(BackendError::from_kind(BackendErrorKind::Other).with_detail("a TTL below one second cannot be stored with EXPIRE"));
+            return Err(BackendError::from_kind(BackendErrorKind::Other)
+                .with_detail("a TTL below one second cannot be stored with EXPIRE"));
         }
         let mut cmd = redis::cmd("EXPIRE");
         cmd.arg(key).arg(secs);
@@ -998,8 +1007,7 @@ impl Backend for RedisBackend {
                     });
                 }
                 while let Some(done) = set.join_next().await {
-                    let (i, swapped) =
-                        done.map_err(task_failed)?;
+                    let (i, swapped) = done.map_err(task_failed)?;
                     if let Some(slot) = out.get_mut(i) {
                         *slot = swapped?;
                     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sealed_session::envelope::{Header, OVERHEAD};
 use sealed_session::rotation::{self, Census, RewrapOptions, RewrapReport};
@@ -22,6 +22,7 @@ use sealed_session::{
 use serde_json::json;
 
 const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
 const EXIT_CONFIG: u8 = 3;
 const EXIT_CHECK: u8 = 4;
 
@@ -134,7 +135,14 @@ struct Check {
 #[derive(Args)]
 struct RedisArgs {
     /// Redis URL (redis://, rediss://, redis+unix://); repeat with --cluster for seed nodes.
-    #[arg(long = "url", env = "REDIS_URL", value_name = "URL", required = true)]
+    /// A password belongs in REDIS_URL, not here: the command line is visible to other users.
+    #[arg(
+        long = "url",
+        env = "REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        required = true
+    )]
     urls: Vec<String>,
     /// The URLs are nodes of a Redis Cluster.
     #[arg(long)]
@@ -155,8 +163,14 @@ struct Inspect {
     /// Key prefix for --session-id.
     #[arg(long, default_value = "sess:")]
     prefix: String,
-    /// Redis URL, for reading a key; repeat with --cluster for seed nodes.
-    #[arg(long = "url", env = "REDIS_URL", value_name = "URL")]
+    /// Redis URL, for reading a key; repeat with --cluster for seed nodes. A password
+    /// belongs in REDIS_URL, not here: the command line is visible to other users.
+    #[arg(
+        long = "url",
+        env = "REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     urls: Vec<String>,
     /// The URLs are nodes of a Redis Cluster.
     #[arg(long)]
@@ -220,6 +234,12 @@ struct Rewrap {
     /// Largest value read, in bytes (the store's max_envelope_len).
     #[arg(long, default_value_t = sealed_session::DEFAULT_MAX_ENVELOPE_LEN)]
     max_envelope_len: usize,
+    /// The store's absolute lifetime in seconds, if it has one: each re-sealed envelope gets
+    /// the expiry the store would give it (its own, capped at now + lifetime), and envelopes
+    /// stored without an expiry are re-sealed with one. Without it expiries are kept as
+    /// they are.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=sealed_session::MAX_LIFETIME.as_secs()))]
+    absolute_lifetime: Option<u64>,
     /// Count what would be re-sealed; write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -278,7 +298,18 @@ impl From<sealed_session::BackendError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Nothing more can be done if standard error is closed.
+            let _ = e.print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Some((_, command)) = matches.subcommand() {
+        warn_of_password_in_argv(command);
+    }
     let result = match cli.command {
         Command::Keygen(args) => keygen(&args),
         Command::Derive(args) => derive(&args),
@@ -294,6 +325,32 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "sealed-session: {}", failure.message);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+/// A password in a `--url` given on the command line can be read by every user of the
+/// machine (`ps`, `/proc/PID/cmdline`) and stays in shell history: say so, without repeating
+/// it. `REDIS_URL` is not visible that way.
+fn warn_of_password_in_argv(command: &clap::ArgMatches) {
+    use redis::IntoConnectionInfo;
+    // Only the commands that talk to Redis have the argument.
+    let Ok(Some(urls)) = command.try_get_many::<String>("urls") else {
+        return;
+    };
+    if command.value_source("urls") != Some(clap::parser::ValueSource::CommandLine) {
+        return;
+    }
+    let with_password = urls.into_iter().any(|url| {
+        url.as_str()
+            .into_connection_info()
+            .is_ok_and(|info| info.redis_settings().password().is_some())
+    });
+    if with_password {
+        let _ = writeln!(
+            std::io::stderr(),
+            "sealed-session: warning: a password given in --url is visible to other users of \
+             this machine (ps) and kept in shell history; set REDIS_URL instead"
+        );
     }
 }
 
@@ -509,7 +566,12 @@ async fn connect(args: &RedisArgs) -> Result<RedisBackend, Failure> {
     } else {
         match args.urls.as_slice() {
             [url] => builder.url(url.clone()),
-            _ => return Err(Failure::new(2, "give one --url, or several with --cluster")),
+            _ => {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    "give one --url, or several with --cluster",
+                ));
+            }
         }
     };
     Ok(builder.connect().await?)
@@ -552,7 +614,7 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
             } else {
                 SessionId::parse(id.trim())
             }
-            .map_err(|_| Failure::new(2, "--session-id is not a valid session id"))?;
+            .map_err(|_| Failure::new(EXIT_USAGE, "--session-id is not a valid session id"))?;
             Some(format!("{}{}", args.prefix, id.hashed().as_str()))
         }
         (None, None) => None,
@@ -560,7 +622,10 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
     let bytes = match &key {
         Some(key) => {
             if args.urls.is_empty() {
-                return Err(Failure::new(2, "reading a key needs --url (or REDIS_URL)"));
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    "reading a key needs --url (or REDIS_URL)",
+                ));
             }
             let backend = connect(&RedisArgs {
                 urls: args.urls.clone(),
@@ -797,7 +862,8 @@ async fn rewrap(args: &Rewrap) -> Result<(), Failure> {
     let options = RewrapOptions::default()
         .batch(args.batch)
         .dry_run(args.dry_run)
-        .max_envelope_len(args.max_envelope_len);
+        .max_envelope_len(args.max_envelope_len)
+        .absolute_lifetime(args.absolute_lifetime.map(Duration::from_secs));
     let verb = if args.dry_run {
         "to re-seal"
     } else {

@@ -303,13 +303,7 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
             },
         };
         match self
-            .write(
-                &key,
-                &state,
-                Some(expires_at),
-                SetMode::UpdateOnly,
-                ttl,
-            )
+            .write(&key, &state, Some(expires_at), SetMode::UpdateOnly, ttl)
             .await
         {
             Ok(_) | Err(Error::SessionExpired) => Ok(session_key),
