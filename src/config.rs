@@ -39,7 +39,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::crypto::{Argon2Params, KeyMaterial, KeyState, Keyring, Suite};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, PermissionProblem};
 
 /// Largest configuration or secret file read, in bytes: a stray `/dev/zero` or log file is
 /// refused instead of read into memory.
@@ -52,13 +52,61 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// A parsed keyring configuration: ids, states, suites and material *sources*. Holds no
 /// secret unless the file uses `insecure_inline`, and its `Debug` prints none.
+///
+/// It can also be deserialized as part of an application's own configuration (serde, any
+/// format); that runs the same checks as [`KeyringConfig::parse_toml`], and
+/// [`KeyringConfig::resolve`] runs them again before it reads any secret.
 #[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ConfigFile")]
 pub struct KeyringConfig {
     keys: Vec<KeyEntry>,
     /// Directory that relative secret-file paths are resolved against.
-    #[serde(skip)]
     base_dir: Option<PathBuf>,
+    /// Whether secret files' permissions are checked when resolving.
+    permissions: FilePermissions,
+}
+
+/// The configuration as written, before any check.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    keys: Vec<KeyEntry>,
+}
+
+impl TryFrom<ConfigFile> for KeyringConfig {
+    type Error = ConfigError;
+
+    fn try_from(file: ConfigFile) -> Result<Self, ConfigError> {
+        let config = KeyringConfig {
+            keys: file.keys,
+            base_dir: None,
+            permissions: FilePermissions::default(),
+        };
+        config.check()?;
+        Ok(config)
+    }
+}
+
+/// Whether the permissions of the files a keyring configuration reads are checked (Unix;
+/// elsewhere nothing is checked).
+///
+/// Checked, a file holding key material or a passphrase must give group and others no
+/// access at all (mode `0600` or `0400`), and the configuration file, and the directory it
+/// is in, must not be writable by group or others: the same rules OpenSSH applies to private
+/// keys and to its configuration. A key readable by other users of the machine is a key
+/// shared with them; a configuration others can write lets them choose the keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FilePermissions {
+    /// Refuse files whose permissions are too open ([`ConfigError::FilePermissions`]). The
+    /// default.
+    #[default]
+    Checked,
+    /// Read the files whatever their permissions. Only for platforms that cannot make them
+    /// private (a container runtime that mounts secrets group-readable for a shared group,
+    /// say): the secrets are then as private as the mount makes them, which is worth
+    /// checking by other means.
+    InsecureUnchecked,
 }
 
 #[derive(Clone, Deserialize)]
@@ -187,7 +235,7 @@ pub struct ConfiguredKey {
 impl KeyringConfig {
     /// Parses TOML and checks the structure (no secret is read).
     pub fn parse_toml(text: &str) -> Result<KeyringConfig, ConfigError> {
-        let config: KeyringConfig = toml::from_str(text).map_err(|e| {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|span| line_of(text, span.start));
             ConfigError::Syntax {
                 format: "TOML",
@@ -195,36 +243,38 @@ impl KeyringConfig {
                 message: sanitize(e.message()),
             }
         })?;
-        config.check()?;
-        Ok(config)
+        KeyringConfig::try_from(file)
     }
 
     /// Parses JSON (`{"keys": [{"id": 3, "state": "primary", ...}]}`) and checks the
     /// structure.
     pub fn parse_json(text: &str) -> Result<KeyringConfig, ConfigError> {
-        let config: KeyringConfig =
-            serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
-                format: "JSON",
-                line: Some(e.line()),
-                message: sanitize(&strip_json_position(&e.to_string())),
-            })?;
-        config.check()?;
-        Ok(config)
+        let file: ConfigFile = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
+            format: "JSON",
+            line: Some(e.line()),
+            message: sanitize(&strip_json_position(&e.to_string())),
+        })?;
+        KeyringConfig::try_from(file)
     }
 
     /// Reads a configuration file: JSON when its name ends in `.json`, TOML otherwise.
-    /// Relative secret-file paths in it are resolved against the file's directory.
+    /// Relative secret-file paths in it are resolved against the file's directory. The file
+    /// and its directory must not be writable by group or others, nor, at
+    /// [`KeyringConfig::resolve`], the secret files it names readable by them (see
+    /// [`FilePermissions`]).
     pub fn read(path: impl AsRef<Path>) -> Result<KeyringConfig, ConfigError> {
+        KeyringConfig::read_with(path, FilePermissions::Checked)
+    }
+
+    /// As [`KeyringConfig::read`], checking file permissions as `permissions` says, here
+    /// and when resolving.
+    pub fn read_with(
+        path: impl AsRef<Path>,
+        permissions: FilePermissions,
+    ) -> Result<KeyringConfig, ConfigError> {
         let path = path.as_ref();
-        let bytes = read_bounded(path).map_err(|e| match e {
-            ReadError::Io(kind) => ConfigError::ConfigFile {
-                path: path.to_path_buf(),
-                kind,
-            },
-            ReadError::NotAFile => ConfigError::NotAFile {
-                path: path.to_path_buf(),
-            },
-        })?;
+        let bytes = read_bounded(path, Private::ConfigFile, permissions)
+            .map_err(|e| e.config(path.to_path_buf()))?;
         let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::Syntax {
             format: "UTF-8",
             line: None,
@@ -243,7 +293,15 @@ impl KeyringConfig {
         // whatever the working directory.
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         config.base_dir = absolute.parent().map(Path::to_path_buf);
+        config.permissions = permissions;
         Ok(config)
+    }
+
+    /// Sets how the permissions of secret files are checked when resolving (default
+    /// [`FilePermissions::Checked`]).
+    pub fn with_file_permissions(mut self, permissions: FilePermissions) -> Self {
+        self.permissions = permissions;
+        self
     }
 
     /// Sets the directory that relative secret-file paths are resolved against (by default
@@ -288,6 +346,9 @@ impl KeyringConfig {
 
     /// As [`KeyringConfig::resolve`], looking environment variables up in `env`.
     pub fn resolve_with(&self, env: &dyn Environment) -> Result<Keyring, ConfigError> {
+        // Every way to build a configuration checks it, but no secret is read from one that
+        // has not passed: a name that is really a secret is refused here, not echoed later.
+        self.check()?;
         let mut builder = Keyring::builder();
         for entry in &self.keys {
             let id = entry.id;
@@ -380,14 +441,15 @@ impl KeyringConfig {
     ) -> Result<KeyMaterial, ConfigError> {
         match source {
             Source::Env(name) => {
-                let value = env.var(name).ok_or_else(|| ConfigError::MissingEnv {
-                    name: (*name).to_owned(),
-                })?;
+                let value = env
+                    .var(name)
+                    .ok_or_else(|| ConfigError::missing_env(name, "env"))?;
                 KeyMaterial::from_base64(&value)
             }
             Source::File(path) => {
                 let path = self.path(path);
-                let bytes = read_bounded(&path).map_err(|e| e.secret(path))?;
+                let bytes = read_bounded(&path, Private::Secret, self.permissions)
+                    .map_err(|e| e.secret(path))?;
                 let text = std::str::from_utf8(&bytes)
                     .map_err(|_| ConfigError::KeyEncoding { id: None })?;
                 KeyMaterial::from_base64(text)
@@ -395,14 +457,15 @@ impl KeyringConfig {
             Source::Passphrase { from, params, salt } => {
                 let passphrase = match from {
                     PassphraseFrom::Env(name) => {
-                        let value = env.var(name).ok_or_else(|| ConfigError::MissingEnv {
-                            name: (*name).to_owned(),
-                        })?;
+                        let value = env
+                            .var(name)
+                            .ok_or_else(|| ConfigError::missing_env(name, "passphrase_env"))?;
                         Zeroizing::new(value.as_bytes().to_vec())
                     }
                     PassphraseFrom::File(path) => {
                         let path = self.path(path);
-                        let mut bytes = read_bounded(&path).map_err(|e| e.secret(path))?;
+                        let mut bytes = read_bounded(&path, Private::Secret, self.permissions)
+                            .map_err(|e| e.secret(path))?;
                         strip_one_newline(&mut bytes);
                         bytes
                     }
@@ -520,12 +583,16 @@ impl Source<'_> {
     }
 
     fn describe(&self) -> String {
+        let env = |name: &str| match crate::error::shown_env_name(name) {
+            Some(name) => format!("env {name}"),
+            None => "env (a name that does not look like one; not shown)".to_owned(),
+        };
         match self {
-            Source::Env(name) => format!("env {name}"),
+            Source::Env(name) => env(name),
             Source::File(path) => format!("file {}", path.display()),
             Source::Passphrase { from, params, .. } => {
                 let from = match from {
-                    PassphraseFrom::Env(name) => format!("env {name}"),
+                    PassphraseFrom::Env(name) => env(name),
                     PassphraseFrom::File(path) => format!("file {}", path.display()),
                 };
                 format!(
@@ -559,10 +626,15 @@ impl From<SuiteName> for Suite {
 
 impl fmt::Debug for KeyringConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let KeyringConfig { keys: _, base_dir } = self;
+        let KeyringConfig {
+            keys: _,
+            base_dir,
+            permissions,
+        } = self;
         f.debug_struct("KeyringConfig")
             .field("keys", &self.keys())
             .field("base_dir", base_dir)
+            .field("permissions", permissions)
             .finish()
     }
 }
@@ -590,12 +662,34 @@ fn contains_key(text: &str) -> bool {
 
 /// Reads a secret file the way a keyring configuration does: a regular file (a FIFO, device
 /// or directory is refused, and opening never blocks) of at most [`MAX_FILE_LEN`] bytes,
-/// into a buffer that is never reallocated and is wiped on drop.
+/// that gives group and others no access (see [`FilePermissions`]), into a buffer that is
+/// never reallocated and is wiped on drop.
 pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
-    read_bounded(path).map_err(|e| e.secret(path.to_path_buf()))
+    read_secret_file_with(path, FilePermissions::Checked)
 }
 
-pub(crate) fn read_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+/// As [`read_secret_file`], checking permissions as `permissions` says.
+pub fn read_secret_file_with(
+    path: &Path,
+    permissions: FilePermissions,
+) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+    read_bounded(path, Private::Secret, permissions).map_err(|e| e.secret(path.to_path_buf()))
+}
+
+/// What a file read by [`read_bounded`] must keep from other users.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Private {
+    /// Key material or a passphrase: no access for group or others.
+    Secret,
+    /// A configuration: neither it nor its directory writable by group or others.
+    ConfigFile,
+}
+
+fn read_bounded(
+    path: &Path,
+    private: Private,
+    permissions: FilePermissions,
+) -> Result<Zeroizing<Vec<u8>>, ReadError> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     // Non-blocking open: a FIFO put in place of the file (even between a check and the
@@ -603,10 +697,13 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>, ReadError>
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
     let mut file = options.open(path).map_err(|e| ReadError::Io(e.kind()))?;
-    // Type and size of what was opened, not of whatever the path names now.
+    // Type, size and mode of what was opened, not of whatever the path names now.
     let meta = file.metadata().map_err(|e| ReadError::Io(e.kind()))?;
     if !meta.is_file() {
         return Err(ReadError::NotAFile);
+    }
+    if permissions == FilePermissions::Checked {
+        check_permissions(path, &meta, private)?;
     }
     if meta.len() > MAX_FILE_LEN {
         return Err(ReadError::Io(io::ErrorKind::FileTooLarge));
@@ -632,10 +729,66 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Zeroizing<Vec<u8>>, ReadError>
     Ok(buf)
 }
 
+/// Refuses a secret that group or others can access in any way, and a configuration file or
+/// directory that they can write (mode bits; on platforms without them, nothing).
+#[cfg(unix)]
+fn check_permissions(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    private: Private,
+) -> Result<(), ReadError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    match private {
+        Private::Secret if mode & 0o077 != 0 => Err(ReadError::Permissions {
+            problem: PermissionProblem::SecretNotPrivate,
+            mode,
+            path: None,
+        }),
+        Private::Secret => Ok(()),
+        Private::ConfigFile if mode & 0o022 != 0 => Err(ReadError::Permissions {
+            problem: PermissionProblem::ConfigWritable,
+            mode,
+            path: None,
+        }),
+        Private::ConfigFile => {
+            // The directory as named: whoever can write it can put another file in place.
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            let Some(dir) = absolute.parent() else {
+                return Ok(());
+            };
+            let mode = std::fs::metadata(dir)
+                .map_err(|e| ReadError::Io(e.kind()))?
+                .permissions()
+                .mode()
+                & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(ReadError::Permissions {
+                    problem: PermissionProblem::DirectoryWritable,
+                    mode,
+                    path: Some(dir.to_path_buf()),
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_: &Path, _: &std::fs::Metadata, _: Private) -> Result<(), ReadError> {
+    Ok(())
+}
+
 /// Why [`read_bounded`] failed.
-pub(crate) enum ReadError {
+enum ReadError {
     Io(io::ErrorKind),
     NotAFile,
+    Permissions {
+        problem: PermissionProblem,
+        mode: u32,
+        /// The directory, when it is the directory's mode that is wrong.
+        path: Option<PathBuf>,
+    },
 }
 
 impl ReadError {
@@ -643,6 +796,22 @@ impl ReadError {
         match self {
             ReadError::Io(kind) => ConfigError::SecretFile { path, kind },
             ReadError::NotAFile => ConfigError::NotAFile { path },
+            ReadError::Permissions {
+                problem,
+                mode,
+                path: dir,
+            } => ConfigError::FilePermissions {
+                path: dir.unwrap_or(path),
+                mode,
+                problem,
+            },
+        }
+    }
+
+    fn config(self, path: PathBuf) -> ConfigError {
+        match self {
+            ReadError::Io(kind) => ConfigError::ConfigFile { path, kind },
+            other => other.secret(path),
         }
     }
 }

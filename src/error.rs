@@ -606,8 +606,29 @@ pub enum ConfigError {
     },
     /// An environment variable named as a material source is not set (or not Unicode).
     MissingEnv {
-        /// The variable's name.
-        name: String,
+        /// The variable's name, when it looks like one (`[A-Z_][A-Z0-9_]*`). Anything else is
+        /// not repeated: it may be a secret typed where its name belongs.
+        name: Option<String>,
+        /// The field that names it: `env` or `passphrase_env`.
+        field: &'static str,
+    },
+    /// A file is more open than what it holds allows (Unix mode bits): a secret that group
+    /// or others can access, or a configuration file or directory they can write. See
+    /// `config::FilePermissions` for the rules and the opt-out.
+    FilePermissions {
+        /// The file, or the configuration file's directory.
+        path: std::path::PathBuf,
+        /// Its mode bits (`0o644`...).
+        mode: u32,
+        /// What is wrong.
+        problem: PermissionProblem,
+    },
+    /// A reload names an id that an earlier configuration of this process had and a later
+    /// one removed. A removed id is treated as retired for the life of the process, so it
+    /// cannot come back with other material.
+    RemovedIdReturned {
+        /// The id.
+        id: u32,
     },
     /// An active key names no material source.
     NoMaterial,
@@ -679,7 +700,39 @@ pub enum ConfigError {
     },
 }
 
+/// What is wrong with a file's permissions ([`ConfigError::FilePermissions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PermissionProblem {
+    /// A file holding key material or a passphrase gives group or others some access.
+    SecretNotPrivate,
+    /// The configuration file is writable by group or others.
+    ConfigWritable,
+    /// The directory of the configuration file is writable by group or others.
+    DirectoryWritable,
+}
+
+/// `name` if it looks like an environment variable name (`[A-Z_][A-Z0-9_]*`, at most 128
+/// characters): only such a name is ever repeated in a message.
+pub(crate) fn shown_env_name(name: &str) -> Option<&str> {
+    let mut bytes = name.bytes();
+    let first = bytes.next()?;
+    let looks_like_one = name.len() <= 128
+        && (first.is_ascii_uppercase() || first == b'_')
+        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    looks_like_one.then_some(name)
+}
+
 impl ConfigError {
+    /// [`ConfigError::MissingEnv`] for the variable `name` named by `field`, keeping the
+    /// name only if it looks like a variable name.
+    pub fn missing_env(name: &str, field: &'static str) -> ConfigError {
+        ConfigError::MissingEnv {
+            name: shown_env_name(name).map(str::to_owned),
+            field,
+        }
+    }
+
     /// Attaches a key id to an error about that key (unless it already names one).
     #[cfg_attr(not(feature = "config"), allow(dead_code))]
     pub(crate) fn in_key(id: u32, error: ConfigError) -> ConfigError {
@@ -700,6 +753,7 @@ impl ConfigError {
             ConfigError::Key { id, .. }
             | ConfigError::KeyChanged { id }
             | ConfigError::Unretired { id }
+            | ConfigError::RemovedIdReturned { id }
             | ConfigError::DuplicateKeyId { id }
             | ConfigError::KeyLength { id: Some(id), .. }
             | ConfigError::KeyEncoding { id: Some(id) } => Some(*id),
@@ -773,12 +827,50 @@ impl fmt::Display for ConfigError {
             ConfigError::SecretFile { path, kind } => {
                 write!(f, "cannot read secret file {}: {kind}", path.display())
             }
-            ConfigError::MissingEnv { name } => {
-                write!(
-                    f,
-                    "environment variable {name} is not set (or not valid UTF-8)"
-                )
+            ConfigError::MissingEnv {
+                name: Some(name),
+                field: _,
+            } => write!(
+                f,
+                "environment variable {name} is not set (or not valid UTF-8)"
+            ),
+            ConfigError::MissingEnv { name: None, field } => write!(
+                f,
+                "the environment variable named by `{field}` is not set (or not valid UTF-8); \
+                 its name is not shown because it does not look like one (A-Z, 0-9 and _): if \
+                 a secret was typed there, move it into the variable and name the variable"
+            ),
+            ConfigError::FilePermissions {
+                path,
+                mode,
+                problem,
+            } => {
+                let path = path.display();
+                match problem {
+                    PermissionProblem::SecretNotPrivate => write!(
+                        f,
+                        "secret file {path} has mode {mode:04o}: group or others can access it; \
+                         run chmod 600 on it (or see FilePermissions for the opt-out)"
+                    ),
+                    PermissionProblem::ConfigWritable => write!(
+                        f,
+                        "configuration file {path} has mode {mode:04o}: group or others can \
+                         write it; run chmod go-w on it (or see FilePermissions for the opt-out)"
+                    ),
+                    PermissionProblem::DirectoryWritable => write!(
+                        f,
+                        "the directory {path} of the configuration file has mode {mode:04o}: \
+                         group or others can write it; run chmod go-w on it, or move the file \
+                         (or see FilePermissions for the opt-out)"
+                    ),
+                }
             }
+            ConfigError::RemovedIdReturned { id } => write!(
+                f,
+                "key {id} was removed from the configuration earlier in this process's life; \
+                 a removed id counts as retired and never opens again, so give the key a new id \
+                 (to retire a key, mark it state = \"retired\" rather than deleting it)"
+            ),
             ConfigError::CostlyArgon2 {
                 m_cost_kib,
                 t_cost,

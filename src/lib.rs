@@ -39,11 +39,11 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::Postcard;
 pub use codec::{Bincode, Codec, CodecId, Json};
 #[cfg(feature = "config")]
-pub use config::{KeyringConfig, load_keyring};
+pub use config::{FilePermissions, KeyringConfig, load_keyring};
 pub use crypto::{Argon2Params, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder, Suite};
 pub use error::{
     BackendError, BackendErrorKind, CodecError, CodecErrorKind, CodecOp, ConfigError, Error,
-    RejectKind, Rejection,
+    PermissionProblem, RejectKind, Rejection,
 };
 pub use id::{SESSION_ID_LEN, SessionId, StorageId};
 pub use rotation::{KeyringHandle, RewrapOptions, RewrapReport};

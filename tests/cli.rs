@@ -58,7 +58,7 @@ fn config(dir: &Path, entries: &[(u32, &str)]) -> PathBuf {
         text.push('\n');
     }
     let path = dir.join("keys.toml");
-    std::fs::write(&path, text).unwrap();
+    support::write_private(&path, text).unwrap();
     path
 }
 
@@ -112,9 +112,16 @@ fn a_password_in_url_on_the_command_line_is_warned_about() {
         }
         args.into_iter().map(str::to_owned).collect::<Vec<_>>()
     };
-    let out = run(&args(Some(with_password)).iter().map(String::as_str).collect::<Vec<_>>());
+    let out = run(&args(Some(with_password))
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
     expect(&out, 1);
-    assert!(stderr(&out).contains("warning: a password given in --url"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: a password given in --url"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!stderr(&out).contains("PASSWORD"), "{}", stderr(&out));
 
     let out = bin()
@@ -124,12 +131,10 @@ fn a_password_in_url_on_the_command_line_is_warned_about() {
         .unwrap();
     expect(&out, 1);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
-    let out = run(
-        &args(Some("redis://127.0.0.1:1/"))
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let out = run(&args(Some("redis://127.0.0.1:1/"))
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
     expect(&out, 1);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
@@ -161,7 +166,7 @@ fn keygen_writes_a_private_secret_file_and_a_snippet_that_checks() {
     // The snippet is a valid keyring entry once promoted.
     let snippet = stdout(&out).replace("decrypt-only", "primary");
     let path = dir.join("snippet.toml");
-    std::fs::write(&path, snippet).unwrap();
+    support::write_private(&path, snippet).unwrap();
     assert_eq!(load_keyring(&path).unwrap().primary_id(), 4);
     // Never over an existing file.
     expect(
@@ -210,7 +215,7 @@ fn derive_prints_parameters_and_salt_and_refuses_weak_ones() {
         .unwrap()
         .replace("decrypt-only", "primary");
     let path = dir.join("derived.toml");
-    std::fs::write(&path, &snippet).unwrap();
+    support::write_private(&path, &snippet).unwrap();
     let out = bin()
         .args(["check", path.to_str().unwrap()])
         .env("PASS", "correct horse battery staple")
@@ -243,7 +248,7 @@ fn derive_prints_parameters_and_salt_and_refuses_weak_ones() {
 fn check_lists_keys_without_material_and_names_what_is_wrong() {
     let dir = support::temp_dir("cli");
     let k1 = sealed_session::KeyMaterial::generate().unwrap().to_base64();
-    std::fs::write(dir.join("key-1"), k1.as_str()).unwrap();
+    support::write_private(dir.join("key-1"), k1.as_str()).unwrap();
     let path = config(&dir, &[(1, "primary"), (3, "retired")]);
     let out = run(&["check", path.to_str().unwrap()]);
     expect(&out, 0);
@@ -266,13 +271,42 @@ fn check_lists_keys_without_material_and_names_what_is_wrong() {
     expect(&run(&["check", "/nonexistent.toml"]), 3);
 }
 
+/// A key file other users can read is refused (exit 3, the fix named); the explicit
+/// `--insecure-file-permissions` reads it anyway.
+#[test]
+fn check_refuses_a_key_file_others_can_read_unless_told_otherwise() {
+    let dir = support::temp_dir("cli");
+    let k1 = sealed_session::KeyMaterial::generate().unwrap().to_base64();
+    let key = dir.join("key-1");
+    support::write_private(&key, k1.as_str()).unwrap();
+    support::private(&key, 0o644);
+    let path = config(&dir, &[(1, "primary")]);
+    let out = run(&["check", path.to_str().unwrap()]);
+    expect(&out, 3);
+    assert!(stderr(&out).contains("mode 0644"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(k1.as_str()));
+    let out = run(&[
+        "check",
+        "--insecure-file-permissions",
+        path.to_str().unwrap(),
+    ]);
+    expect(&out, 0);
+    let out = run(&[
+        "--insecure-file-permissions",
+        "check",
+        path.to_str().unwrap(),
+    ]);
+    expect(&out, 0);
+}
+
 /// Output into a pipe nobody reads (`sealed-session check keys.toml | head -0`): a clean
 /// failure with exit code 1 and a message, not a panic (101).
 #[test]
 fn a_closed_standard_output_is_a_failure_not_a_panic() {
     let dir = support::temp_dir("cli");
     let k1 = sealed_session::KeyMaterial::generate().unwrap().to_base64();
-    std::fs::write(dir.join("key-1"), k1.as_str()).unwrap();
+    support::write_private(dir.join("key-1"), k1.as_str()).unwrap();
     let path = config(&dir, &[(1, "primary")]);
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);

@@ -14,11 +14,11 @@
 #![cfg(feature = "config")]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use sealed_session::config::{Environment, KeyringConfig};
+use sealed_session::config::{Environment, FilePermissions, KeyringConfig};
 use sealed_session::rotation::Reloader;
-use sealed_session::{ConfigError, KeyMaterial, KeyState, Suite};
+use sealed_session::{ConfigError, KeyMaterial, KeyState, PermissionProblem, Suite};
 
 const K1: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="; // 32 × 0x01
 const K2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="; // 32 × 0x02
@@ -41,6 +41,7 @@ fn dir() -> PathBuf {
         &random.as_str()[..16]
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     dir
 }
 
@@ -72,7 +73,7 @@ state = "retired"
 #[test]
 fn the_documented_example_loads_with_env_and_file_material() {
     let dir = dir();
-    std::fs::write(dir.join("session-key-2"), format!("{K2}\n")).unwrap();
+    write(dir.join("session-key-2"), format!("{K2}\n")).unwrap();
     let keyring = KeyringConfig::parse_toml(ISSUE_EXAMPLE)
         .unwrap()
         .with_base_dir(&dir)
@@ -102,8 +103,8 @@ fn json_is_accepted_too() {
 #[test]
 fn a_file_ending_in_json_is_read_as_json_and_relative_paths_follow_the_file() {
     let dir = dir();
-    std::fs::write(dir.join("k1"), K1).unwrap();
-    std::fs::write(
+    write(dir.join("k1"), K1).unwrap();
+    write(
         dir.join("keys.json"),
         r#"{"keys": [{"id": 1, "suite": "aes-256-gcm", "state": "primary", "material": {"file": "k1"}}]}"#,
     )
@@ -195,7 +196,7 @@ fn a_missing_variable_or_file_is_named_never_read_out() {
     );
     // A file of the wrong content: its content is not repeated.
     let dir = dir();
-    std::fs::write(dir.join("wrong"), "hunter2-is-not-a-key").unwrap();
+    write(dir.join("wrong"), "hunter2-is-not-a-key").unwrap();
     let err = KeyringConfig::parse_toml(
         "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { file = \"wrong\" }\n",
     )
@@ -210,7 +211,7 @@ fn a_missing_variable_or_file_is_named_never_read_out() {
 #[test]
 fn an_oversized_secret_file_is_refused_without_reading_it_all() {
     let dir = dir();
-    std::fs::write(dir.join("big"), vec![b'A'; 100_000]).unwrap();
+    write(dir.join("big"), vec![b'A'; 100_000]).unwrap();
     let err = KeyringConfig::parse_toml(
         "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { file = \"big\" }\n",
     )
@@ -372,13 +373,13 @@ fn a_failed_reload_keeps_the_working_keyring() {
     let dir = dir();
     let path = dir.join("keys.toml");
     let one = "[[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n";
-    std::fs::write(&path, one).unwrap();
+    write(&path, one).unwrap();
     let reloader = Reloader::open_with(&path, env(&[("K1", K1), ("K2", K2)])).unwrap();
     assert_eq!(reloader.handle().current().primary_id(), 1);
-    std::fs::write(&path, "[[keys]]\nid = 1\n").unwrap();
+    write(&path, "[[keys]]\nid = 1\n").unwrap();
     assert!(reloader.reload().is_err());
     assert_eq!(reloader.handle().current().primary_id(), 1);
-    std::fs::write(
+    write(
         &path,
         "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K3\" }\n",
     )
@@ -389,7 +390,7 @@ fn a_failed_reload_keeps_the_working_keyring() {
         "key 2: environment variable K3 is not set (or not valid UTF-8)"
     );
     assert_eq!(reloader.handle().current().primary_id(), 1);
-    std::fs::write(
+    write(
         &path,
         "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K2\" }\n",
     )
@@ -516,23 +517,23 @@ fn a_secret_path_that_is_not_a_regular_file_is_refused() {
 fn a_reload_never_changes_the_material_of_a_live_id_nor_unretires_one() {
     let dir = dir();
     let path = dir.join("keys.toml");
-    std::fs::write(&path, entry(1, "primary", "K1")).unwrap();
+    write(&path, entry(1, "primary", "K1")).unwrap();
     let reloader = Reloader::open_with(&path, env(&[("K1", K1), ("K2", K2)])).unwrap();
     // Id 1 re-issued with other material.
-    std::fs::write(&path, entry(1, "primary", "K2")).unwrap();
+    write(&path, entry(1, "primary", "K2")).unwrap();
     assert_eq!(
         reloader.reload().unwrap_err(),
         ConfigError::KeyChanged { id: 1 }
     );
     // A new key promoted at once is accepted, and flagged.
-    std::fs::write(
+    write(
         &path,
         entry(2, "primary", "K2") + &entry(1, "decrypt-only", "K1"),
     )
     .unwrap();
     let done = reloader.reload().unwrap();
     assert!(done.primary_was_new);
-    std::fs::write(
+    write(
         &path,
         entry(2, "primary", "K2") + "[[keys]]\nid = 1\nstate = \"retired\"\n",
     )
@@ -541,7 +542,7 @@ fn a_reload_never_changes_the_material_of_a_live_id_nor_unretires_one() {
     assert!(!done.primary_was_new);
     assert_eq!(done.lost, vec![1]);
     // Retirement is final.
-    std::fs::write(
+    write(
         &path,
         entry(2, "primary", "K2") + &entry(1, "decrypt-only", "K1"),
     )
@@ -561,16 +562,16 @@ fn a_reload_never_lowers_the_primary_id_nor_forgets_a_retirement() {
     let dir = dir();
     let path = dir.join("keys.toml");
     let k3 = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
-    std::fs::write(
+    write(
         &path,
         entry(2, "primary", "K2") + "[[keys]]\nid = 1\nstate = \"retired\"\n",
     )
     .unwrap();
     let reloader = Reloader::open_with(&path, env(&[("K1", K1), ("K2", K2), ("K3", k3)])).unwrap();
     // Key 1 leaves the file altogether, then comes back active: still refused.
-    std::fs::write(&path, entry(2, "primary", "K2")).unwrap();
+    write(&path, entry(2, "primary", "K2")).unwrap();
     assert!(reloader.reload().unwrap().lost.is_empty());
-    std::fs::write(
+    write(
         &path,
         entry(2, "primary", "K2") + &entry(1, "decrypt-only", "K1"),
     )
@@ -580,19 +581,19 @@ fn a_reload_never_lowers_the_primary_id_nor_forgets_a_retirement() {
         ConfigError::Unretired { id: 1 }
     );
     // A lower id promoted over the primary.
-    std::fs::write(
+    write(
         &path,
         entry(3, "decrypt-only", "K3") + &entry(2, "primary", "K2"),
     )
     .unwrap();
     reloader.reload().unwrap();
-    std::fs::write(
+    write(
         &path,
         entry(3, "primary", "K3") + &entry(2, "decrypt-only", "K2"),
     )
     .unwrap();
     assert_eq!(reloader.reload().unwrap().primary, 3);
-    std::fs::write(
+    write(
         &path,
         entry(3, "decrypt-only", "K3") + &entry(2, "primary", "K2"),
     )
@@ -647,4 +648,229 @@ fn a_field_name_with_backticks_is_not_repeated_either() {
         panic!("refused")
     };
     assert!(!err.to_string().contains(secret), "{err}");
+}
+
+/// Writes a file only its owner can access (0600), whatever the umask: secret files must be.
+fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path.as_ref(), contents)?;
+    std::fs::set_permissions(path.as_ref(), std::fs::Permissions::from_mode(0o600))
+}
+
+/// A `KeyringConfig` deserialized inside an application's own configuration (any serde
+/// format) is checked like a parsed one: a key pasted where a variable name belongs is
+/// refused there, and never reaches "variable … is not set" at resolve time.
+#[test]
+fn a_deserialized_configuration_is_checked_before_anything_is_resolved() {
+    let pasted = format!(
+        r#"{{"keys": [{{"id": 1, "state": "primary", "suite": "aes-256-gcm", "material": {{"env": "{K1}"}}}}]}}"#
+    );
+    let outcome = serde_json::from_str::<KeyringConfig>(&pasted).map(|c| c.resolve());
+    let text = match outcome {
+        Err(e) => e.to_string(),
+        Ok(resolved) => panic!(
+            "deserialized without its checks; resolving said: {}",
+            resolved
+                .map(|_| "ok".to_owned())
+                .unwrap_or_else(|e| e.to_string())
+        ),
+    };
+    assert!(!text.contains(K1), "{text}");
+    assert!(text.contains("key material"), "{text}");
+
+    let two_primaries = entry(1, "primary", "K1") + &entry(2, "primary", "K2");
+    let err = toml::from_str::<KeyringConfig>(&two_primaries)
+        .err()
+        .expect("two primaries refused when deserialized");
+    assert!(err.to_string().contains("are all primary"), "{err}");
+}
+
+/// Only a name that looks like an environment variable (`[A-Z_][A-Z0-9_]*`) is repeated in
+/// errors, `check` output and `Debug`: a passphrase typed into `env` is not printed.
+#[test]
+fn names_that_do_not_look_like_variables_are_never_repeated() {
+    let phrase = "correct-horse-battery-staple";
+    for field in ["env", "passphrase_env"] {
+        let extra = if field == "passphrase_env" {
+            r#", argon2 = { m_cost_kib = 19456, t_cost = 2, p_cost = 1 }, salt = "c2FsdHNhbHRzYWx0c2FsdA==""#
+        } else {
+            ""
+        };
+        let config = KeyringConfig::parse_toml(&format!(
+            "[[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = {{ {field} = \"{phrase}\"{extra} }}\n"
+        ))
+        .unwrap();
+        let err = config.resolve_with(&env(&[])).unwrap_err();
+        let printed = [
+            err.to_string(),
+            format!("{err:?}"),
+            format!("{config:?}"),
+            config.keys()[0].source.clone(),
+        ];
+        for text in &printed {
+            assert!(!text.contains(phrase), "{text}");
+        }
+        assert!(
+            printed[0].contains(&format!("named by `{field}`")),
+            "{}",
+            printed[0]
+        );
+    }
+    // A real variable name is still named, in errors and in the source description.
+    let config = KeyringConfig::parse_toml(&entry(1, "primary", "SESSION_KEY_1")).unwrap();
+    assert!(
+        config
+            .resolve_with(&env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("SESSION_KEY_1")
+    );
+    assert_eq!(config.keys()[0].source, "env SESSION_KEY_1");
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn permission_problem(err: &ConfigError) -> Option<(PermissionProblem, u32)> {
+    match err {
+        ConfigError::FilePermissions { problem, mode, .. } => Some((*problem, *mode)),
+        ConfigError::Key { error, .. } => permission_problem(error),
+        _ => None,
+    }
+}
+
+/// Secret files must give group and others no access, as OpenSSH requires of private keys;
+/// the error names the file, its mode and the fix. The opt-out reads them anyway.
+#[test]
+fn a_secret_file_others_can_read_is_refused() {
+    let dir = dir();
+    let path = dir.join("keys.toml");
+    write(
+        &path,
+        "[[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { file = \"k1\" }\n",
+    )
+    .unwrap();
+    let key = dir.join("k1");
+    write(&key, K1).unwrap();
+    for mode in [0o600, 0o400] {
+        chmod(&key, mode);
+        KeyringConfig::read(&path).unwrap().resolve().unwrap();
+    }
+    for mode in [0o644, 0o640, 0o604, 0o620, 0o660] {
+        chmod(&key, mode);
+        let err = KeyringConfig::read(&path).unwrap().resolve().unwrap_err();
+        assert_eq!(
+            permission_problem(&err),
+            Some((PermissionProblem::SecretNotPrivate, mode)),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("{mode:04o}")) && text.contains("chmod 600"),
+            "{text}"
+        );
+        assert!(text.contains(&key.display().to_string()), "{text}");
+        assert!(!text.contains(K1), "{text}");
+        // The explicit opt-out, on reading or afterwards.
+        KeyringConfig::read_with(&path, FilePermissions::InsecureUnchecked)
+            .unwrap()
+            .resolve()
+            .unwrap();
+        KeyringConfig::read(&path)
+            .unwrap()
+            .with_file_permissions(FilePermissions::InsecureUnchecked)
+            .resolve()
+            .unwrap();
+    }
+    // A passphrase file too.
+    let phrase = dir.join("phrase");
+    write(&phrase, "a long and secret passphrase\n").unwrap();
+    chmod(&phrase, 0o644);
+    write(
+        &path,
+        "[[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { passphrase_file = \"phrase\", argon2 = { m_cost_kib = 19456, t_cost = 2, p_cost = 1 }, salt = \"c2FsdHNhbHRzYWx0c2FsdA==\" }\n",
+    )
+    .unwrap();
+    let err = KeyringConfig::read(&path).unwrap().resolve().unwrap_err();
+    assert_eq!(
+        permission_problem(&err),
+        Some((PermissionProblem::SecretNotPrivate, 0o644))
+    );
+    assert!(sealed_session::config::read_secret_file(&phrase).is_err());
+}
+
+/// Whoever can write the configuration, or its directory, chooses the keys: refused when
+/// group or others can, with the explicit opt-out.
+#[test]
+fn a_configuration_others_can_write_is_refused() {
+    let dir = dir();
+    let path = dir.join("keys.toml");
+    write(&path, entry(1, "primary", "K1")).unwrap();
+    chmod(&path, 0o644);
+    KeyringConfig::read(&path).unwrap();
+    for mode in [0o664, 0o646, 0o666] {
+        chmod(&path, mode);
+        let err = KeyringConfig::read(&path).unwrap_err();
+        assert_eq!(
+            permission_problem(&err),
+            Some((PermissionProblem::ConfigWritable, mode))
+        );
+        assert!(err.to_string().contains("chmod go-w"), "{err}");
+        KeyringConfig::read_with(&path, FilePermissions::InsecureUnchecked).unwrap();
+    }
+    chmod(&path, 0o600);
+    for mode in [0o770, 0o707, 0o1777] {
+        chmod(&dir, mode);
+        let err = KeyringConfig::read(&path).unwrap_err();
+        assert_eq!(
+            permission_problem(&err),
+            Some((PermissionProblem::DirectoryWritable, mode)),
+            "{err:?}"
+        );
+        assert!(Reloader::open_with(&path, env(&[("K1", K1)])).is_err());
+        KeyringConfig::read_with(&path, FilePermissions::InsecureUnchecked).unwrap();
+    }
+    chmod(&dir, 0o755);
+    KeyringConfig::read(&path).unwrap();
+}
+
+/// A key id left out of the file is treated as retired for the life of the process: it
+/// cannot come back active, least of all with other material (the process no longer has the
+/// old material to compare). Coming back as retired is how it should have been retired.
+#[test]
+fn a_removed_id_never_comes_back_active() {
+    let dir = dir();
+    let path = dir.join("keys.toml");
+    let k3 = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+    write(
+        &path,
+        entry(2, "primary", "K2") + &entry(1, "decrypt-only", "K1"),
+    )
+    .unwrap();
+    let reloader = Reloader::open_with(&path, env(&[("K1", K1), ("K2", K2), ("K3", k3)])).unwrap();
+    write(&path, entry(2, "primary", "K2")).unwrap();
+    assert_eq!(reloader.reload().unwrap().lost, vec![1]);
+    for material in ["K3", "K1"] {
+        write(
+            &path,
+            entry(2, "primary", "K2") + &entry(1, "decrypt-only", material),
+        )
+        .unwrap();
+        let err = reloader.reload().unwrap_err();
+        assert_eq!(err, ConfigError::RemovedIdReturned { id: 1 });
+        assert!(err.to_string().contains("state = \"retired\""), "{err}");
+        assert_eq!(reloader.handle().current().state(1), None);
+    }
+    write(
+        &path,
+        entry(2, "primary", "K2") + "[[keys]]\nid = 1\nstate = \"retired\"\n",
+    )
+    .unwrap();
+    reloader.reload().unwrap();
+    assert_eq!(
+        reloader.handle().current().state(1),
+        Some(KeyState::Retired)
+    );
 }

@@ -13,6 +13,7 @@
 )]
 #![cfg(unix)]
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,8 +41,9 @@ fn hangup() {
 async fn sighup_reloads_and_a_bad_file_keeps_the_keyring() {
     let dir = std::env::temp_dir().join(format!("sealed-session-sighup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let path = dir.join("keys.toml");
-    std::fs::write(&path, entry(1, "primary", K1)).unwrap();
+    write(&path, entry(1, "primary", K1)).unwrap();
     let reloader = Arc::new(Reloader::open(&path).unwrap());
     let handle = reloader.handle().clone();
     let outcomes = Arc::new(Mutex::new(Vec::new()));
@@ -66,7 +68,7 @@ async fn sighup_reloads_and_a_bad_file_keeps_the_keyring() {
         }
     };
 
-    std::fs::write(
+    write(
         &path,
         entry(2, "primary", K2) + &entry(1, "decrypt-only", K1),
     )
@@ -75,7 +77,7 @@ async fn sighup_reloads_and_a_bad_file_keeps_the_keyring() {
     wait_for(1).await;
     assert_eq!(handle.current().primary_id(), 2);
 
-    std::fs::write(&path, "[[keys]]\nid = 3\n").unwrap();
+    write(&path, "[[keys]]\nid = 3\n").unwrap();
     hangup();
     wait_for(2).await;
     assert_eq!(
@@ -91,4 +93,11 @@ async fn sighup_reloads_and_a_bad_file_keeps_the_keyring() {
     );
     task.abort();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes a file only its owner can access (0600), whatever the umask: secret files must be.
+fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path.as_ref(), contents)?;
+    std::fs::set_permissions(path.as_ref(), std::fs::Permissions::from_mode(0o600))
 }

@@ -36,7 +36,7 @@ const SESSIONS: usize = 1000;
 fn write_config(dir: &Path, text: &str) {
     // Written beside and renamed, as a deployment tool would, so a reload never reads half.
     let tmp = dir.join("keys.toml.tmp");
-    std::fs::write(&tmp, text).unwrap();
+    support::write_private(&tmp, text).unwrap();
     std::fs::rename(tmp, dir.join("keys.toml")).unwrap();
 }
 
@@ -67,7 +67,7 @@ async fn rotate(backend: RedisBackend, mut conn: impl ConnectionLike + Send) {
     let dir = support::temp_dir("rotation");
     for id in [1u32, 2] {
         let key = KeyMaterial::generate().unwrap();
-        std::fs::write(dir.join(format!("key-{id}")), key.to_base64().as_str()).unwrap();
+        support::write_private(dir.join(format!("key-{id}")), key.to_base64().as_str()).unwrap();
     }
 
     // Key 1 alone.

@@ -16,8 +16,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sealed_session::envelope::{Header, OVERHEAD};
 use sealed_session::rotation::{self, Census, RewrapOptions, RewrapReport};
 use sealed_session::{
-    Argon2Params, Backend, ConfigError, Fetched, KeyMaterial, KeyState, KeyringConfig,
-    KeyringSealer, RedisBackend, SessionId, Suite,
+    Argon2Params, Backend, ConfigError, Fetched, FilePermissions, KeyMaterial, KeyState,
+    KeyringConfig, KeyringSealer, RedisBackend, SessionId, Suite,
 };
 use serde_json::json;
 
@@ -39,6 +39,11 @@ const EXIT_CHECK: u8 = 4;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Read key, passphrase and configuration files whatever their permissions. By default a
+    /// file holding a secret must give group and others no access (chmod 600), and a
+    /// configuration file and its directory must not be writable by them.
+    #[arg(long, global = true)]
+    insecure_file_permissions: bool,
 }
 
 #[derive(Subcommand)]
@@ -310,13 +315,18 @@ fn main() -> ExitCode {
     if let Some((_, command)) = matches.subcommand() {
         warn_of_password_in_argv(command);
     }
+    let files = if cli.insecure_file_permissions {
+        FilePermissions::InsecureUnchecked
+    } else {
+        FilePermissions::Checked
+    };
     let result = match cli.command {
         Command::Keygen(args) => keygen(&args),
-        Command::Derive(args) => derive(&args),
-        Command::Check(args) => check(&args),
-        Command::Inspect(args) => runtime().and_then(|rt| rt.block_on(inspect(&args))),
+        Command::Derive(args) => derive(&args, files),
+        Command::Check(args) => check(&args, files),
+        Command::Inspect(args) => runtime().and_then(|rt| rt.block_on(inspect(&args, files))),
         Command::Stats(args) => runtime().and_then(|rt| rt.block_on(stats(&args))),
-        Command::Rewrap(args) => runtime().and_then(|rt| rt.block_on(rewrap(&args))),
+        Command::Rewrap(args) => runtime().and_then(|rt| rt.block_on(rewrap(&args, files))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -420,16 +430,16 @@ fn write_secret_file(path: &Path, secret: &[u8]) -> Result<(), Failure> {
         .map_err(io_failure(&what))
 }
 
-fn derive(args: &Derive) -> Result<(), Failure> {
+fn derive(args: &Derive, files: FilePermissions) -> Result<(), Failure> {
     let derive_failure = |e: ConfigError| Failure::new(EXIT_CONFIG, e.to_string());
     let passphrase = zeroize::Zeroizing::new(match (&args.passphrase_env, &args.passphrase_file) {
         (Some(var), _) => std::env::var(var)
-            .map_err(|_| derive_failure(ConfigError::MissingEnv { name: var.clone() }))?
+            .map_err(|_| derive_failure(ConfigError::missing_env(var, "--passphrase-env")))?
             .into_bytes(),
         (None, Some(path)) => {
             // A regular file of at most 64 KiB (a FIFO or `/dev/zero` is refused, not read).
-            let mut bytes =
-                sealed_session::config::read_secret_file(path).map_err(derive_failure)?;
+            let mut bytes = sealed_session::config::read_secret_file_with(path, files)
+                .map_err(derive_failure)?;
             if bytes.last() == Some(&b'\n') {
                 bytes.pop();
                 if bytes.last() == Some(&b'\r') {
@@ -515,8 +525,8 @@ fn state_name(state: KeyState) -> &'static str {
     }
 }
 
-fn check(args: &Check) -> Result<(), Failure> {
-    let config = KeyringConfig::read(&args.config)?;
+fn check(args: &Check, files: FilePermissions) -> Result<(), Failure> {
+    let config = KeyringConfig::read_with(&args.config, files)?;
     config.resolve()?;
     let keys = config.keys();
     if args.json {
@@ -598,7 +608,7 @@ fn unix_date(secs: u64) -> String {
     )
 }
 
-async fn inspect(args: &Inspect) -> Result<(), Failure> {
+async fn inspect(args: &Inspect, files: FilePermissions) -> Result<(), Failure> {
     let key = match (&args.key, &args.session_id) {
         (Some(key), _) => Some(key.clone()),
         (None, Some(id)) => {
@@ -682,7 +692,7 @@ async fn inspect(args: &Inspect) -> Result<(), Failure> {
     })?;
     let state = match &args.config {
         Some(path) => {
-            let config = KeyringConfig::read(path)?;
+            let config = KeyringConfig::read_with(path, files)?;
             Some(
                 config
                     .keys()
@@ -852,8 +862,8 @@ fn report_json(report: &RewrapReport, dry_run: bool, primary: u32) -> serde_json
     })
 }
 
-async fn rewrap(args: &Rewrap) -> Result<(), Failure> {
-    let config = KeyringConfig::read(&args.config)?;
+async fn rewrap(args: &Rewrap, files: FilePermissions) -> Result<(), Failure> {
+    let config = KeyringConfig::read_with(&args.config, files)?;
     let keyring = config.resolve()?;
     let primary = keyring.primary_id();
     let sealer = KeyringSealer::new(keyring);

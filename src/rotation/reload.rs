@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use super::KeyringHandle;
-use crate::config::{Environment, KeyringConfig, ProcessEnvironment};
+use crate::config::{Environment, FilePermissions, KeyringConfig, ProcessEnvironment};
 use crate::crypto::{KeyInfo, KeyState};
 use crate::error::ConfigError;
 
@@ -33,10 +33,30 @@ pub struct Reloader {
     path: PathBuf,
     handle: KeyringHandle,
     env: Box<dyn Environment + Send + Sync>,
-    /// Serialises reloads, so two of them cannot interleave their swaps; holds every id
-    /// this reloader has seen retired, which never opens again in this process even if a
-    /// later file forgets it.
-    lock: Mutex<BTreeSet<u32>>,
+    /// Serialises reloads, so two of them cannot interleave their swaps; holds the ids
+    /// this process must never open again.
+    lock: Mutex<Gone>,
+    /// How the permissions of the files read are checked.
+    permissions: FilePermissions,
+}
+
+/// Ids that never open again in this process, whatever a later file says.
+#[derive(Default)]
+struct Gone {
+    /// Seen retired.
+    retired: BTreeSet<u32>,
+    /// Active once, then left out of the file: treated as retired, so the id cannot come
+    /// back with other material (the process no longer knows the old material to compare).
+    removed: BTreeSet<u32>,
+}
+
+impl Gone {
+    fn from_keyring(keyring: &crate::Keyring) -> Gone {
+        Gone {
+            retired: retired_ids(keyring),
+            removed: BTreeSet::new(),
+        }
+    }
 }
 
 /// What a successful reload put in place.
@@ -72,30 +92,43 @@ impl Reloader {
     ) -> Result<Reloader, ConfigError> {
         let path = absolute(path.into());
         let keyring = KeyringConfig::read(&path)?.resolve_with(&env)?;
-        let retired = retired_ids(&keyring);
+        let gone = Gone::from_keyring(&keyring);
         Ok(Reloader {
             path,
             handle: KeyringHandle::new(keyring),
             env: Box::new(env),
-            lock: Mutex::new(retired),
+            lock: Mutex::new(gone),
+            permissions: FilePermissions::Checked,
         })
     }
 
     /// A reloader that replaces the keyring of an existing `handle` from `path`. Nothing is
     /// read until [`Reloader::reload`].
+    ///
+    /// This is also the way to read files without the permission checks: build the first
+    /// keyring with `KeyringConfig::read_with(path, FilePermissions::InsecureUnchecked)`,
+    /// then give its handle here with [`Reloader::with_file_permissions`].
     pub fn new(path: impl Into<PathBuf>, handle: KeyringHandle) -> Reloader {
-        let retired = retired_ids(&handle.current());
+        let gone = Gone::from_keyring(&handle.current());
         Reloader {
             path: absolute(path.into()),
             handle,
             env: Box::new(ProcessEnvironment),
-            lock: Mutex::new(retired),
+            lock: Mutex::new(gone),
+            permissions: FilePermissions::Checked,
         }
     }
 
     /// Looks environment variables up in `env` instead of the process environment.
     pub fn with_environment(mut self, env: impl Environment + Send + Sync + 'static) -> Self {
         self.env = Box::new(env);
+        self
+    }
+
+    /// Checks the permissions of the files later reloads read as `permissions` says
+    /// (default [`FilePermissions::Checked`]).
+    pub fn with_file_permissions(mut self, permissions: FilePermissions) -> Self {
+        self.permissions = permissions;
         self
     }
 
@@ -115,30 +148,48 @@ impl Reloader {
     ///
     /// Besides the checks of the file itself, a reload is refused if it would change the
     /// material or suite of an id that stays active ([`ConfigError::KeyChanged`]), make an
-    /// id this reloader has ever seen retired open again ([`ConfigError::Unretired`]), or
-    /// promote a key with a lower id than the current primary
-    /// ([`ConfigError::PrimaryIdDecreased`]: re-sealing only moves envelopes to higher ids,
-    /// so those under the old primary would stay there). The first two would silently log
-    /// users out, the second could undo a compromise response.
+    /// id this reloader has ever seen retired open again ([`ConfigError::Unretired`]), bring
+    /// back an id that an earlier file had and a later one left out
+    /// ([`ConfigError::RemovedIdReturned`]: a removed id counts as retired), or promote a
+    /// key with a lower id than the current primary ([`ConfigError::PrimaryIdDecreased`]:
+    /// re-sealing only moves envelopes to higher ids, so those under the old primary would
+    /// stay there). The first would silently log users out; the next two could undo a
+    /// compromise response, or let an id open envelopes under material other than the one
+    /// that sealed them.
     pub fn reload(&self) -> Result<Reloaded, ConfigError> {
-        let mut ever_retired = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let keyring = KeyringConfig::read(&self.path)?.resolve_with(self.env.as_ref())?;
+        let mut gone = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let keyring = KeyringConfig::read_with(&self.path, self.permissions)?
+            .resolve_with(self.env.as_ref())?;
         let current = self.handle.current();
         if let Some(e) = current.incompatible_change(&keyring) {
             return Err(e);
         }
-        if let Some(id) = keyring
+        // Coming back as retired is fine: that is how a key should have been retired.
+        for key in keyring
             .keys()
             .iter()
-            .find(|k| k.state != KeyState::Retired && ever_retired.contains(&k.id))
+            .filter(|k| k.state != KeyState::Retired)
         {
-            return Err(ConfigError::Unretired { id: id.id });
+            if gone.removed.contains(&key.id) {
+                return Err(ConfigError::RemovedIdReturned { id: key.id });
+            }
+            if gone.retired.contains(&key.id) {
+                return Err(ConfigError::Unretired { id: key.id });
+            }
         }
         let (previous, next) = (current.primary_id(), keyring.primary_id());
         if next < previous {
             return Err(ConfigError::PrimaryIdDecreased { previous, next });
         }
-        ever_retired.extend(retired_ids(&keyring));
+        gone.retired.extend(retired_ids(&keyring));
+        let removed: Vec<u32> = current
+            .keys()
+            .iter()
+            .filter(|k| k.state != KeyState::Retired)
+            .filter(|k| !keyring.keys().iter().any(|n| n.id == k.id))
+            .map(|k| k.id)
+            .collect();
+        gone.removed.extend(removed);
         let keys = keyring.keys().to_vec();
         let primary = keyring.primary_id();
         let old = self.handle.replace(keyring);
@@ -187,10 +238,12 @@ impl fmt::Debug for Reloader {
             handle,
             env: _,
             lock: _,
+            permissions,
         } = self;
         f.debug_struct("Reloader")
             .field("path", path)
             .field("handle", handle)
+            .field("permissions", permissions)
             .finish_non_exhaustive()
     }
 }

@@ -159,5 +159,28 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
         &random.as_str()[..16]
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    private(&dir, 0o700);
     dir
+}
+
+/// Writes a file only its owner can read or write (0600), as a keyring configuration wants
+/// of secret files (and accepts of configuration files), whatever the umask.
+pub fn write_private(
+    path: impl AsRef<std::path::Path>,
+    contents: impl AsRef<[u8]>,
+) -> std::io::Result<()> {
+    std::fs::write(path.as_ref(), contents)?;
+    private(path.as_ref(), 0o600);
+    Ok(())
+}
+
+/// Sets a path's mode bits (Unix).
+pub fn private(path: &std::path::Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
 }
