@@ -4,6 +4,8 @@
 //! keyring configuration; 4 the check asked for failed (`inspect` of a value that is not an
 //! envelope, `stats --require-none` finding envelopes under that key).
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
