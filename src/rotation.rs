@@ -31,7 +31,7 @@ use crate::backend::{Backend, Fetched, ScanCursor, Swap};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::Keyring;
 use crate::envelope::{Header, OVERHEAD};
-use crate::error::Error;
+use crate::error::{Error, RejectKind};
 use crate::sealer::{OpenContext, SealContext, Sealer};
 use crate::store::DEFAULT_MAX_ENVELOPE_LEN;
 
@@ -489,28 +489,42 @@ async fn reseal_page(
         };
         // Stored without an expiry, where the store has a lifetime: re-sealed with one even
         // under the primary key (the header is not authenticated yet: opening decides).
+        let rekey = sealer.needs_reseal(&value);
         let unlimited = options.absolute_lifetime.is_some() && header.expires_at == 0;
-        if !unlimited && !sealer.needs_reseal(&value) {
+        if !rekey && !unlimited {
             report.skipped += 1;
             continue;
         }
         let ctx = OpenContext::new(key.as_bytes(), now, max);
         let opened = match sealer.open(&ctx, value.clone()) {
             Ok(opened) => opened,
+            // Chosen only for its expiry, under a key this sealer does not use: it would
+            // not have been opened for re-keying either.
+            Err(Error::Rejected(r))
+                if !rekey
+                    && matches!(r.kind(), RejectKind::UnknownKey | RejectKind::RetiredKey) =>
+            {
+                report.skipped += 1;
+                continue;
+            }
             Err(Error::Rejected(r)) => {
                 *report.refused.entry(r.kind().as_str()).or_default() += 1;
                 continue;
             }
             Err(e) => return Err(e),
         };
-        if options.dry_run {
-            report.resealed += 1;
-            continue;
-        }
         let expires_at = match options.absolute_lifetime {
             Some(lifetime) => capped_expiry(opened.expires_at, now, lifetime),
             None => opened.expires_at,
         };
+        if !rekey && expires_at == opened.expires_at {
+            report.skipped += 1;
+            continue;
+        }
+        if options.dry_run {
+            report.resealed += 1;
+            continue;
+        }
         let seal = SealContext::new(key.as_bytes(), opened.codec, expires_at);
         let new = sealer.seal(&seal, opened.plaintext())?;
         if new.len() > max {

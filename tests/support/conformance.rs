@@ -1068,3 +1068,164 @@ pub async fn a_reseal_never_overwrites_a_concurrent_save_or_deletion<B: Backend>
         }
     }
 }
+
+/// A session stored while the store had no absolute lifetime (expiry 0) would open forever
+/// under a store that has one, and every touch would give its entry a fresh TTL. The first
+/// load caps it at `now + lifetime` and writes the cap into the envelope.
+pub async fn an_envelope_without_expiry_gets_its_cap_at_the_first_load<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let backend = Arc::new(make(&clock).await);
+    let unlimited = configured(Arc::clone(&backend), &clock, |b| b.no_absolute_lifetime());
+    let id = SessionId::generate().unwrap();
+    unlimited
+        .save(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let key = unlimited.storage_key(&id);
+    assert_eq!(expiry_in(&*backend, &key).await, 0);
+
+    let hour = configured(backend.clone(), &clock, |b| {
+        b.absolute_lifetime(Duration::from_secs(3600))
+    });
+    clock.advance(Duration::from_secs(10));
+    let cap = T0 + 10 + 3600;
+    let loaded = hour.load(&id).await.unwrap().unwrap();
+    assert_eq!(
+        loaded.expires_at(),
+        Some(std::time::UNIX_EPOCH + Duration::from_secs(cap))
+    );
+    assert_eq!(
+        expiry_in(&*backend, &key).await,
+        cap,
+        "the cap is in the envelope"
+    );
+
+    // Later loads and touches keep that cap: they do not slide it.
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(20 * 60));
+        match hour.load(&id).await {
+            Ok(Some(session)) => {
+                assert_eq!(
+                    session.expires_at(),
+                    Some(std::time::UNIX_EPOCH + Duration::from_secs(cap))
+                );
+                hour.touch(&id, &session).await.unwrap();
+            }
+            Ok(None) => {}
+            Err(e) => assert_eq!(e.rejection_kind(), Some(RejectKind::Expired), "{e}"),
+        }
+    }
+    clock.advance(Duration::from_secs(60));
+    match hour.load(&id).await {
+        Ok(None) => {}
+        Err(e) if e.rejection_kind() == Some(RejectKind::Expired) => {}
+        other => panic!("the session outlived its lifetime: {other:?}"),
+    }
+}
+
+/// Lazy and bulk re-seals give an envelope stored without an expiry the store's lifetime:
+/// they never write a new envelope with expiry 0 for a store that has a lifetime.
+pub async fn reseals_never_write_an_envelope_without_expiry<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let backend = Arc::new(make(&clock).await);
+    let handle = KeyringHandle::new(keyring(1));
+    let build =
+        |configure: fn(StoreBuilder<WebSession, Arc<B>>) -> StoreBuilder<WebSession, Arc<B>>| {
+            configure(Store::builder(Arc::clone(&backend)).keyring_handle(handle.clone()))
+                .clock(clock.clone())
+                .build()
+                .unwrap()
+        };
+    let unlimited = build(|b| b.no_absolute_lifetime());
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let id = SessionId::generate().unwrap();
+        unlimited
+            .save(&id, &mut Session::new(WebSession::sample(n)))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    handle.replace(promoted());
+    let hour = build(|b| b.absolute_lifetime(Duration::from_secs(3600)));
+    let cap = T0 + 3600;
+
+    // Lazy: the load re-seals under key 2, with the cap.
+    hour.load(&ids[0]).await.unwrap().unwrap();
+    let value = raw_get(&*backend, &hour.storage_key(&ids[0]))
+        .await
+        .unwrap();
+    assert_eq!(key_id_of(&value), 2);
+    assert_eq!(Header::parse(&value).unwrap().expires_at, cap);
+
+    // Bulk, from the store: the rest, with the cap.
+    let report = hour
+        .rewrap(&RewrapOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.resealed, 4);
+    for id in &ids {
+        let value = raw_get(&*backend, &hour.storage_key(id)).await.unwrap();
+        assert_eq!(
+            (key_id_of(&value), Header::parse(&value).unwrap().expires_at),
+            (2, cap)
+        );
+    }
+
+    // Bulk, given a lifetime: envelopes without an expiry under the primary key too.
+    let id = SessionId::generate().unwrap();
+    unlimited
+        .save(&id, &mut Session::new(WebSession::sample(9)))
+        .await
+        .unwrap();
+    let options = RewrapOptions::default().absolute_lifetime(Some(Duration::from_secs(60)));
+    let report = sealed_session::rotation::rewrap(
+        &*backend,
+        &KeyringSealer::with_handle(handle.clone()),
+        "sess:",
+        &options,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.resealed, 1, "{report:?}");
+    let value = raw_get(&*backend, &hour.storage_key(&id)).await.unwrap();
+    assert_ne!(Header::parse(&value).unwrap().expires_at, 0);
+}
+
+async fn expiry_in<B: Backend>(backend: &B, key: &str) -> u64 {
+    Header::parse(&raw_get(backend, key).await.unwrap())
+        .unwrap()
+        .expires_at
+}
+
+/// `is_empty` answers at the first entry it finds instead of listing every key.
+pub async fn is_empty_stops_at_the_first_entry<B: Backend>(make: impl AsyncFn(&ManualClock) -> B) {
+    let clock = clock();
+    let backend = super::CountingScans::new(make(&clock).await);
+    let store = configured(backend, &clock, |b| b.scan_count(1));
+    assert!(store.is_empty().await.unwrap());
+    for n in 0..100 {
+        store
+            .save(
+                &SessionId::generate().unwrap(),
+                &mut Session::new(WebSession::sample(n)),
+            )
+            .await
+            .unwrap();
+    }
+    let before = store.backend().scans();
+    assert!(!store.is_empty().await.unwrap());
+    let first = store.backend().scans() - before;
+    let before = store.backend().scans();
+    assert_eq!(store.len().await.unwrap(), 100);
+    let all = store.backend().scans() - before;
+    assert!(
+        first * 4 < all,
+        "is_empty read {first} scan pages, len {all}"
+    );
+}

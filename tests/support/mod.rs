@@ -127,6 +127,9 @@ macro_rules! store_conformance {
                         rewrap_never_reseals_from_a_retired_key,
             a_lagging_keyring_never_moves_envelopes_back,
             a_reseal_never_overwrites_a_concurrent_save_or_deletion,
+            an_envelope_without_expiry_gets_its_cap_at_the_first_load,
+            reseals_never_write_an_envelope_without_expiry,
+            is_empty_stops_at_the_first_entry,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -183,4 +186,75 @@ pub fn private(path: &std::path::Path, mode: u32) {
     }
     #[cfg(not(unix))]
     let _ = (path, mode);
+}
+
+/// A backend that counts the scan pages asked of it, around a real one.
+pub struct CountingScans<B> {
+    inner: B,
+    scans: std::sync::atomic::AtomicUsize,
+}
+
+impl<B> CountingScans<B> {
+    pub fn new(inner: B) -> Self {
+        CountingScans {
+            inner,
+            scans: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    pub fn scans(&self) -> usize {
+        self.scans.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl<B: Backend> Backend for CountingScans<B> {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<std::time::Duration>,
+        mode: sealed_session::SetMode,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.set(key, value, ttl, mode).await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
+        self.inner.get(key, max_len).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
+        self.inner.delete(key).await
+    }
+
+    async fn expire(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.expire(key, ttl).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.compare_and_swap(key, expected, new).await
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: sealed_session::ScanCursor,
+        count: usize,
+    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
+        self.scans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.scan(prefix, cursor, count).await
+    }
 }
