@@ -67,10 +67,40 @@ fn debug_of_a_store_shows_configuration_only() {
     assert_eq!(
         format!("{store:?}"),
         "Store { prefix: \"sess:\", storage_keys: Hashed, codec: bincode, reads: [bincode], \
-         sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] }, salt: ThreadLocal }, \
+         sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] }, salt: Os }, \
          idle_ttl: Fixed(86400s), absolute_lifetime: Some(604800), touch: true, \
          max_envelope_len: 65536, scan_count: 100, lazy_reseal: true, .. }"
     );
+}
+
+/// Salts come from the operating system unless the application opts into the thread-local
+/// generator, which a `fork()` or a VM snapshot copies with its state (repeating salts, so
+/// envelope keys, across sessions). Choosing the source keeps the keyring handle.
+#[test]
+fn salts_come_from_the_os_unless_the_thread_local_generator_is_chosen() {
+    use sealed_session::{KeyringSealer, SaltSource};
+    assert_eq!(SaltSource::default(), SaltSource::Os);
+    assert!(format!("{:?}", KeyringSealer::new(keyring(1))).ends_with("salt: Os }"));
+    let store = builder().keyring(keyring(1)).build().unwrap();
+    assert!(format!("{store:?}").contains("salt: Os"));
+
+    let store = builder()
+        .keyring(keyring(1))
+        .salt_source(SaltSource::ThreadLocal)
+        .build()
+        .unwrap();
+    assert!(format!("{store:?}").contains("salt: ThreadLocal"));
+    let handle = store.keyring_handle().expect("the keyring handle is kept");
+    assert_eq!(handle.current().primary_id(), 1);
+
+    // A custom sealer chooses its own salts: saying otherwise is a mistake.
+    let err = invalid(
+        builder()
+            .sealer(KeyringSealer::new(keyring(1)))
+            .salt_source(SaltSource::Os)
+            .build(),
+    );
+    assert!(err.to_string().contains("salt source"), "{err}");
 }
 
 #[test]
