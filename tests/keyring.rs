@@ -217,7 +217,7 @@ fn debug_of_keyring_shows_ids_states_and_suites_only() {
     let sealer = KeyringSealer::new(keyring);
     assert_eq!(
         format!("{sealer:?}"),
-        "KeyringSealer { keyring: Keyring { primary: 3, keys: [3 primary aes-256-gcm, 2 decrypt-only chacha20-poly1305, 1 retired] }, salt: ThreadLocal }"
+        "KeyringSealer { keyring: Keyring { primary: 3, keys: [3 primary aes-256-gcm, 2 decrypt-only chacha20-poly1305, 1 retired] }, salt: Os }"
     );
 }
 
