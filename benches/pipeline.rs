@@ -10,7 +10,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sealed_session::{
     Bincode, Codec, CodecId, Json, KeyMaterial, Keyring, KeyringSealer, ManualClock, MemoryBackend,
-    OpenContext, Postcard, SealContext, Sealer, Session, SessionId, Store, Suite,
+    OpenContext, Postcard, SaltSource, SealContext, Sealer, Session, SessionId, Store, Suite,
 };
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,85 @@ const MAX: usize = 64 * 1024;
 
 fn sealer(suite: Suite) -> KeyringSealer {
     KeyringSealer::new(Keyring::single(1, suite, KeyMaterial::from_bytes(&mut [7; 32])).unwrap())
+}
+
+/// Where salts come from: one OS call per envelope (the default) or rand's thread-local
+/// generator (the opt-in), alone and inside a seal and a store's save + load.
+fn bench_salt(c: &mut Criterion) {
+    use rand::Rng;
+    let mut group = c.benchmark_group("salt");
+    group.bench_function("os", |b| {
+        b.iter(|| {
+            let mut salt = [0u8; 32];
+            getrandom::fill(&mut salt).unwrap();
+            black_box(salt)
+        })
+    });
+    group.bench_function("thread-local", |b| {
+        b.iter(|| {
+            let mut salt = [0u8; 32];
+            rand::rng().fill_bytes(&mut salt);
+            black_box(salt)
+        })
+    });
+    let mut plaintext = Vec::with_capacity(1024);
+    Codec::<WebSession>::encode(&Bincode, &session(), &mut plaintext).unwrap();
+    let seal_ctx = SealContext::new(STORAGE_KEY, CodecId::BINCODE, 1_900_000_000);
+    for (name, source) in [
+        ("os", SaltSource::Os),
+        ("thread-local", SaltSource::ThreadLocal),
+    ] {
+        let sealer = sealer(Suite::Aes256Gcm).with_salt_source(source);
+        group.bench_function(format!("aes256gcm/seal/{name}"), |b| {
+            b.iter(|| black_box(sealer.seal(&seal_ctx, black_box(&plaintext)).unwrap()))
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for (name, source) in [
+        ("os", SaltSource::Os),
+        ("thread-local", SaltSource::ThreadLocal),
+    ] {
+        let (store, id, mut session) = memory_store(&runtime, source);
+        group.bench_function(
+            format!("store/memory/aes256gcm/bincode/save+load/{name}"),
+            |b| {
+                b.iter(|| {
+                    runtime.block_on(async {
+                        store.save(&id, &mut session).await.unwrap();
+                        black_box(store.load(&id).await.unwrap().unwrap())
+                    })
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// A store on the in-memory backend holding one session, salting from `source`.
+fn memory_store(
+    runtime: &tokio::runtime::Runtime,
+    source: SaltSource,
+) -> (
+    Store<WebSession, MemoryBackend>,
+    SessionId,
+    Session<WebSession>,
+) {
+    let clock = ManualClock::at_secs(1_800_000_000);
+    let store: Store<WebSession, MemoryBackend> =
+        Store::builder(MemoryBackend::with_clock(clock.clone()))
+            .keyring(
+                Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap()).unwrap(),
+            )
+            .salt_source(source)
+            .clock(clock)
+            .build()
+            .unwrap();
+    let id = SessionId::generate().unwrap();
+    let mut session = Session::new(session());
+    runtime.block_on(store.save(&id, &mut session)).unwrap();
+    (store, id, session)
 }
 
 fn codecs() -> Vec<(&'static str, Box<dyn Codec<WebSession>>)> {
@@ -200,18 +279,7 @@ fn bench_store(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let clock = ManualClock::at_secs(1_800_000_000);
-    let store: Store<WebSession, MemoryBackend> =
-        Store::builder(MemoryBackend::with_clock(clock.clone()))
-            .keyring(
-                Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap()).unwrap(),
-            )
-            .clock(clock)
-            .build()
-            .unwrap();
-    let id = SessionId::generate().unwrap();
-    let mut session = Session::new(session());
-    runtime.block_on(store.save(&id, &mut session)).unwrap();
+    let (store, id, mut session) = memory_store(&runtime, SaltSource::default());
     let mut group = c.benchmark_group("store");
     group.bench_function("memory/aes256gcm/bincode/save+load", |b| {
         b.iter(|| {
@@ -230,6 +298,7 @@ criterion_group!(
     bench_codec,
     bench_crypto,
     bench_pipeline,
-    bench_store
+    bench_store,
+    bench_salt
 );
 criterion_main!(benches);

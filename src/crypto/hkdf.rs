@@ -10,6 +10,7 @@
 //! test vectors.
 
 use sha2::block_api::compress256;
+use zeroize::Zeroize;
 
 /// SHA-256 initial hash value (FIPS 180-4, 5.3.3).
 const IV: [u32; 8] = [
@@ -51,7 +52,7 @@ impl HmacKey {
         }
         let mut outer = IV;
         compress256(&mut outer, std::slice::from_ref(&block));
-        super::wipe(&mut block);
+        block.zeroize();
         Some(HmacKey { inner, outer })
     }
 
@@ -68,7 +69,7 @@ impl HmacKey {
             len = end;
         }
         if len > MAX_SHORT_MESSAGE {
-            super::wipe(&mut block);
+            block.zeroize();
             return None;
         }
         let mut state = self.inner;
@@ -83,8 +84,8 @@ impl HmacKey {
 
         let mut out = [0u8; 32];
         write_state(&out_state, &mut out);
-        super::wipe(&mut block);
-        super::wipe(&mut outer_block);
+        block.zeroize();
+        outer_block.zeroize();
         wipe_words(&mut state);
         wipe_words(&mut out_state);
         Some(out)
@@ -119,9 +120,9 @@ fn write_state(state: &[u32; 8], out: &mut [u8]) {
     }
 }
 
+/// Key-derived state is wiped with `zeroize`, whose volatile writes the compiler must keep.
 fn wipe_words(words: &mut [u32; 8]) {
-    words.fill(0);
-    std::hint::black_box(&*words);
+    words.zeroize();
 }
 
 /// The extracted pseudorandom key, ready to expand.
@@ -132,7 +133,7 @@ pub(crate) struct Prk(HmacKey);
 pub(crate) fn extract(salt: &[u8], ikm: &[u8]) -> Option<Prk> {
     let mut prk = HmacKey::new(salt)?.mac(&[ikm])?;
     let key = HmacKey::new(&prk);
-    super::wipe(&mut prk);
+    prk.zeroize();
     key.map(Prk)
 }
 
