@@ -98,8 +98,10 @@ impl Drop for WipeOnDrop {
 
 /// Overwrites `buf` with zeros, best effort: one `fill`, then `std::hint::black_box`, which
 /// in practice keeps the optimiser from dropping the fill as a dead store, but which Rust
-/// documents as a hint that guarantees nothing. For the session plaintext only, which the
-/// decoded session value (never wiped) holds anyway; what must be wiped uses `zeroize`.
+/// documents as a hint that guarantees nothing. Used on the hot path for the session
+/// plaintext (which the decoded session value, never wiped, holds anyway) and for values
+/// derived for a single envelope; key material, copies of it and Argon2id memory are
+/// wiped with `zeroize`.
 pub(crate) fn wipe(buf: &mut [u8]) {
     buf.fill(0);
     std::hint::black_box(&*buf);

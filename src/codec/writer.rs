@@ -35,11 +35,20 @@ impl<'a> WipingWriter<'a> {
 
     /// Makes room for `additional` more bytes: if the vector's allocation is too small, its
     /// contents move to a new one and the old one is zeroized before it is freed.
+    #[inline]
     pub fn reserve(&mut self, additional: usize) -> io::Result<()> {
-        let (len, capacity) = (self.buf.len(), self.buf.capacity());
-        if capacity.saturating_sub(len) >= additional {
+        if self.buf.capacity().saturating_sub(self.buf.len()) >= additional {
             return Ok(());
         }
+        self.grow(additional)
+    }
+
+    /// The slow path of [`WipingWriter::reserve`], out of line so every write stays a
+    /// comparison and a copy.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, additional: usize) -> io::Result<()> {
+        let (len, capacity) = (self.buf.len(), self.buf.capacity());
         let needed = len
             .checked_add(additional)
             .ok_or(io::ErrorKind::OutOfMemory)?;
@@ -55,11 +64,13 @@ impl<'a> WipingWriter<'a> {
 }
 
 impl io::Write for WipingWriter<'_> {
+    #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.write_all(data)?;
         Ok(data.len())
     }
 
+    #[inline]
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         self.reserve(data.len())?;
         self.buf.extend_from_slice(data);

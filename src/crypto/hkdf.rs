@@ -5,12 +5,12 @@
 //! general-purpose HMAC stack around them (buffering, cloning, finalisation) doubled the
 //! time on the seal/open path. This module calls sha2's compression function directly, does
 //! those ten compressions and nothing else, and wipes every buffer and chaining value that
-//! was derived from secret input. It is checked against RFC 5869's test case, against the
+//! was derived from secret input: the block holding the root key with `zeroize`, the values
+//! derived for one envelope best effort (see `crypto::wipe`). It is checked against RFC 5869's test case, against the
 //! `hkdf` crate on random inputs, and by the independent Python implementation behind the
 //! test vectors.
 
 use sha2::block_api::compress256;
-use zeroize::Zeroize;
 
 /// SHA-256 initial hash value (FIPS 180-4, 5.3.3).
 const IV: [u32; 8] = [
@@ -52,13 +52,14 @@ impl HmacKey {
         }
         let mut outer = IV;
         compress256(&mut outer, std::slice::from_ref(&block));
-        block.zeroize();
+        super::wipe(&mut block);
         Some(HmacKey { inner, outer })
     }
 
     /// HMAC of the concatenation of `parts`, which must total at most 55 bytes (one padded
-    /// block after the key block); `None` otherwise.
-    fn mac(&self, parts: &[&[u8]]) -> Option<[u8; 32]> {
+    /// block after the key block); `None` otherwise. The block that held the message is
+    /// wiped as `message` says; everything else is derived and wiped best effort.
+    fn mac(&self, parts: &[&[u8]], message: Wipe) -> Option<[u8; 32]> {
         let mut block = [0u8; 64];
         let mut len = 0;
         for part in parts {
@@ -69,7 +70,7 @@ impl HmacKey {
             len = end;
         }
         if len > MAX_SHORT_MESSAGE {
-            block.zeroize();
+            message.block(&mut block);
             return None;
         }
         let mut state = self.inner;
@@ -84,8 +85,8 @@ impl HmacKey {
 
         let mut out = [0u8; 32];
         write_state(&out_state, &mut out);
-        block.zeroize();
-        outer_block.zeroize();
+        message.block(&mut block);
+        super::wipe(&mut outer_block);
         wipe_words(&mut state);
         wipe_words(&mut out_state);
         Some(out)
@@ -120,9 +121,29 @@ fn write_state(state: &[u32; 8], out: &mut [u8]) {
     }
 }
 
-/// Key-derived state is wiped with `zeroize`, whose volatile writes the compiler must keep.
 fn wipe_words(words: &mut [u32; 8]) {
-    words.zeroize();
+    words.fill(0);
+    std::hint::black_box(&*words);
+}
+
+/// How a buffer that held secret input is wiped.
+#[derive(Clone, Copy)]
+enum Wipe {
+    /// With `zeroize`, whose volatile writes the compiler must keep: for the block that
+    /// holds a copy of the root key.
+    Guaranteed,
+    /// With [`super::wipe`], best effort: for values derived for one envelope (or from the
+    /// public salt). Wiping all of them with `zeroize` cost about 0.2 µs per derivation.
+    BestEffort,
+}
+
+impl Wipe {
+    fn block(self, block: &mut [u8; 64]) {
+        match self {
+            Wipe::Guaranteed => zeroize::Zeroize::zeroize(block),
+            Wipe::BestEffort => super::wipe(block),
+        }
+    }
 }
 
 /// The extracted pseudorandom key, ready to expand.
@@ -131,9 +152,10 @@ pub(crate) struct Prk(HmacKey);
 /// HKDF-Extract(salt, ikm): `None` unless the salt is at most 64 bytes and the input key at
 /// most 55 (envelope v1 uses 32 and 32).
 pub(crate) fn extract(salt: &[u8], ikm: &[u8]) -> Option<Prk> {
-    let mut prk = HmacKey::new(salt)?.mac(&[ikm])?;
+    // The input key is the root key: its block is wiped with a guarantee.
+    let mut prk = HmacKey::new(salt)?.mac(&[ikm], Wipe::Guaranteed)?;
     let key = HmacKey::new(&prk);
-    prk.zeroize();
+    super::wipe(&mut prk);
     key.map(Prk)
 }
 
@@ -153,7 +175,7 @@ impl Prk {
         // 1..end is info.len() slots (and None, not a panic, if info has more than 7).
         parts.get_mut(1..end)?.copy_from_slice(info);
         *parts.get_mut(end)? = &counter;
-        self.0.mac(parts.get(..=end)?)
+        self.0.mac(parts.get(..=end)?, Wipe::BestEffort)
     }
 }
 

@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use sealed_session::{
-    Bincode, Json, KeyMaterial, Keyring, RedisBackend, Session, SessionId, Store, Suite,
+    Bincode, Json, KeyMaterial, Keyring, RedisBackend, SaltSource, Session, SessionId, Store,
+    Suite,
 };
 use serde::{Deserialize, Serialize};
 
@@ -202,13 +203,25 @@ struct Contender {
     pair: Pair,
 }
 
-async fn ours(name: &'static str, url: &str, suite: Suite, json: bool, tasks: usize) -> Contender {
+async fn ours(
+    name: &'static str,
+    url: &str,
+    suite: Suite,
+    json: bool,
+    salt: SaltSource,
+    tasks: usize,
+) -> Contender {
     let backend = RedisBackend::connect(url).await.unwrap();
     let keyring = Keyring::single(1, suite, KeyMaterial::generate().unwrap()).unwrap();
-    let builder =
-        Store::builder(backend)
-            .keyring(keyring)
-            .prefix(if json { "ours-json:" } else { "ours:" });
+    let prefix = match (json, salt) {
+        (true, _) => "ours-json:",
+        (false, SaltSource::Os) => "ours:",
+        (false, _) => "ours-tl:",
+    };
+    let builder = Store::builder(backend)
+        .keyring(keyring)
+        .salt_source(salt)
+        .prefix(prefix);
     let store: Store<WebSession, RedisBackend> = if json {
         builder.codec(Json).build().unwrap()
     } else {
@@ -480,6 +493,16 @@ fn main() {
                     &url,
                     Suite::Aes256Gcm,
                     false,
+                    SaltSource::Os,
+                    tasks,
+                )
+                .await,
+                ours(
+                    "sealed-session (AES-256-GCM, bincode, thread-local salts)",
+                    &url,
+                    Suite::Aes256Gcm,
+                    false,
+                    SaltSource::ThreadLocal,
                     tasks,
                 )
                 .await,
@@ -488,6 +511,7 @@ fn main() {
                     &url,
                     Suite::ChaCha20Poly1305,
                     true,
+                    SaltSource::Os,
                     tasks,
                 )
                 .await,
