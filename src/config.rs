@@ -55,7 +55,11 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 ///
 /// It can also be deserialized as part of an application's own configuration (serde, any
 /// format); that runs the same checks as [`KeyringConfig::parse_toml`], and
-/// [`KeyringConfig::resolve`] runs them again before it reads any secret.
+/// [`KeyringConfig::resolve`] runs them again before it reads any secret. The messages of
+/// that deserializer are its own, though, and serde's usually quote the value they refused
+/// (key material typed into `state`, say); [`KeyringConfig::parse_toml`] and
+/// [`KeyringConfig::parse_json`] withhold it. Give them the keyring's text when it may hold a
+/// secret in the wrong place.
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "ConfigFile")]
 pub struct KeyringConfig {
@@ -95,6 +99,9 @@ impl TryFrom<ConfigFile> for KeyringConfig {
 /// is in, must not be writable by group or others: the same rules OpenSSH applies to private
 /// keys and to its configuration. A key readable by other users of the machine is a key
 /// shared with them; a configuration others can write lets them choose the keys.
+///
+/// Only mode bits are checked, not owners, and not the directories above the configuration
+/// file's own nor those of secret files.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FilePermissions {
@@ -102,6 +109,11 @@ pub enum FilePermissions {
     /// default.
     #[default]
     Checked,
+    /// Check secret files, but not whether group or others can write the configuration
+    /// file or its directory: for a configuration mounted read-only from a directory whose
+    /// mode bits say otherwise (some container platforms mount volumes that way). Whoever
+    /// can in fact write them chooses the keys.
+    InsecureWritableConfig,
     /// Read the files whatever their permissions. Only for platforms that cannot make them
     /// private (a container runtime that mounts secrets group-readable for a shared group,
     /// say): the secrets are then as private as the mount makes them, which is worth
@@ -273,7 +285,7 @@ impl KeyringConfig {
         permissions: FilePermissions,
     ) -> Result<KeyringConfig, ConfigError> {
         let path = path.as_ref();
-        let bytes = read_bounded(path, Private::ConfigFile, permissions)
+        let (bytes, mode) = read_bounded(path, Private::ConfigFile, permissions)
             .map_err(|e| e.config(path.to_path_buf()))?;
         let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::Syntax {
             format: "UTF-8",
@@ -294,6 +306,19 @@ impl KeyringConfig {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         config.base_dir = absolute.parent().map(Path::to_path_buf);
         config.permissions = permissions;
+        // Key material written into the file makes the file a secret file.
+        let inline = config.keys.iter().any(|k| {
+            k.material
+                .as_ref()
+                .is_some_and(|m| m.insecure_inline.is_some())
+        });
+        if inline && permissions != FilePermissions::InsecureUnchecked && mode & 0o077 != 0 {
+            return Err(ConfigError::FilePermissions {
+                path: path.to_path_buf(),
+                mode,
+                problem: PermissionProblem::InlineSecretNotPrivate,
+            });
+        }
         Ok(config)
     }
 
@@ -448,7 +473,7 @@ impl KeyringConfig {
             }
             Source::File(path) => {
                 let path = self.path(path);
-                let bytes = read_bounded(&path, Private::Secret, self.permissions)
+                let (bytes, _) = read_bounded(&path, Private::Secret, self.permissions)
                     .map_err(|e| e.secret(path))?;
                 let text = std::str::from_utf8(&bytes)
                     .map_err(|_| ConfigError::KeyEncoding { id: None })?;
@@ -464,7 +489,7 @@ impl KeyringConfig {
                     }
                     PassphraseFrom::File(path) => {
                         let path = self.path(path);
-                        let mut bytes = read_bounded(&path, Private::Secret, self.permissions)
+                        let (mut bytes, _) = read_bounded(&path, Private::Secret, self.permissions)
                             .map_err(|e| e.secret(path))?;
                         strip_one_newline(&mut bytes);
                         bytes
@@ -673,7 +698,9 @@ pub fn read_secret_file_with(
     path: &Path,
     permissions: FilePermissions,
 ) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
-    read_bounded(path, Private::Secret, permissions).map_err(|e| e.secret(path.to_path_buf()))
+    read_bounded(path, Private::Secret, permissions)
+        .map(|(bytes, _)| bytes)
+        .map_err(|e| e.secret(path.to_path_buf()))
 }
 
 /// What a file read by [`read_bounded`] must keep from other users.
@@ -685,11 +712,13 @@ enum Private {
     ConfigFile,
 }
 
+/// Reads a file of at most [`MAX_FILE_LEN`] bytes after checking its type and, as
+/// `permissions` says, its mode; returns the bytes and the mode bits (0 where there are none).
 fn read_bounded(
     path: &Path,
     private: Private,
     permissions: FilePermissions,
-) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+) -> Result<(Zeroizing<Vec<u8>>, u32), ReadError> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     // Non-blocking open: a FIFO put in place of the file (even between a check and the
@@ -702,7 +731,11 @@ fn read_bounded(
     if !meta.is_file() {
         return Err(ReadError::NotAFile);
     }
-    if permissions == FilePermissions::Checked {
+    let checked = match private {
+        Private::Secret => permissions != FilePermissions::InsecureUnchecked,
+        Private::ConfigFile => permissions == FilePermissions::Checked,
+    };
+    if checked {
         check_permissions(path, &meta, private)?;
     }
     if meta.len() > MAX_FILE_LEN {
@@ -726,7 +759,17 @@ fn read_bounded(
         return Err(ReadError::Io(io::ErrorKind::ResourceBusy));
     }
     buf.truncate(filled);
-    Ok(buf)
+    Ok((buf, mode_of(&meta)))
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &std::fs::Metadata) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &std::fs::Metadata) -> u32 {
+    0
 }
 
 /// Refuses a secret that group or others can access in any way, and a configuration file or
@@ -738,7 +781,7 @@ fn check_permissions(
     private: Private,
 ) -> Result<(), ReadError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o7777;
+    let mode = mode_of(meta);
     match private {
         Private::Secret if mode & 0o077 != 0 => Err(ReadError::Permissions {
             problem: PermissionProblem::SecretNotPrivate,
@@ -752,22 +795,23 @@ fn check_permissions(
             path: None,
         }),
         Private::ConfigFile => {
-            // The directory as named: whoever can write it can put another file in place.
+            // The directory as named, and the one the file really is in when the name is a
+            // symlink: whoever can write either can put another file in place.
             let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-            let Some(dir) = absolute.parent() else {
-                return Ok(());
-            };
-            let mode = std::fs::metadata(dir)
-                .map_err(|e| ReadError::Io(e.kind()))?
-                .permissions()
-                .mode()
-                & 0o7777;
-            if mode & 0o022 != 0 {
-                return Err(ReadError::Permissions {
-                    problem: PermissionProblem::DirectoryWritable,
-                    mode,
-                    path: Some(dir.to_path_buf()),
-                });
+            let target = std::fs::canonicalize(path).map_err(|e| ReadError::Io(e.kind()))?;
+            for dir in [absolute.parent(), target.parent()].into_iter().flatten() {
+                let mode = std::fs::metadata(dir)
+                    .map_err(|e| ReadError::Io(e.kind()))?
+                    .permissions()
+                    .mode()
+                    & 0o7777;
+                if mode & 0o022 != 0 {
+                    return Err(ReadError::Permissions {
+                        problem: PermissionProblem::DirectoryWritable,
+                        mode,
+                        path: Some(dir.to_path_buf()),
+                    });
+                }
             }
             Ok(())
         }

@@ -710,16 +710,22 @@ pub enum PermissionProblem {
     ConfigWritable,
     /// The directory of the configuration file is writable by group or others.
     DirectoryWritable,
+    /// The configuration file holds `insecure_inline` key material and group or others can
+    /// read it.
+    InlineSecretNotPrivate,
 }
 
 /// `name` if it looks like an environment variable name (`[A-Z_][A-Z0-9_]*`, at most 128
-/// characters): only such a name is ever repeated in a message.
+/// characters, words of at most 24 characters between underscores): only such a name is ever
+/// repeated in a message. The last rule keeps out secrets in upper-case hex or base32, which
+/// match the first.
 pub(crate) fn shown_env_name(name: &str) -> Option<&str> {
     let mut bytes = name.bytes();
     let first = bytes.next()?;
     let looks_like_one = name.len() <= 128
         && (first.is_ascii_uppercase() || first == b'_')
-        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && name.split('_').all(|word| word.len() <= 24);
     looks_like_one.then_some(name)
 }
 
@@ -856,6 +862,12 @@ impl fmt::Display for ConfigError {
                         f,
                         "configuration file {path} has mode {mode:04o}: group or others can \
                          write it; run chmod go-w on it (or see FilePermissions for the opt-out)"
+                    ),
+                    PermissionProblem::InlineSecretNotPrivate => write!(
+                        f,
+                        "configuration file {path} holds insecure_inline key material and has \
+                         mode {mode:04o}: group or others can read it; run chmod 600 on it, or \
+                         move the keys into secret files (or see FilePermissions for the opt-out)"
                     ),
                     PermissionProblem::DirectoryWritable => write!(
                         f,

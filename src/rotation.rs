@@ -243,6 +243,10 @@ pub struct RewrapReport {
     pub skipped: u64,
     /// Envelopes re-sealed under the primary (in a dry run: that would be).
     pub resealed: u64,
+    /// Envelopes sealed again with no absolute expiry, as they were stored (counted when
+    /// sealed, so also those whose write then lost a race): right for a store without a
+    /// lifetime; for one with a lifetime, give [`RewrapOptions::absolute_lifetime`].
+    pub resealed_without_expiry: u64,
     /// Envelopes that changed between the read and the write (a save, a lazy re-seal or a
     /// deletion won the race): left alone. A rerun picks up any still under an old key.
     pub changed_meanwhile: u64,
@@ -521,6 +525,7 @@ async fn reseal_page(
             report.skipped += 1;
             continue;
         }
+        report.resealed_without_expiry += u64::from(expires_at == 0);
         if options.dry_run {
             report.resealed += 1;
             continue;

@@ -577,12 +577,16 @@ where
         let sealed = inner.sealer.seal(&ctx, opened.plaintext());
         drop(opened);
         let outcome = self.reseal(key, &stored, sealed).await;
-        if fix_expiry {
+        match outcome {
             // An envelope without an expiry would open forever, and a touch would slide the
-            // TTL it is given: it is written back with its cap or not returned at all.
-            outcome?;
+            // TTL it is given: it is written back with its cap or not returned at all. A
+            // transient failure is an error (the next load tries again); one that will not
+            // go away (an ACL without EVAL, say) refuses the session as expired, so the user
+            // logs in again instead of getting an error on every request.
+            Err(e) if fix_expiry && e.is_retryable() => Err(e),
+            Err(_) if fix_expiry => Err(RejectKind::Expired.into()),
+            _ => Ok(Some(session)),
         }
-        Ok(Some(session))
     }
 
     /// Writes a re-sealed session back if the stored value is still the one that was read,

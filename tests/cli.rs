@@ -390,6 +390,75 @@ async fn fill(
     (ids, store)
 }
 
+/// Sessions stored without an absolute expiry keep none through `rewrap` unless it is told
+/// the store's lifetime, and the report says so; told, it gives them `now + lifetime`.
+#[tokio::test]
+async fn rewrap_gives_sessions_without_expiry_the_lifetime_it_is_told() {
+    let server = RedisServer::start();
+    let dir = support::temp_dir("cli");
+    for id in ["1", "2"] {
+        let secret = dir.join(format!("key-{id}"));
+        expect(
+            &run(&[
+                "keygen",
+                "--id",
+                id,
+                "--secret-file",
+                secret.to_str().unwrap(),
+            ]),
+            0,
+        );
+    }
+    let path = config(&dir, &[(1, "primary")]);
+    let unlimited: Store<WebSession, RedisBackend> =
+        Store::builder(RedisBackend::connect(&server.url()).await.unwrap())
+            .keyring(load_keyring(&path).unwrap())
+            .no_absolute_lifetime()
+            .build()
+            .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let id = SessionId::generate().unwrap();
+        unlimited
+            .save(&id, &mut Session::new(WebSession::sample(n)))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let path = config(&dir, &[(2, "primary"), (1, "decrypt-only")]);
+    let url = server.url();
+    let rewrap = |extra: &[&str]| {
+        let mut args = vec!["rewrap", "--config", path.to_str().unwrap(), "--url", &url];
+        args.extend(extra);
+        run(&args)
+    };
+    let out = rewrap(&["--dry-run"]);
+    expect(&out, 0);
+    assert!(
+        stdout(&out).contains("5 to re-seal without an absolute expiry")
+            && stdout(&out).contains("--absolute-lifetime"),
+        "{}",
+        stdout(&out)
+    );
+    let out = rewrap(&["--absolute-lifetime", "3600", "--json"]);
+    expect(&out, 0);
+    assert_eq!(
+        (
+            json(&out)["resealed"].clone(),
+            json(&out)["resealed_without_expiry"].clone()
+        ),
+        (5.into(), 0.into())
+    );
+    for id in &ids {
+        let value = support::raw_get(unlimited.backend(), &unlimited.storage_key(id))
+            .await
+            .unwrap();
+        let header = sealed_session::envelope::Header::parse(&value).unwrap();
+        assert_eq!(header.key_id, 2);
+        assert_ne!(header.expires_at, 0);
+    }
+}
+
 /// The rotation procedure through the binary: stats, inspect, a dry run, the re-seal,
 /// `--require-none` as the gate before retiring, and retirement.
 async fn rotate_through_the_cli(urls: Vec<String>, cluster: bool, backend: RedisBackend) {

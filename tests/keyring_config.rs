@@ -836,6 +836,104 @@ fn a_configuration_others_can_write_is_refused() {
     KeyringConfig::read(&path).unwrap();
 }
 
+/// A configuration reached through a symlink is checked in the directory it really is in
+/// too; one that holds `insecure_inline` keys must be private like a secret file; the
+/// opt-out for a configuration mounted read-only still checks secret files.
+#[test]
+fn symlinks_inline_keys_and_the_partial_opt_out() {
+    let dir = dir();
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let real = shared.join("keys.toml");
+    write(&real, entry(1, "primary", "K1")).unwrap();
+    let link = dir.join("keys.toml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    chmod(&shared, 0o700);
+    KeyringConfig::read(&link).unwrap();
+    chmod(&shared, 0o777);
+    let err = KeyringConfig::read(&link).unwrap_err();
+    assert_eq!(
+        permission_problem(&err),
+        Some((PermissionProblem::DirectoryWritable, 0o777))
+    );
+    assert!(
+        err.to_string().contains(&shared.display().to_string()),
+        "{err}"
+    );
+    // Read-only mounts can look like this: the configuration's own checks can be skipped
+    // alone, in `read_with` and in a reloader.
+    let config = KeyringConfig::read_with(&link, FilePermissions::InsecureWritableConfig).unwrap();
+    config.resolve_with(&env(&[("K1", K1)])).unwrap();
+    assert!(Reloader::open_with(&link, env(&[("K1", K1)])).is_err());
+    let reloader = Reloader::open_with_permissions(
+        &link,
+        env(&[("K1", K1)]),
+        FilePermissions::InsecureWritableConfig,
+    )
+    .unwrap();
+    reloader.reload().unwrap();
+
+    // Secret files are still checked under that opt-out.
+    let key = dir.join("k1");
+    write(&key, K1).unwrap();
+    chmod(&key, 0o644);
+    write(
+        &real,
+        "[[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { file = \"k1\" }\n",
+    )
+    .unwrap();
+    let err = KeyringConfig::read_with(&link, FilePermissions::InsecureWritableConfig)
+        .unwrap()
+        .resolve()
+        .unwrap_err();
+    assert_eq!(
+        permission_problem(&err),
+        Some((PermissionProblem::SecretNotPrivate, 0o644))
+    );
+    chmod(&shared, 0o700);
+
+    // Key material in the configuration makes it a secret file.
+    let inline = dir.join("inline.toml");
+    write(
+        &inline,
+        format!(
+            "[[keys]]\nid = 1\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = {{ insecure_inline = \"{K1}\" }}\n"
+        ),
+    )
+    .unwrap();
+    KeyringConfig::read(&inline).unwrap();
+    chmod(&inline, 0o644);
+    let err = KeyringConfig::read(&inline).unwrap_err();
+    assert_eq!(
+        permission_problem(&err),
+        Some((PermissionProblem::InlineSecretNotPrivate, 0o644))
+    );
+    assert!(!err.to_string().contains(K1));
+    KeyringConfig::read_with(&inline, FilePermissions::InsecureUnchecked).unwrap();
+}
+
+/// A name is repeated only if it looks like a variable name: upper-case letters, digits and
+/// underscores, in words of at most 24 characters (a secret in upper-case hex or base32
+/// would otherwise pass).
+#[test]
+fn an_upper_case_secret_in_place_of_a_name_is_not_repeated_either() {
+    // 20 random bytes in base32: too short to look like base64 key material.
+    let secret = "JBSWY3DPEHPK3PXPMZXW6YTBOI2DK4ZQ";
+    let config = KeyringConfig::parse_toml(&entry(1, "primary", secret)).unwrap();
+    let err = config.resolve_with(&env(&[])).unwrap_err();
+    assert!(!err.to_string().contains(secret), "{err}");
+    assert!(!config.keys()[0].source.contains(secret));
+    let named = "SESSION_KEY_FOR_THE_PRIMARY_REGION";
+    let config = KeyringConfig::parse_toml(&entry(1, "primary", named)).unwrap();
+    assert!(
+        config
+            .resolve_with(&env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains(named)
+    );
+}
+
 /// A key id left out of the file is treated as retired for the life of the process: it
 /// cannot come back active, least of all with other material (the process no longer has the
 /// old material to compare). Coming back as retired is how it should have been retired.

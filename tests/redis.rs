@@ -864,6 +864,49 @@ async fn a_cluster_with_a_database_number_is_refused_before_connecting() {
     assert!(!err.is_retryable());
 }
 
+/// A session stored without an expiry must get one written back at its first load under a
+/// store with a lifetime. Where that write is refused for good (an ACL without `EVAL`), the
+/// session is refused as expired: "no session", not an error on every request.
+#[tokio::test]
+async fn an_expiry_that_cannot_be_written_back_refuses_the_session() {
+    let server = RedisServer::start_with(&[
+        "--user",
+        "sessions",
+        "on",
+        ">s3cret-pass",
+        "~sess:*",
+        "+@all",
+        "-eval",
+        "-evalsha",
+        "--user",
+        "default",
+        "off",
+    ]);
+    let backend = RedisBackend::builder()
+        .url(format!("redis://127.0.0.1:{}/", server.port))
+        .username("sessions")
+        .password("s3cret-pass")
+        .connect()
+        .await
+        .unwrap();
+    let unlimited: RedisStore = Store::builder(backend.clone())
+        .keyring(keyring(1))
+        .no_absolute_lifetime()
+        .build()
+        .unwrap();
+    let id = SessionId::generate().unwrap();
+    unlimited
+        .save(&id, &mut Session::new(WebSession::sample(4)))
+        .await
+        .unwrap();
+    let limited: RedisStore = Store::builder(backend).keyring(keyring(1)).build().unwrap();
+    let err = limited.load(&id).await.unwrap_err();
+    assert_eq!(err.rejection_kind(), Some(RejectKind::Expired), "{err:?}");
+    assert_eq!(limited.reseal_stats().failed, 1);
+    // The store without a lifetime still reads it as it is.
+    assert!(unlimited.load(&id).await.unwrap().is_some());
+}
+
 /// A user whose ACL refuses what the compare-and-swap script needs gets a server error with
 /// its code, on the single and the batched path: never a silent "value changed".
 #[tokio::test]

@@ -1231,11 +1231,17 @@ fn map_err(e: RedisError) -> BackendError {
     if e.is_timeout() {
         return BackendError::new(BackendErrorKind::Timeout, e);
     }
-    if e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || matches!(e.kind(), redis::ErrorKind::ClusterConnectionNotFound)
-    {
-        return BackendError::new(BackendErrorKind::Connection, e);
+    if e.is_connection_refusal() {
+        return BackendError::new(BackendErrorKind::Connection, e)
+            .with_detail("the server refused the connection");
+    }
+    if e.is_connection_dropped() {
+        return BackendError::new(BackendErrorKind::Connection, e)
+            .with_detail("the connection was dropped");
+    }
+    if matches!(e.kind(), redis::ErrorKind::ClusterConnectionNotFound) {
+        return BackendError::new(BackendErrorKind::Connection, e)
+            .with_detail("no connection to the cluster node that owns the key");
     }
     if matches!(
         e.kind(),

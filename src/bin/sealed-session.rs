@@ -859,6 +859,7 @@ fn report_json(report: &RewrapReport, dry_run: bool, primary: u32) -> serde_json
         "skipped": report.skipped,
         "too_large": report.too_large,
         "resealed": report.resealed,
+        "resealed_without_expiry": report.resealed_without_expiry,
         "changed_meanwhile": report.changed_meanwhile,
         "refused": report.refused,
     })
@@ -928,5 +929,13 @@ async fn rewrap(args: &Rewrap, files: FilePermissions) -> Result<(), Failure> {
         );
     }
     say!("  not envelopes: {}", report.found.not_envelopes);
+    if report.resealed_without_expiry > 0 && args.absolute_lifetime.is_none() {
+        say!(
+            "  {} {verb} without an absolute expiry, as they were stored: if the store has an \
+             absolute lifetime, rerun with --absolute-lifetime SECONDS (the store also sets one \
+             when it next loads each of them)",
+            report.resealed_without_expiry
+        );
+    }
     Ok(())
 }

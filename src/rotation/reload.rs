@@ -90,24 +90,30 @@ impl Reloader {
         path: impl Into<PathBuf>,
         env: impl Environment + Send + Sync + 'static,
     ) -> Result<Reloader, ConfigError> {
+        Reloader::open_with_permissions(path, env, FilePermissions::Checked)
+    }
+
+    /// As [`Reloader::open_with`], checking the permissions of the files read, now and at
+    /// every reload, as `permissions` says (see [`FilePermissions`] before relaxing them).
+    pub fn open_with_permissions(
+        path: impl Into<PathBuf>,
+        env: impl Environment + Send + Sync + 'static,
+        permissions: FilePermissions,
+    ) -> Result<Reloader, ConfigError> {
         let path = absolute(path.into());
-        let keyring = KeyringConfig::read(&path)?.resolve_with(&env)?;
+        let keyring = KeyringConfig::read_with(&path, permissions)?.resolve_with(&env)?;
         let gone = Gone::from_keyring(&keyring);
         Ok(Reloader {
             path,
             handle: KeyringHandle::new(keyring),
             env: Box::new(env),
             lock: Mutex::new(gone),
-            permissions: FilePermissions::Checked,
+            permissions,
         })
     }
 
     /// A reloader that replaces the keyring of an existing `handle` from `path`. Nothing is
     /// read until [`Reloader::reload`].
-    ///
-    /// This is also the way to read files without the permission checks: build the first
-    /// keyring with `KeyringConfig::read_with(path, FilePermissions::InsecureUnchecked)`,
-    /// then give its handle here with [`Reloader::with_file_permissions`].
     pub fn new(path: impl Into<PathBuf>, handle: KeyringHandle) -> Reloader {
         let gone = Gone::from_keyring(&handle.current());
         Reloader {
