@@ -253,6 +253,19 @@ macro_rules! browse {
     }};
 }
 
+/// The adapter on the memory backend, on `clock`, with a one-hour absolute lifetime.
+fn one_hour_store(clock: &ManualClock) -> ActixSessionStore<MemoryBackend> {
+    ActixSessionStore::new(
+        Store::builder(MemoryBackend::with_clock(clock.clone()))
+            .keyring(support::keyring(1))
+            .clock(clock.clone())
+            .absolute_lifetime(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 /// actix-session renews a session key as a delete and a save of the same state. Renewing
 /// every 25 minutes must not keep a session alive past its one-hour absolute lifetime.
 #[actix_web::test]
@@ -261,15 +274,7 @@ async fn renewing_the_session_key_keeps_the_absolute_lifetime() {
     use actix_web::web;
 
     let clock = ManualClock::at_secs(support::T0);
-    let store = ActixSessionStore::new(
-        Store::builder(MemoryBackend::with_clock(clock.clone()))
-            .keyring(support::keyring(1))
-            .clock(clock.clone())
-            .absolute_lifetime(Duration::from_secs(3600))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let store = one_hour_store(&clock);
     let whoami = |session: &Session| {
         session
             .get::<String>("user")
@@ -327,15 +332,7 @@ async fn renewing_the_session_key_keeps_the_absolute_lifetime() {
 #[tokio::test]
 async fn save_takes_the_absolute_expiry_from_the_reserved_entry() {
     let clock = ManualClock::at_secs(support::T0);
-    let store = ActixSessionStore::new(
-        Store::builder(MemoryBackend::with_clock(clock.clone()))
-            .keyring(support::keyring(1))
-            .clock(clock.clone())
-            .absolute_lifetime(Duration::from_secs(3600))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let store = one_hour_store(&clock);
     let ttl = CookieDuration::seconds(600);
     let expiry_of = |key: &SessionKey| {
         let storage = store.storage_key(key);

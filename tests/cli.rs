@@ -105,17 +105,8 @@ fn help_never_shows_the_value_of_redis_url() {
 #[test]
 fn a_password_in_url_on_the_command_line_is_warned_about() {
     let with_password = "redis://u:PASSWORD@127.0.0.1:1/";
-    let args = |url: Option<&str>| {
-        let mut args = vec!["stats", "--timeout-ms", "200"];
-        if let Some(url) = url {
-            args.extend(["--url", url]);
-        }
-        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
-    };
-    let out = run(&args(Some(with_password))
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>());
+    let stats = ["stats", "--timeout-ms", "200"];
+    let out = run(&[&stats[..], &["--url", with_password]].concat());
     expect(&out, 1);
     assert!(
         stderr(&out).contains("warning: a password given in --url"),
@@ -125,16 +116,13 @@ fn a_password_in_url_on_the_command_line_is_warned_about() {
     assert!(!stderr(&out).contains("PASSWORD"), "{}", stderr(&out));
 
     let out = bin()
-        .args(args(None))
+        .args(stats)
         .env("REDIS_URL", with_password)
         .output()
         .unwrap();
     expect(&out, 1);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
-    let out = run(&args(Some("redis://127.0.0.1:1/"))
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>());
+    let out = run(&[&stats[..], &["--url", "redis://127.0.0.1:1/"]].concat());
     expect(&out, 1);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
@@ -378,6 +366,11 @@ async fn fill(
         .keyring(load_keyring(config).unwrap())
         .build()
         .unwrap();
+    (save_sessions(&store, n).await, store)
+}
+
+/// `n` new sessions in `store`, user ids 0 to n - 1; their ids.
+async fn save_sessions(store: &Store<WebSession, RedisBackend>, n: usize) -> Vec<SessionId> {
     let mut ids = Vec::new();
     for i in 0..n {
         let id = SessionId::generate().unwrap();
@@ -387,7 +380,7 @@ async fn fill(
             .unwrap();
         ids.push(id);
     }
-    (ids, store)
+    ids
 }
 
 /// Sessions stored without an absolute expiry keep none through `rewrap` unless it is told
@@ -416,15 +409,7 @@ async fn rewrap_gives_sessions_without_expiry_the_lifetime_it_is_told() {
             .no_absolute_lifetime()
             .build()
             .unwrap();
-    let mut ids = Vec::new();
-    for n in 0..5 {
-        let id = SessionId::generate().unwrap();
-        unlimited
-            .save(&id, &mut Session::new(WebSession::sample(n)))
-            .await
-            .unwrap();
-        ids.push(id);
-    }
+    let ids = save_sessions(&unlimited, 5).await;
     let path = config(&dir, &[(2, "primary"), (1, "decrypt-only")]);
     let url = server.url();
     let rewrap = |extra: &[&str]| {

@@ -680,8 +680,7 @@ fn a_deserialized_configuration_is_checked_before_anything_is_resolved() {
 
     let two_primaries = entry(1, "primary", "K1") + &entry(2, "primary", "K2");
     let err = toml::from_str::<KeyringConfig>(&two_primaries)
-        .err()
-        .expect("two primaries refused when deserialized");
+        .expect_err("two primaries refused when deserialized");
     assert!(err.to_string().contains("are all primary"), "{err}");
 }
 

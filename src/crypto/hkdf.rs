@@ -200,14 +200,17 @@ mod tests {
                 let mut reference = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
                 reference.update(&msg);
                 let expected = reference.finalize().into_bytes();
-                let ours = HmacKey::new(&key).unwrap().mac(&[&msg]).unwrap();
+                let ours = HmacKey::new(&key)
+                    .unwrap()
+                    .mac(&[&msg], Wipe::BestEffort)
+                    .unwrap();
                 assert_eq!(ours[..], expected[..], "key {key_len} msg {len}");
             }
         }
         assert!(
             HmacKey::new(&[0u8; 32])
                 .unwrap()
-                .mac(&[&[0u8; 56]])
+                .mac(&[&[0u8; 56]], Wipe::BestEffort)
                 .is_none()
         );
         assert!(HmacKey::new(&[0u8; 65]).is_none());
@@ -218,7 +221,10 @@ mod tests {
         let ikm = unhex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b");
         let salt = unhex("000102030405060708090a0b0c");
         let info = unhex("f0f1f2f3f4f5f6f7f8f9");
-        let prk = HmacKey::new(&salt).unwrap().mac(&[&ikm]).unwrap();
+        let prk = HmacKey::new(&salt)
+            .unwrap()
+            .mac(&[&ikm], Wipe::Guaranteed)
+            .unwrap();
         assert_eq!(
             prk.to_vec(),
             unhex("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5")

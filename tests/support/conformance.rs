@@ -1133,14 +1133,18 @@ pub async fn reseals_never_write_an_envelope_without_expiry<B: Backend>(
     let clock = clock();
     let backend = Arc::new(make(&clock).await);
     let handle = KeyringHandle::new(keyring(1));
-    let build =
-        |configure: fn(StoreBuilder<WebSession, Arc<B>>) -> StoreBuilder<WebSession, Arc<B>>| {
-            configure(Store::builder(Arc::clone(&backend)).keyring_handle(handle.clone()))
-                .clock(clock.clone())
-                .build()
-                .unwrap()
-        };
-    let unlimited = build(|b| b.no_absolute_lifetime());
+    let build = |lifetime: Option<Duration>| -> Store<WebSession, Arc<B>> {
+        let builder = Store::builder(Arc::clone(&backend))
+            .keyring_handle(handle.clone())
+            .clock(clock.clone());
+        match lifetime {
+            Some(lifetime) => builder.absolute_lifetime(lifetime),
+            None => builder.no_absolute_lifetime(),
+        }
+        .build()
+        .unwrap()
+    };
+    let unlimited = build(None);
     let mut ids = Vec::new();
     for n in 0..5 {
         let id = SessionId::generate().unwrap();
@@ -1151,7 +1155,7 @@ pub async fn reseals_never_write_an_envelope_without_expiry<B: Backend>(
         ids.push(id);
     }
     handle.replace(promoted());
-    let hour = build(|b| b.absolute_lifetime(Duration::from_secs(3600)));
+    let hour = build(Some(Duration::from_secs(3600)));
     let cap = T0 + 3600;
 
     // Lazy: the load re-seals under key 2, with the cap.
@@ -1183,6 +1187,14 @@ pub async fn reseals_never_write_an_envelope_without_expiry<B: Backend>(
         .await
         .unwrap();
     let options = RewrapOptions::default().absolute_lifetime(Some(Duration::from_secs(60)));
+    // `rotation::rewrap` takes the time from the system clock.
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = unix_now();
     let report = sealed_session::rotation::rewrap(
         &*backend,
         &KeyringSealer::with_handle(handle.clone()),
@@ -1193,8 +1205,13 @@ pub async fn reseals_never_write_an_envelope_without_expiry<B: Backend>(
     .await
     .unwrap();
     assert_eq!(report.resealed, 1, "{report:?}");
+    let after = unix_now();
     let value = raw_get(&*backend, &hour.storage_key(&id)).await.unwrap();
-    assert_eq!(Header::parse(&value).unwrap().expires_at, T0 + 60);
+    let expires_at = Header::parse(&value).unwrap().expires_at;
+    assert!(
+        (before + 60..=after + 60).contains(&expires_at),
+        "{expires_at} not within {before}..={after} + 60"
+    );
 }
 
 async fn expiry_in<B: Backend>(backend: &B, key: &str) -> u64 {
