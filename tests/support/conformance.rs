@@ -948,6 +948,77 @@ pub async fn a_lagging_keyring_never_moves_envelopes_back<B: Backend>(
     assert_eq!(lagging.reseal_stats(), ResealStats::default());
 }
 
+/// A backend that counts the scan pages asked of it, around a real one.
+struct CountingScans<B> {
+    inner: B,
+    scans: std::sync::atomic::AtomicUsize,
+}
+
+impl<B> CountingScans<B> {
+    fn new(inner: B) -> Self {
+        CountingScans {
+            inner,
+            scans: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn scans(&self) -> usize {
+        self.scans.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl<B: Backend> Backend for CountingScans<B> {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<std::time::Duration>,
+        mode: sealed_session::SetMode,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.set(key, value, ttl, mode).await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
+        self.inner.get(key, max_len).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
+        self.inner.delete(key).await
+    }
+
+    async fn expire(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.expire(key, ttl).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.compare_and_swap(key, expected, new).await
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: sealed_session::ScanCursor,
+        count: usize,
+    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
+        self.scans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.scan(prefix, cursor, count).await
+    }
+}
+
 /// A backend that lets another writer act between a read and the compare-and-swap that
 /// follows it, as a concurrent request would.
 struct Interfering<B> {
@@ -1223,7 +1294,7 @@ async fn expiry_in<B: Backend>(backend: &B, key: &str) -> u64 {
 /// `is_empty` answers at the first entry it finds instead of listing every key.
 pub async fn is_empty_stops_at_the_first_entry<B: Backend>(make: impl AsyncFn(&ManualClock) -> B) {
     let clock = clock();
-    let backend = super::CountingScans::new(make(&clock).await);
+    let backend = CountingScans::new(make(&clock).await);
     let store = configured(backend, &clock, |b| b.scan_count(1));
     assert!(store.is_empty().await.unwrap());
     for n in 0..100 {
