@@ -10,15 +10,15 @@
 
 use std::fmt;
 
-use crate::error::CodecError;
-
 mod bincode;
+mod error;
 mod json;
 #[cfg(feature = "postcard")]
 mod postcard;
 mod writer;
 
 pub use self::bincode::{BINCODE_LIMIT, Bincode};
+pub use self::error::{CodecError, CodecErrorKind, CodecOp};
 #[cfg_attr(not(feature = "tower-sessions"), allow(unused_imports))]
 pub(crate) use self::bincode::{decode_serde, encode_serde};
 pub use self::json::Json;

@@ -29,7 +29,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -40,6 +39,15 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{Argon2Params, KeyMaterial, KeyState, Keyring, Suite};
 use crate::error::{ConfigError, PermissionProblem};
+
+mod environment;
+mod files;
+mod sanitize;
+
+pub use self::environment::{Environment, ProcessEnvironment};
+pub use self::files::{FilePermissions, read_secret_file, read_secret_file_with};
+use self::files::{Private, read_bounded, strip_one_newline};
+use self::sanitize::{contains_key, line_of, sanitize, strip_json_position};
 
 /// Largest configuration or secret file read, in bytes: a stray `/dev/zero` or log file is
 /// refused instead of read into memory.
@@ -91,35 +99,6 @@ impl TryFrom<ConfigFile> for KeyringConfig {
     }
 }
 
-/// Whether the permissions of the files a keyring configuration reads are checked (Unix;
-/// elsewhere nothing is checked).
-///
-/// Checked, a file holding key material or a passphrase must give group and others no
-/// access at all (mode `0600` or `0400`), and the configuration file, and the directory it
-/// is in, must not be writable by group or others: the same rules OpenSSH applies to private
-/// keys and to its configuration. A key readable by other users of the machine is a key
-/// shared with them; a configuration others can write lets them choose the keys.
-///
-/// Only mode bits are checked, not owners, and not the directories above the configuration
-/// file's own nor those of secret files.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FilePermissions {
-    /// Refuse files whose permissions are too open ([`ConfigError::FilePermissions`]). The
-    /// default.
-    #[default]
-    Checked,
-    /// Check secret files, but not whether group or others can write the configuration
-    /// file or its directory: for a configuration mounted read-only from a directory whose
-    /// mode bits say otherwise (some container platforms mount volumes that way). Whoever
-    /// can in fact write them chooses the keys.
-    InsecureWritableConfig,
-    /// Read the files whatever their permissions. Only for platforms that cannot make them
-    /// private (a container runtime that mounts secrets group-readable for a shared group,
-    /// say): the secrets are then as private as the mount makes them, which is worth
-    /// checking by other means.
-    InsecureUnchecked,
-}
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,31 +181,6 @@ enum PassphraseFrom<'a> {
     File(&'a Path),
 }
 
-/// Looks environment variables up. The process environment by default; tests and
-/// embedders can supply their own with [`KeyringConfig::resolve_with`].
-pub trait Environment {
-    /// The value of `name`, or `None` when it is unset (or not valid Unicode).
-    fn var(&self, name: &str) -> Option<Zeroizing<String>>;
-}
-
-/// The process environment.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProcessEnvironment;
-
-impl Environment for ProcessEnvironment {
-    fn var(&self, name: &str) -> Option<Zeroizing<String>> {
-        std::env::var(name).ok().map(Zeroizing::new)
-    }
-}
-
-impl<F> Environment for F
-where
-    F: Fn(&str) -> Option<String>,
-{
-    fn var(&self, name: &str) -> Option<Zeroizing<String>> {
-        self(name).map(Zeroizing::new)
-    }
-}
 
 /// Public facts about one configured key, for `check` output and logs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -673,201 +627,6 @@ pub fn load_keyring(path: impl AsRef<Path>) -> Result<Keyring, ConfigError> {
 /// padded) base64 characters that decodes to exactly 32 bytes. Checked anywhere in the text,
 /// so a secret with a dot, a directory or a prefix around it is caught too (`KEY.`,
 /// `./KEY`, `/run/secrets/KEY`).
-fn contains_key(text: &str) -> bool {
-    let in_alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
-    text.as_bytes()
-        .split(|b| !in_alphabet(b))
-        .filter(|run| run.len() >= 43)
-        .any(|run| {
-            run.windows(43)
-                .chain(run.windows(44))
-                .any(|window| BASE64.decode(window).is_ok_and(|b| b.len() == 32))
-        })
-}
-
-/// Reads a secret file the way a keyring configuration does: a regular file (a FIFO, device
-/// or directory is refused, and opening never blocks) of at most [`MAX_FILE_LEN`] bytes,
-/// that gives group and others no access (see [`FilePermissions`]), into a buffer that is
-/// never reallocated and is wiped on drop.
-pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
-    read_secret_file_with(path, FilePermissions::Checked)
-}
-
-/// As [`read_secret_file`], checking permissions as `permissions` says.
-pub fn read_secret_file_with(
-    path: &Path,
-    permissions: FilePermissions,
-) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
-    read_bounded(path, Private::Secret, permissions)
-        .map(|(bytes, _)| bytes)
-        .map_err(|e| e.secret(path.to_path_buf()))
-}
-
-/// What a file read by [`read_bounded`] must keep from other users.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Private {
-    /// Key material or a passphrase: no access for group or others.
-    Secret,
-    /// A configuration: neither it nor its directory writable by group or others.
-    ConfigFile,
-}
-
-/// Reads a file of at most [`MAX_FILE_LEN`] bytes after checking its type and, as
-/// `permissions` says, its mode; returns the bytes and the mode bits (0 where there are none).
-fn read_bounded(
-    path: &Path,
-    private: Private,
-    permissions: FilePermissions,
-) -> Result<(Zeroizing<Vec<u8>>, u32), ReadError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    // Non-blocking open: a FIFO put in place of the file (even between a check and the
-    // open) fails the type check below instead of blocking until a writer appears.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let mut file = options.open(path).map_err(|e| ReadError::Io(e.kind()))?;
-    // Type, size and mode of what was opened, not of whatever the path names now.
-    let meta = file.metadata().map_err(|e| ReadError::Io(e.kind()))?;
-    if !meta.is_file() {
-        return Err(ReadError::NotAFile);
-    }
-    let checked = match private {
-        Private::Secret => permissions != FilePermissions::InsecureUnchecked,
-        Private::ConfigFile => permissions == FilePermissions::Checked,
-    };
-    if checked {
-        check_permissions(path, &meta, private)?;
-    }
-    if meta.len() > MAX_FILE_LEN {
-        return Err(ReadError::Io(io::ErrorKind::FileTooLarge));
-    }
-    // A fixed buffer one byte larger than the file: reading never reallocates (which would
-    // leave a copy of the secret in freed memory), and a file that grew is noticed.
-    let room = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
-    let mut buf = Zeroizing::new(vec![0u8; room]);
-    let mut filled = 0;
-    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
-        match file.read(rest) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ReadError::Io(e.kind())),
-        }
-    }
-    if filled >= room {
-        // Longer than when it was measured: being rewritten. Try again later.
-        return Err(ReadError::Io(io::ErrorKind::ResourceBusy));
-    }
-    buf.truncate(filled);
-    Ok((buf, mode_of(&meta)))
-}
-
-#[cfg(unix)]
-fn mode_of(meta: &std::fs::Metadata) -> u32 {
-    std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777
-}
-
-#[cfg(not(unix))]
-fn mode_of(_: &std::fs::Metadata) -> u32 {
-    0
-}
-
-/// Refuses a secret that group or others can access in any way, and a configuration file or
-/// directory that they can write (mode bits; on platforms without them, nothing).
-#[cfg(unix)]
-fn check_permissions(
-    path: &Path,
-    meta: &std::fs::Metadata,
-    private: Private,
-) -> Result<(), ReadError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = mode_of(meta);
-    match private {
-        Private::Secret if mode & 0o077 != 0 => Err(ReadError::Permissions {
-            problem: PermissionProblem::SecretNotPrivate,
-            mode,
-            path: None,
-        }),
-        Private::Secret => Ok(()),
-        Private::ConfigFile if mode & 0o022 != 0 => Err(ReadError::Permissions {
-            problem: PermissionProblem::ConfigWritable,
-            mode,
-            path: None,
-        }),
-        Private::ConfigFile => {
-            // The directory as named, and the one the file really is in when the name is a
-            // symlink: whoever can write either can put another file in place.
-            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-            let target = std::fs::canonicalize(path).map_err(|e| ReadError::Io(e.kind()))?;
-            for dir in [absolute.parent(), target.parent()].into_iter().flatten() {
-                let mode = std::fs::metadata(dir)
-                    .map_err(|e| ReadError::Io(e.kind()))?
-                    .permissions()
-                    .mode()
-                    & 0o7777;
-                if mode & 0o022 != 0 {
-                    return Err(ReadError::Permissions {
-                        problem: PermissionProblem::DirectoryWritable,
-                        mode,
-                        path: Some(dir.to_path_buf()),
-                    });
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn check_permissions(_: &Path, _: &std::fs::Metadata, _: Private) -> Result<(), ReadError> {
-    Ok(())
-}
-
-/// Why [`read_bounded`] failed.
-enum ReadError {
-    Io(io::ErrorKind),
-    NotAFile,
-    Permissions {
-        problem: PermissionProblem,
-        mode: u32,
-        /// The directory, when it is the directory's mode that is wrong.
-        path: Option<PathBuf>,
-    },
-}
-
-impl ReadError {
-    fn secret(self, path: PathBuf) -> ConfigError {
-        match self {
-            ReadError::Io(kind) => ConfigError::SecretFile { path, kind },
-            ReadError::NotAFile => ConfigError::NotAFile { path },
-            ReadError::Permissions {
-                problem,
-                mode,
-                path: dir,
-            } => ConfigError::FilePermissions {
-                path: dir.unwrap_or(path),
-                mode,
-                problem,
-            },
-        }
-    }
-
-    fn config(self, path: PathBuf) -> ConfigError {
-        match self {
-            ReadError::Io(kind) => ConfigError::ConfigFile { path, kind },
-            other => other.secret(path),
-        }
-    }
-}
-
-fn strip_one_newline(bytes: &mut Zeroizing<Vec<u8>>) {
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-    }
-}
 
 fn decode_salt(text: &str) -> Result<Vec<u8>, ConfigError> {
     let salt = BASE64
@@ -877,173 +636,4 @@ fn decode_salt(text: &str) -> Result<Vec<u8>, ConfigError> {
         return Err(ConfigError::Argon2Salt { len: salt.len() });
     }
     Ok(salt)
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()
-        .get(..end)
-        .map_or(0, |head| head.iter().filter(|b| **b == b'\n').count())
-        + 1
-}
-
-/// serde_json appends " at line L column C"; the line is reported separately.
-fn strip_json_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message.get(..at).unwrap_or(message).to_owned(),
-        None => message.to_owned(),
-    }
-}
-
-/// Words of the configuration schema, the only quoted text kept in parser messages.
-const SCHEMA_WORDS: &[&str] = &[
-    "keys",
-    "id",
-    "state",
-    "suite",
-    "material",
-    "env",
-    "file",
-    "passphrase_env",
-    "passphrase_file",
-    "argon2",
-    "salt",
-    "insecure_inline",
-    "m_cost_kib",
-    "t_cost",
-    "p_cost",
-    "primary",
-    "decrypt-only",
-    "retired",
-    "aes-256-gcm",
-    "chacha20-poly1305",
-    ",",
-    "}",
-    "]",
-    "{",
-    "[",
-    "=",
-    ".",
-    "-",
-    "_",
-];
-
-/// Messages in which the parser repeats what the file said. The value can hold quote
-/// characters of its own, so its quoting cannot be trusted to show where it ends.
-const ECHOES_INPUT: &[&str] = &[
-    "unknown field",
-    "unknown variant",
-    "invalid type",
-    "invalid value",
-];
-
-/// Parser messages quote the offending value (``unknown variant `…` ``, `invalid type:
-/// string "…"`), which may be key material typed into the wrong field. Only the text before
-/// the first quote is kept, plus the parser's `expected …` tail when everything quoted in it
-/// is a word of the schema. A message is kept whole only if it is not one that repeats
-/// input, quotes nothing but schema words, and has no long run of base64 characters outside
-/// the quotes (the `keyring_config` fuzz target found a field name with backticks inside
-/// that made its own text look unquoted).
-fn sanitize(message: &str) -> String {
-    let is_quote = |c: char| c == '"' || c == '`' || c == '\'';
-    let Some(first) = message.find(is_quote) else {
-        // No quotes: parser prose, unless a parser ever repeats input without quoting it.
-        return if has_long_base64_run(message) {
-            "the parser's message was withheld: it may repeat the file's contents".to_owned()
-        } else {
-            message.to_owned()
-        };
-    };
-    let only_schema_words = |text: &str| {
-        !text.contains('"')
-            && !text.contains('\'')
-            && text.matches('`').count().is_multiple_of(2)
-            && text
-                .split('`')
-                .skip(1)
-                .step_by(2)
-                .all(|word| SCHEMA_WORDS.contains(&word))
-            && text
-                .split('`')
-                .step_by(2)
-                .all(|prose| !has_long_base64_run(prose))
-    };
-    let echoes = ECHOES_INPUT.iter().any(|p| message.starts_with(p));
-    if !echoes && only_schema_words(message) {
-        return message.to_owned();
-    }
-    let head = message.get(..first).unwrap_or_default().trim_end();
-    let tail = message
-        .rfind(", expected ")
-        .filter(|at| *at >= first)
-        .and_then(|at| message.get(at..))
-        .filter(|tail| only_schema_words(tail));
-    match tail {
-        Some(tail) => format!("{head} …{tail}"),
-        None => format!("{head} …"),
-    }
-}
-
-/// True when `text` has 16 or more consecutive characters of the base64 alphabets: never
-/// parser prose, possibly a secret.
-fn has_long_base64_run(text: &str) -> bool {
-    let mut run = 0usize;
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_') {
-            run = run.saturating_add(1);
-            if run >= 16 {
-                return true;
-            }
-        } else {
-            run = 0;
-        }
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoted_values_never_reach_messages() {
-        assert_eq!(
-            sanitize(r#"invalid type: string "c2VjcmV0", expected u32"#),
-            "invalid type: string …, expected u32"
-        );
-        assert_eq!(
-            sanitize(
-                "unknown variant `c2Vj`, expected one of `primary`, `decrypt-only`, `retired`"
-            ),
-            "unknown variant …, expected one of `primary`, `decrypt-only`, `retired`"
-        );
-        assert_eq!(
-            sanitize("unknown variant `a, expected `b`c`, expected `primary`"),
-            "unknown variant …, expected `primary`"
-        );
-        assert_eq!(
-            sanitize(r#"invalid type: string "x\"y, expected u32", expected u32"#),
-            "invalid type: string …, expected u32"
-        );
-        assert_eq!(sanitize("unknown field `hunter2`"), "unknown field …");
-        // Found by the keyring_config fuzz target: backticks inside the field name.
-        let secret = "SES9999990000099999999999990000099999999900";
-        assert_eq!(
-            sanitize(&format!(
-                "unknown field `keys`s[[{secret}:0`{{`, expected `keys`"
-            )),
-            "unknown field …, expected `keys`"
-        );
-        assert_eq!(
-            sanitize(&format!("expected `{{`{secret}`}}`")),
-            "expected …"
-        );
-        assert_eq!(sanitize("missing field `state`"), "missing field `state`");
-        assert_eq!(sanitize("no quotes at all"), "no quotes at all");
-        assert_eq!(
-            sanitize("unexpected keys in table: AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"),
-            "the parser's message was withheld: it may repeat the file's contents"
-        );
-        assert_eq!(line_of("a\nb\nc", 4), 3);
-    }
 }

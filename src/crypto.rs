@@ -17,10 +17,12 @@ use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
 use chacha20poly1305::ChaCha20Poly1305;
 use zeroize::Zeroizing;
 
+mod handle;
 mod hkdf;
 pub(crate) mod keyring;
 mod material;
 
+pub use handle::KeyringHandle;
 pub use keyring::{KeyInfo, KeyState, Keyring, KeyringBuilder};
 pub use material::{Argon2Params, KeyMaterial};
 

@@ -31,6 +31,10 @@ pub const CIPHERTEXT_OFFSET: usize = 79;
 pub const TAG_LEN: usize = 16;
 /// Fixed overhead of an envelope over its plaintext: 79 + 16 = 95 bytes.
 pub const OVERHEAD: usize = CIPHERTEXT_OFFSET + TAG_LEN;
+/// Default maximum size of a stored envelope: 64 KiB.
+pub const DEFAULT_MAX_ENVELOPE_LEN: usize = 64 * 1024;
+/// Largest accepted maximum envelope size: 1 MiB. A session is not a file store.
+pub const MAX_ENVELOPE_LEN_LIMIT: usize = 1024 * 1024;
 
 pub(crate) const SALT_RANGE: std::ops::Range<usize> = 15..47;
 pub(crate) const COMMITMENT_RANGE: std::ops::Range<usize> = 47..79;

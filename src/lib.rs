@@ -38,19 +38,22 @@ pub use backend::{RedisBackend, RedisBackendBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "postcard")]
 pub use codec::Postcard;
-pub use codec::{Bincode, Codec, CodecId, Json};
+pub use codec::{Bincode, Codec, CodecError, CodecErrorKind, CodecId, CodecOp, Json};
 #[cfg(feature = "config")]
 pub use config::{FilePermissions, KeyringConfig, load_keyring};
-pub use crypto::{Argon2Params, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder, Suite};
-pub use error::{
-    BackendError, BackendErrorKind, CodecError, CodecErrorKind, CodecOp, ConfigError, Error,
-    PermissionProblem, RejectKind, Rejection,
+pub use crypto::{
+    Argon2Params, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder, KeyringHandle, Suite,
 };
+pub use error::{
+    BackendError, BackendErrorKind, ConfigError, Error, RejectKind, Rejection, SettingError,
+};
+#[cfg(feature = "config")]
+pub use error::PermissionProblem;
 pub use id::{SESSION_ID_LEN, SessionId, StorageId};
-pub use rotation::{KeyringHandle, RewrapOptions, RewrapReport};
+pub use rotation::{RewrapOptions, RewrapReport};
 pub use sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};
 pub use store::{
     DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_MAX_ENVELOPE_LEN, DEFAULT_PREFIX,
     DEFAULT_SCAN_COUNT, MAX_ENVELOPE_LEN_LIMIT, MAX_LIFETIME, ResealStats, Session, StorageKeys,
-    Store, StoreBuilder,
+    Store, StoreBuilder, WantsSealer, WithKeyring, WithSealer,
 };

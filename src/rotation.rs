@@ -18,86 +18,27 @@
 //! `docs/ROTATION.md` gives the operator's procedures.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::{ArcSwap, Guard};
-
 use crate::backend::{Backend, Fetched, ScanCursor, Swap};
 use crate::clock::{Clock, SystemClock};
-use crate::crypto::Keyring;
-use crate::envelope::{Header, OVERHEAD};
+use crate::envelope::{DEFAULT_MAX_ENVELOPE_LEN, Header, MAX_ENVELOPE_LEN_LIMIT, OVERHEAD};
 use crate::error::{Error, RejectKind};
 use crate::sealer::{OpenContext, SealContext, Sealer};
-use crate::store::DEFAULT_MAX_ENVELOPE_LEN;
 
 #[cfg(feature = "config")]
 mod reload;
+
+/// Where the handle lives now (beside [`Keyring`], in the pure crypto stage); kept here so
+/// `rotation::KeyringHandle` stays a valid path.
+pub use crate::crypto::KeyringHandle;
 #[cfg(all(feature = "signal", unix))]
 pub use reload::reload_on_sighup;
 #[cfg(feature = "config")]
 pub use reload::{Reloaded, Reloader};
-
-/// A shared, atomically replaceable [`Keyring`].
-///
-/// Clones share the same slot: the application keeps one clone, the store's sealer another,
-/// and [`KeyringHandle::replace`] switches both at once. Readers never block, and an
-/// operation that started with the old keyring finishes with it.
-///
-/// ```
-/// use sealed_session::rotation::KeyringHandle;
-/// use sealed_session::{KeyMaterial, Keyring, Suite};
-///
-/// let handle = KeyringHandle::new(Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?);
-/// let next = Keyring::builder()
-///     .primary(2, Suite::Aes256Gcm, KeyMaterial::generate()?)
-///     .decrypt_only(1, Suite::Aes256Gcm, KeyMaterial::generate()?)
-///     .build()?;
-/// let old = handle.replace(next);
-/// assert_eq!((old.primary_id(), handle.current().primary_id()), (1, 2));
-/// # Ok::<(), sealed_session::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct KeyringHandle {
-    slot: Arc<ArcSwap<Keyring>>,
-}
-
-impl KeyringHandle {
-    /// A handle holding `keyring`.
-    pub fn new(keyring: Keyring) -> Self {
-        KeyringHandle {
-            slot: Arc::new(ArcSwap::from_pointee(keyring)),
-        }
-    }
-
-    /// The keyring in use now.
-    pub fn current(&self) -> Arc<Keyring> {
-        self.slot.load_full()
-    }
-
-    /// A cheap short-lived reference to the current keyring, for one operation.
-    pub(crate) fn snapshot(&self) -> Guard<Arc<Keyring>> {
-        self.slot.load()
-    }
-
-    /// Puts `keyring` in use and returns the one it replaces. Operations already under way
-    /// finish with the old one.
-    pub fn replace(&self, keyring: Keyring) -> Arc<Keyring> {
-        self.slot.swap(Arc::new(keyring))
-    }
-}
-
-impl fmt::Debug for KeyringHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("KeyringHandle")
-            .field(&*self.snapshot())
-            .finish()
-    }
-}
 
 /// How many envelopes name each key id, read from clear-text headers alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -224,7 +165,7 @@ impl RewrapOptions {
     /// The limit actually applied: one batch never reads more than 1 MiB per value.
     fn read_limit(&self) -> usize {
         self.max_envelope_len
-            .min(crate::store::MAX_ENVELOPE_LEN_LIMIT)
+            .min(MAX_ENVELOPE_LEN_LIMIT)
     }
 }
 
@@ -611,26 +552,4 @@ async fn join3<A: Future, B: Future, C: Future>(
         }
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{KeyMaterial, Suite};
-
-    #[test]
-    fn handle_debug_shows_the_keyring_without_material() {
-        let handle = KeyringHandle::new(
-            Keyring::single(
-                7,
-                Suite::Aes256Gcm,
-                KeyMaterial::from_slice(&[9; 32]).unwrap(),
-            )
-            .unwrap(),
-        );
-        assert_eq!(
-            format!("{handle:?}"),
-            "KeyringHandle(Keyring { primary: 7, keys: [7 primary aes-256-gcm] })"
-        );
-    }
 }

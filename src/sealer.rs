@@ -16,7 +16,7 @@ use crate::envelope::{
     AssociatedData, CIPHERTEXT_OFFSET, COMMITMENT_RANGE, Header, OVERHEAD, SALT_RANGE, TAG_LEN,
 };
 use crate::error::{Error, RejectKind, Rejection};
-use crate::rotation::KeyringHandle;
+use crate::crypto::KeyringHandle;
 
 /// What the store tells a sealer when sealing one value. `Debug` omits the storage key,
 /// which holds a session id in plain-id mode.

@@ -15,14 +15,20 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{Backend, Fetched, ScanCursor, SetMode};
-use crate::clock::{Clock, SystemClock};
-use crate::codec::{Bincode, Codec, CodecId};
-use crate::crypto::{Keyring, WipeOnDrop};
+use crate::codec::{Bincode, CodecId};
+use crate::crypto::{KeyringHandle, WipeOnDrop};
 use crate::envelope::Header;
-use crate::error::{ConfigError, Error, RejectKind, Rejection};
+use crate::error::{Error, RejectKind, Rejection};
 use crate::id::{SessionId, StorageId};
-use crate::rotation::{self, KeyringHandle, RewrapOptions, RewrapReport};
-use crate::sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};
+use crate::rotation::{self, RewrapOptions, RewrapReport};
+use crate::sealer::{OpenContext, Opened, SealContext, Sealer};
+
+mod builder;
+mod settings;
+
+pub use self::builder::{StoreBuilder, WantsSealer, WithKeyring, WithSealer};
+pub use crate::envelope::{DEFAULT_MAX_ENVELOPE_LEN, MAX_ENVELOPE_LEN_LIMIT};
+use self::settings::{IdleTtl, Settings};
 
 /// Default key prefix, as in connect-redis.
 pub const DEFAULT_PREFIX: &str = "sess:";
@@ -30,12 +36,8 @@ pub const DEFAULT_PREFIX: &str = "sess:";
 pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(86_400);
 /// Default absolute lifetime: seven days from creation, whatever the activity.
 pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
-/// Default maximum size of a stored envelope: 64 KiB.
-pub const DEFAULT_MAX_ENVELOPE_LEN: usize = 64 * 1024;
 /// Default number of keys asked for per scan page.
 pub const DEFAULT_SCAN_COUNT: usize = 100;
-/// Largest accepted `max_envelope_len`: 1 MiB. A session is not a file store.
-pub const MAX_ENVELOPE_LEN_LIMIT: usize = 1024 * 1024;
 /// Longest accepted idle TTL or absolute lifetime: ten years.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
 
@@ -123,23 +125,6 @@ impl<T> fmt::Debug for Session<T> {
     }
 }
 
-/// How long an entry lives in the backend after a save or touch.
-enum IdleTtl<T> {
-    Fixed(Duration),
-    FromSession(Box<dyn Fn(&T) -> Duration + Send + Sync>),
-    Disabled,
-}
-
-impl<T> fmt::Debug for IdleTtl<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IdleTtl::Fixed(d) => write!(f, "Fixed({}s)", d.as_secs()),
-            IdleTtl::FromSession(_) => f.write_str("FromSession"),
-            IdleTtl::Disabled => f.write_str("Disabled"),
-        }
-    }
-}
-
 /// A session store for session data of type `T` on backend `B`.
 ///
 /// Cheap to clone: clones share the same configuration and backend.
@@ -150,19 +135,10 @@ pub struct Store<T, B> {
 struct Inner<T, B> {
     backend: B,
     sealer: Box<dyn Sealer>,
-    codec: Arc<dyn Codec<T>>,
-    readers: Vec<Arc<dyn Codec<T>>>,
-    clock: Arc<dyn Clock>,
-    prefix: String,
-    storage_keys: StorageKeys,
-    idle_ttl: IdleTtl<T>,
-    absolute_lifetime: Option<Duration>,
-    touch: bool,
-    max_envelope_len: usize,
-    scan_count: usize,
-    lazy_reseal: bool,
-    reseals: ResealCounters,
+    /// The handle of the built-in sealer's keyring, when the store was built with one.
     keyring: Option<KeyringHandle>,
+    settings: Settings<T>,
+    reseals: ResealCounters,
     /// Largest plaintext encoded so far, to size the next encoding buffer.
     plaintext_hint: AtomicUsize,
 }
@@ -199,32 +175,32 @@ where
 
     /// How session ids become storage keys in this store.
     pub fn storage_keys(&self) -> StorageKeys {
-        self.inner.storage_keys
+        self.inner.settings.storage_keys
     }
 
     /// The absolute lifetime of new sessions, if the store has one.
     pub fn absolute_lifetime(&self) -> Option<Duration> {
-        self.inner.absolute_lifetime
+        self.inner.settings.absolute_lifetime
     }
 
     /// The storage key of a session id: the exact key its value is stored under.
     pub fn storage_key(&self, id: &SessionId) -> String {
         let inner = &self.inner;
-        match inner.storage_keys {
+        match inner.settings.storage_keys {
             StorageKeys::Hashed => {
                 // prefix + 64 hex digits, built in place: one allocation per key.
-                let mut key = String::with_capacity(inner.prefix.len().saturating_add(64));
-                key.push_str(&inner.prefix);
+                let mut key = String::with_capacity(inner.settings.prefix.len().saturating_add(64));
+                key.push_str(&inner.settings.prefix);
                 id.push_hashed(&mut key);
                 key
             }
-            StorageKeys::PlainIds => format!("{}{}", inner.prefix, id.as_str()),
+            StorageKeys::PlainIds => format!("{}{}", inner.settings.prefix, id.as_str()),
         }
     }
 
     /// The storage id of a session id: what [`Store::ids`] lists for it.
     pub fn storage_id(&self, id: &SessionId) -> StorageId {
-        match self.inner.storage_keys {
+        match self.inner.settings.storage_keys {
             StorageKeys::Hashed => id.hashed(),
             StorageKeys::PlainIds => StorageId::from_stored(id.as_str(), false),
         }
@@ -232,11 +208,11 @@ where
 
     /// The codec new sessions are written with.
     pub fn write_codec(&self) -> CodecId {
-        self.inner.codec.id()
+        self.inner.settings.codec.id()
     }
 
     pub(crate) fn key_of(&self, id: &StorageId) -> String {
-        format!("{}{}", self.inner.prefix, id.as_str())
+        format!("{}{}", self.inner.settings.prefix, id.as_str())
     }
 
     /// Loads a session. `Ok(None)` when there is none; [`Error::Rejected`] when the stored
@@ -294,10 +270,10 @@ where
         let Some(stored) = session.expires_at else {
             return Ok(());
         };
-        if !self.inner.touch {
+        if !self.inner.settings.touch {
             return Ok(());
         }
-        let now = self.inner.clock.now_secs();
+        let now = self.inner.settings.clock.now_secs();
         let expires_at = self.effective_expiry(Some(stored), now);
         if let Some(ttl) = self.ttl_for(&session.data, expires_at, now, None)?
             && !self
@@ -350,7 +326,7 @@ where
     }
 
     fn is_storage_id(&self, rest: &str) -> bool {
-        match self.inner.storage_keys {
+        match self.inner.settings.storage_keys {
             StorageKeys::Hashed => {
                 rest.len() == 64 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             }
@@ -419,7 +395,7 @@ where
     /// out a scan page at a time (pipelined where the backend can).
     #[allow(clippy::type_complexity)]
     pub async fn all(&self) -> Result<Vec<(StorageId, Result<Session<T>, Rejection>)>, Error> {
-        let max = self.inner.max_envelope_len;
+        let max = self.inner.settings.max_envelope_len;
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         let mut cursor = ScanCursor::start();
@@ -474,17 +450,17 @@ where
         &self,
         cursor: ScanCursor,
     ) -> Result<(Vec<StorageId>, Option<ScanCursor>), Error> {
-        let hashed = self.inner.storage_keys == StorageKeys::Hashed;
+        let hashed = self.inner.settings.storage_keys == StorageKeys::Hashed;
         let page = self
             .inner
             .backend
-            .scan(&self.inner.prefix, cursor, self.inner.scan_count)
+            .scan(&self.inner.settings.prefix, cursor, self.inner.settings.scan_count)
             .await?;
         let mut ids = Vec::new();
         for key in page.keys {
             // Only keys this store could have written: another store whose prefix merely
             // starts with ours ("sess:" and "sess:admin:") is left alone.
-            if let Some(rest) = key.strip_prefix(self.inner.prefix.as_str())
+            if let Some(rest) = key.strip_prefix(self.inner.settings.prefix.as_str())
                 && self.is_storage_id(rest)
             {
                 ids.push(StorageId::from_stored(rest, hashed));
@@ -511,18 +487,18 @@ where
         progress: impl FnMut(&RewrapReport),
     ) -> Result<RewrapReport, Error> {
         let inner = &self.inner;
-        let mut options = options.clone().max_envelope_len(inner.max_envelope_len);
-        options.absolute_lifetime = inner.absolute_lifetime;
+        let mut options = options.clone().max_envelope_len(inner.settings.max_envelope_len);
+        options.absolute_lifetime = inner.settings.absolute_lifetime;
         let keep = |key: &str| {
-            key.strip_prefix(inner.prefix.as_str())
+            key.strip_prefix(inner.settings.prefix.as_str())
                 .is_some_and(|rest| self.is_storage_id(rest))
         };
         rotation::rewrap_filtered(
             &inner.backend,
             inner.sealer.as_ref(),
-            &inner.prefix,
+            &inner.settings.prefix,
             &keep,
-            inner.clock.as_ref(),
+            inner.settings.clock.as_ref(),
             &options,
             progress,
         )
@@ -532,8 +508,8 @@ where
     /// Counts this store's envelopes by key id, from their headers alone (see
     /// [`rotation::census`]; every key under the prefix is counted).
     pub async fn census(&self) -> Result<rotation::Census, Error> {
-        let options = RewrapOptions::default().batch(self.inner.scan_count);
-        rotation::census(&self.inner.backend, &self.inner.prefix, &options, |_| {}).await
+        let options = RewrapOptions::default().batch(self.inner.settings.scan_count);
+        rotation::census(&self.inner.backend, &self.inner.settings.prefix, &options, |_| {}).await
     }
 
     /// Loads a session by its storage id (from [`Store::ids`]).
@@ -548,7 +524,7 @@ where
 
     async fn load_key(&self, key: &str) -> Result<Option<Session<T>>, Error> {
         let inner = &self.inner;
-        let value = match inner.backend.get(key, inner.max_envelope_len).await? {
+        let value = match inner.backend.get(key, inner.settings.max_envelope_len).await? {
             Fetched::Value(value) => value,
             Fetched::TooLarge { .. } | Fetched::NotBytes => return Err(RejectKind::Length.into()),
             Fetched::Missing => return Ok(None),
@@ -557,8 +533,8 @@ where
         // expiry in a store that has a lifetime) is copied before opening, which decrypts in
         // place, so the write-back can check that it is still what is stored. The header
         // is not authenticated yet: it only decides whether to copy.
-        let rekey = inner.lazy_reseal && inner.sealer.needs_reseal(&value);
-        let unlimited = inner.absolute_lifetime.is_some()
+        let rekey = inner.settings.lazy_reseal && inner.sealer.needs_reseal(&value);
+        let unlimited = inner.settings.absolute_lifetime.is_some()
             && Header::parse(&value).is_ok_and(|h| h.expires_at == 0);
         let stored = (rekey || unlimited).then(|| value.clone());
         let (session, opened) = self.open(key, value)?;
@@ -602,9 +578,9 @@ where
     ) -> Result<bool, Error> {
         let inner = &self.inner;
         let outcome = match sealed {
-            Ok(sealed) if sealed.len() > inner.max_envelope_len => Err(Error::TooLarge {
+            Ok(sealed) if sealed.len() > inner.settings.max_envelope_len => Err(Error::TooLarge {
                 len: sealed.len(),
-                max: inner.max_envelope_len,
+                max: inner.settings.max_envelope_len,
             }),
             Ok(sealed) => inner
                 .backend
@@ -638,7 +614,7 @@ where
     /// for it ([`Store::effective_expiry`] of the stored one); the opened envelope, the
     /// stored expiry.
     fn open(&self, key: &str, value: Vec<u8>) -> Result<(Session<T>, Opened), Error> {
-        let now = self.inner.clock.now_secs();
+        let now = self.inner.settings.clock.now_secs();
         let opened = self.open_envelope(key, value, now)?;
         let data = self.decode(&opened)?;
         let session = Session {
@@ -652,10 +628,10 @@ where
     /// well, so a custom sealer that forgets them cannot let such a value through.
     fn open_envelope(&self, key: &str, value: Vec<u8>, now: u64) -> Result<Opened, Error> {
         let inner = &self.inner;
-        if value.len() > inner.max_envelope_len {
+        if value.len() > inner.settings.max_envelope_len {
             return Err(RejectKind::Length.into());
         }
-        let ctx = OpenContext::new(key.as_bytes(), now, inner.max_envelope_len);
+        let ctx = OpenContext::new(key.as_bytes(), now, inner.settings.max_envelope_len);
         let opened = inner.sealer.open(&ctx, value)?;
         if opened.expires_at != 0 && opened.expires_at <= now {
             return Err(RejectKind::Expired.into());
@@ -667,8 +643,8 @@ where
     fn decode(&self, opened: &Opened) -> Result<T, Error> {
         let codec = self
             .inner
-            .readers
-            .iter()
+            .settings
+            .readers()
             .find(|c| c.id() == opened.codec)
             .ok_or(RejectKind::NoReader)?;
         Ok(codec
@@ -681,7 +657,7 @@ where
     /// lifetime on or shortening it applies to live sessions too, at their next save or
     /// re-seal, and nothing is extended). See [`rotation::capped_expiry`].
     fn effective_expiry(&self, stored: Option<u64>, now: u64) -> u64 {
-        match self.inner.absolute_lifetime {
+        match self.inner.settings.absolute_lifetime {
             Some(lifetime) => rotation::capped_expiry(stored.unwrap_or(0), now, lifetime),
             None => stored.unwrap_or(0),
         }
@@ -713,8 +689,7 @@ where
     where
         T: PartialEq,
     {
-        // readers[0] is the write codec.
-        self.inner.readers.iter().all(|codec| {
+        self.inner.settings.readers().all(|codec| {
             let mut bytes = Vec::new();
             codec.encode(sample, &mut bytes).is_ok()
                 && codec.decode(&bytes).is_ok_and(|back| back == *sample)
@@ -736,7 +711,7 @@ where
         idle: Option<Duration>,
     ) -> Result<Option<u64>, Error> {
         let inner = &self.inner;
-        let now = inner.clock.now_secs();
+        let now = inner.settings.clock.now_secs();
         let expires_at = self.effective_expiry(stored, now);
         let ttl = self.ttl_for(data, expires_at, now, idle)?;
 
@@ -749,7 +724,7 @@ where
         let sealer = &inner.sealer;
         let overhead = sealer.overhead().unwrap_or(0);
         let prefix = sealer.reserved_prefix();
-        let max = inner.max_envelope_len;
+        let max = inner.settings.max_envelope_len;
         let room = max.saturating_sub(overhead);
         let hint = inner.plaintext_hint.load(Ordering::Relaxed);
         let reserve = hint
@@ -760,7 +735,7 @@ where
         let mut buf = WipeOnDrop(Vec::with_capacity(reserve));
         buf.0.resize(prefix, 0);
         inner
-            .codec
+            .settings.codec
             .encode(data, &mut buf.0)
             .map_err(Error::Encode)?;
         let plaintext_len = buf.0.len().saturating_sub(prefix);
@@ -771,7 +746,7 @@ where
         if expected > max {
             return Err(Error::TooLarge { len: expected, max });
         }
-        let ctx = SealContext::new(key.as_bytes(), inner.codec.id(), expires_at);
+        let ctx = SealContext::new(key.as_bytes(), inner.settings.codec.id(), expires_at);
         sealer.seal_in_place(&ctx, &mut buf.0)?;
         let value = &buf.0;
         if value.len() > max {
@@ -798,7 +773,7 @@ where
             at if at > now => Some(Duration::from_secs(at - now)),
             _ => return Err(Error::SessionExpired),
         };
-        let idle = match (idle, &self.inner.idle_ttl) {
+        let idle = match (idle, &self.inner.settings.idle_ttl) {
             (Some(d), _) => Some(d.min(MAX_LIFETIME)),
             (None, IdleTtl::Fixed(d)) => Some(*d),
             (None, IdleTtl::FromSession(f)) => Some(f(data).min(MAX_LIFETIME)),
@@ -818,341 +793,14 @@ impl<T: 'static, B> fmt::Debug for Store<T, B> {
         let Inner {
             backend: _,
             sealer,
-            codec,
-            readers,
-            clock: _,
-            prefix,
-            storage_keys,
-            idle_ttl,
-            absolute_lifetime,
-            touch,
-            max_envelope_len,
-            scan_count,
-            lazy_reseal,
-            reseals: _,
             keyring: _,
+            settings,
+            reseals: _,
             plaintext_hint: _,
         } = &*self.inner;
-        let reads: Vec<CodecId> = readers.iter().map(|c| c.id()).collect();
-        f.debug_struct("Store")
-            .field("prefix", prefix)
-            .field("storage_keys", storage_keys)
-            .field("codec", &codec.id())
-            .field("reads", &reads)
-            .field("sealer", sealer)
-            .field("idle_ttl", idle_ttl)
-            .field("absolute_lifetime", &absolute_lifetime.map(|d| d.as_secs()))
-            .field("touch", touch)
-            .field("max_envelope_len", max_envelope_len)
-            .field("scan_count", scan_count)
-            .field("lazy_reseal", lazy_reseal)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What seals a store's envelopes, as the builder was told.
-enum SealerChoice {
-    /// The built-in envelope v1 sealer over this keyring.
-    Keyring(KeyringHandle),
-    /// The application's own.
-    Custom(Box<dyn Sealer>),
-}
-
-impl fmt::Debug for SealerChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SealerChoice::Keyring(handle) => fmt::Debug::fmt(handle, f),
-            SealerChoice::Custom(sealer) => fmt::Debug::fmt(sealer, f),
-        }
-    }
-}
-
-/// Configures a [`Store`].
-pub struct StoreBuilder<T, B> {
-    backend: B,
-    sealer: Option<SealerChoice>,
-    salt_source: Option<SaltSource>,
-    codec: Arc<dyn Codec<T>>,
-    readers: Vec<Arc<dyn Codec<T>>>,
-    clock: Arc<dyn Clock>,
-    prefix: String,
-    storage_keys: StorageKeys,
-    idle_ttl: IdleTtl<T>,
-    absolute_lifetime: Option<Duration>,
-    touch: bool,
-    max_envelope_len: usize,
-    scan_count: usize,
-    lazy_reseal: bool,
-}
-
-impl<T, B> StoreBuilder<T, B>
-where
-    T: Send + Sync + 'static,
-    B: Backend,
-{
-    /// Starts a store on `backend` writing with `codec` (for session types that are not
-    /// serde types, or to write with another codec from the start).
-    pub fn with_codec(backend: B, codec: impl Codec<T>) -> Self {
-        StoreBuilder {
-            backend,
-            sealer: None,
-            salt_source: None,
-            codec: Arc::new(codec),
-            readers: Vec::new(),
-            clock: Arc::new(SystemClock),
-            prefix: DEFAULT_PREFIX.to_owned(),
-            storage_keys: StorageKeys::Hashed,
-            idle_ttl: IdleTtl::Fixed(DEFAULT_IDLE_TTL),
-            absolute_lifetime: Some(DEFAULT_ABSOLUTE_LIFETIME),
-            touch: true,
-            max_envelope_len: DEFAULT_MAX_ENVELOPE_LEN,
-            scan_count: DEFAULT_SCAN_COUNT,
-            lazy_reseal: true,
-        }
-    }
-
-    /// Seals with the built-in envelope v1 sealer over `keyring`. The built store's
-    /// [`Store::keyring_handle`] replaces it at run time.
-    pub fn keyring(self, keyring: Keyring) -> Self {
-        self.keyring_handle(KeyringHandle::new(keyring))
-    }
-
-    /// Seals with the built-in envelope v1 sealer over a shared keyring handle (from a
-    /// [`Reloader`](crate::rotation::Reloader), say): replacing its keyring re-keys the
-    /// store at once.
-    pub fn keyring_handle(mut self, handle: KeyringHandle) -> Self {
-        self.sealer = Some(SealerChoice::Keyring(handle));
-        self
-    }
-
-    /// Seals with a sealer of your own.
-    pub fn sealer(mut self, sealer: impl Sealer) -> Self {
-        self.sealer = Some(SealerChoice::Custom(Box::new(sealer)));
-        self
-    }
-
-    /// Where the built-in sealer takes each envelope's 32-byte salt from (default
-    /// [`SaltSource::Os`]: one system call per envelope, safe across `fork()` and virtual
-    /// machine snapshots). [`SaltSource::ThreadLocal`] is faster but safe only in a process
-    /// that is never forked after start-up nor restored from a snapshot; read its docs first.
-    /// With a custom sealer ([`StoreBuilder::sealer`]) the sealer chooses its salts, and
-    /// setting this is refused at [`StoreBuilder::build`].
-    pub fn salt_source(mut self, source: SaltSource) -> Self {
-        self.salt_source = Some(source);
-        self
-    }
-
-    /// Whether a load that opens an envelope under an older (decrypt-only) key writes the
-    /// session back under the primary key, with a compare-and-swap that keeps the entry's
-    /// TTL (default on). Costs one extra round trip on such loads only. Values under
-    /// retired keys are never opened, so never re-sealed.
-    pub fn lazy_reseal(mut self, enabled: bool) -> Self {
-        self.lazy_reseal = enabled;
-        self
-    }
-
-    /// Writes with `codec`; values it wrote stay readable. The write codec it replaces is
-    /// not kept as a reader: add it with [`StoreBuilder::also_read`] to keep reading the
-    /// values it wrote.
-    pub fn codec(mut self, codec: impl Codec<T>) -> Self {
-        self.codec = Arc::new(codec);
-        self
-    }
-
-    /// Also reads values written by `codec` (for moving from one codec to another).
-    pub fn also_read(mut self, codec: impl Codec<T>) -> Self {
-        self.readers.push(Arc::new(codec));
-        self
-    }
-
-    /// The key prefix (default `sess:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// How session ids become storage keys (default [`StorageKeys::Hashed`]).
-    pub fn storage_keys(mut self, mode: StorageKeys) -> Self {
-        self.storage_keys = mode;
-        self
-    }
-
-    /// Entries expire this long after their last save or touch (default one day).
-    pub fn idle_ttl(mut self, ttl: Duration) -> Self {
-        self.idle_ttl = IdleTtl::Fixed(ttl);
-        self
-    }
-
-    /// Computes the idle TTL from the session at each save and touch (connect-redis's `ttl`
-    /// function). Rounded down to whole seconds, at least one.
-    pub fn idle_ttl_from(mut self, ttl: impl Fn(&T) -> Duration + Send + Sync + 'static) -> Self {
-        self.idle_ttl = IdleTtl::FromSession(Box::new(ttl));
-        self
-    }
-
-    /// No idle TTL (connect-redis's `disableTTL`): entries live until their absolute
-    /// expiry, or forever if the store has no absolute lifetime.
-    pub fn disable_ttl(mut self) -> Self {
-        self.idle_ttl = IdleTtl::Disabled;
-        self
-    }
-
-    /// Makes [`Store::touch`] a no-op (connect-redis's `disableTouch`).
-    pub fn disable_touch(mut self) -> Self {
-        self.touch = false;
-        self
-    }
-
-    /// Sessions end this long after they were first stored, whatever the activity
-    /// (default seven days). Authenticated inside every envelope.
-    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
-        self.absolute_lifetime = Some(lifetime);
-        self
-    }
-
-    /// No absolute lifetime: envelopes record expiry 0 and live as long as the idle TTL
-    /// keeps being renewed.
-    pub fn no_absolute_lifetime(mut self) -> Self {
-        self.absolute_lifetime = None;
-        self
-    }
-
-    /// The largest envelope written or read (default 64 KiB), checked before any crypto.
-    pub fn max_envelope_len(mut self, len: usize) -> Self {
-        self.max_envelope_len = len;
-        self
-    }
-
-    /// Keys asked for per scan page by `ids`, `len`, `all`, `clear` (default 100).
-    pub fn scan_count(mut self, count: usize) -> Self {
-        self.scan_count = count;
-        self
-    }
-
-    /// The clock for expiry (default the system clock). Give a
-    /// [`MemoryBackend`](crate::MemoryBackend) the same clock.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Checks the settings and builds the store.
-    pub fn build(self) -> Result<Store<T, B>, Error> {
-        let invalid = |what| Error::Config(ConfigError::InvalidSetting(what));
-        let (sealer, keyring): (Box<dyn Sealer>, _) = match (self.sealer, self.salt_source) {
-            (None, _) => return Err(invalid("a keyring or a sealer is required")),
-            (Some(SealerChoice::Keyring(handle)), salt) => (
-                Box::new(
-                    KeyringSealer::with_handle(handle.clone())
-                        .with_salt_source(salt.unwrap_or_default()),
-                ),
-                Some(handle),
-            ),
-            (Some(SealerChoice::Custom(_)), Some(_)) => {
-                return Err(invalid(
-                    "a salt source applies to the built-in sealer only; a custom sealer \
-                     chooses its own salts",
-                ));
-            }
-            (Some(SealerChoice::Custom(sealer)), None) => (sealer, None),
-        };
-        let in_range = |d: Duration| (1..=MAX_LIFETIME.as_secs()).contains(&d.as_secs());
-        if let IdleTtl::Fixed(ttl) = self.idle_ttl
-            && !in_range(ttl)
-        {
-            return Err(invalid("idle TTL must be between one second and ten years"));
-        }
-        if self.absolute_lifetime.is_some_and(|d| !in_range(d)) {
-            return Err(invalid(
-                "absolute lifetime must be between one second and ten years",
-            ));
-        }
-        if !(crate::envelope::OVERHEAD..=MAX_ENVELOPE_LEN_LIMIT).contains(&self.max_envelope_len) {
-            return Err(invalid(
-                "maximum envelope length must be between 95 bytes and 1 MiB",
-            ));
-        }
-        // A custom sealer's sizes are trusted for buffer reservations: bound them here, so an
-        // absurd value (`usize::MAX` for "unknown") is a configuration error, not an
-        // allocation failure on the first save.
-        if sealer.overhead().unwrap_or(0) > self.max_envelope_len
-            || sealer.reserved_prefix() > self.max_envelope_len
-        {
-            return Err(invalid(
-                "the sealer's overhead and reserved prefix must fit in the maximum envelope length",
-            ));
-        }
-        if self.prefix.is_empty() {
-            return Err(invalid("the key prefix must not be empty"));
-        }
-        if self.scan_count == 0 {
-            return Err(invalid("scan count must be at least 1"));
-        }
-        let mut readers = vec![Arc::clone(&self.codec)];
-        for reader in self.readers {
-            if readers.iter().any(|r| r.id() == reader.id()) {
-                return Err(invalid(
-                    "two codecs share a codec id (the write codec reads its own values: \
-                     list no reader with its id)",
-                ));
-            }
-            readers.push(reader);
-        }
-        Ok(Store {
-            inner: Arc::new(Inner {
-                backend: self.backend,
-                sealer,
-                codec: self.codec,
-                readers,
-                clock: self.clock,
-                prefix: self.prefix,
-                storage_keys: self.storage_keys,
-                idle_ttl: self.idle_ttl,
-                absolute_lifetime: self.absolute_lifetime,
-                touch: self.touch,
-                max_envelope_len: self.max_envelope_len,
-                scan_count: self.scan_count,
-                lazy_reseal: self.lazy_reseal,
-                reseals: ResealCounters::default(),
-                keyring,
-                plaintext_hint: AtomicUsize::new(0),
-            }),
-        })
-    }
-}
-
-impl<T: 'static, B> fmt::Debug for StoreBuilder<T, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let StoreBuilder {
-            backend: _,
-            sealer,
-            salt_source,
-            codec,
-            readers,
-            clock: _,
-            prefix,
-            storage_keys,
-            idle_ttl,
-            absolute_lifetime,
-            touch,
-            max_envelope_len,
-            scan_count,
-            lazy_reseal,
-        } = self;
-        let reads: Vec<CodecId> = readers.iter().map(|c| c.id()).collect();
-        f.debug_struct("StoreBuilder")
-            .field("prefix", prefix)
-            .field("storage_keys", storage_keys)
-            .field("codec", &codec.id())
-            .field("also_reads", &reads)
-            .field("sealer", sealer)
-            .field("salt_source", salt_source)
-            .field("idle_ttl", idle_ttl)
-            .field("absolute_lifetime", &absolute_lifetime.map(|d| d.as_secs()))
-            .field("touch", touch)
-            .field("max_envelope_len", max_envelope_len)
-            .field("scan_count", scan_count)
-            .field("lazy_reseal", lazy_reseal)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Store");
+        d.field("sealer", sealer);
+        settings.debug_fields(&mut d);
+        d.finish_non_exhaustive()
     }
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Codec, CodecId, WipingWriter};
-use crate::error::{CodecError, CodecErrorKind, CodecOp};
+use super::{CodecError, CodecErrorKind, CodecOp};
 
 /// bincode's size limit: 16 MiB. bincode counts the *decoded* size against it (a `u64` counts
 /// 8 bytes however short its varint), so the limit is 16 times the largest envelope a store

@@ -3,7 +3,7 @@ use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
 use super::{Codec, CodecId, WipingWriter};
-use crate::error::{CodecError, CodecErrorKind, CodecOp};
+use super::{CodecError, CodecErrorKind, CodecOp};
 
 /// JSON through serde_json. Self-describing, so it decodes `serde_json::Value` and maps of
 /// arbitrary values (what tower-sessions stores). Decoding refuses anything after the value,

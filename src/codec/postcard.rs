@@ -2,7 +2,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Codec, CodecId, WipingWriter};
-use crate::error::{CodecError, CodecErrorKind, CodecOp};
+use super::{CodecError, CodecErrorKind, CodecOp};
 
 /// postcard 1 (feature `postcard`): the most compact encoding. Like bincode it is not
 /// self-describing and cannot decode `serde_json::Value`.

@@ -99,7 +99,7 @@ impl Keyring {
     /// The first id for which `next` would change what this keyring does in a way that
     /// breaks live envelopes: an id active in both with different material or suite, or a
     /// retired id made active again.
-    #[cfg_attr(not(feature = "config"), allow(dead_code))]
+    #[cfg(feature = "config")]
     pub(crate) fn incompatible_change(&self, next: &Keyring) -> Option<ConfigError> {
         for old in &self.active {
             if let Some(new) = next.active.iter().find(|n| n.id == old.id)

@@ -60,7 +60,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 
 use crate::backend::{Backend, SetMode};
-use crate::error::{ConfigError, Error, RejectKind};
+use crate::error::{ConfigError, Error, RejectKind, SettingError};
 use crate::id::{SessionId, StorageId};
 use crate::store::{MAX_LIFETIME, Session, StorageKeys, Store};
 
@@ -136,7 +136,7 @@ impl<B: Backend> ActixSessionStore<B> {
     pub fn new(store: Store<SessionState, B>) -> Result<Self, Error> {
         if store.storage_keys() != StorageKeys::Hashed {
             return Err(Error::Config(ConfigError::InvalidSetting(
-                "actix-session keys are always stored hashed",
+                SettingError::PlainIdsWithAdapter,
             )));
         }
         Ok(ActixSessionStore {

@@ -70,7 +70,7 @@ use tower_sessions_core::session_store::{self, SessionStore};
 
 use crate::backend::{Backend, SetMode};
 use crate::codec::Json;
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, SettingError};
 use crate::id::StorageId;
 use crate::store::{StorageKeys, Store, StoreBuilder};
 
@@ -115,22 +115,15 @@ impl<B: Backend> TowerSessionStore<B> {
     /// storage keys and have no absolute lifetime of its own ([`TowerSessionStore::builder`]
     /// sets all three).
     pub fn new(store: Store<RecordData, B>) -> Result<Self, Error> {
-        let invalid = |what| Err(Error::Config(ConfigError::InvalidSetting(what)));
+        let invalid = |e| Err(Error::Config(ConfigError::InvalidSetting(e)));
         if !store.codecs_round_trip(&codec_probe()) {
-            return invalid(
-                "a codec of the store cannot round-trip the serde_json::Values that \
-                 tower-sessions records hold; build the store with TowerSessionStore::builder, \
-                 or, where serde_json's arbitrary_precision is on, write Json (module docs)",
-            );
+            return invalid(SettingError::CodecCannotHoldRecords);
         }
         if store.storage_keys() != StorageKeys::Hashed {
-            return invalid("tower-sessions ids are always stored hashed");
+            return invalid(SettingError::PlainIdsWithAdapter);
         }
         if store.absolute_lifetime().is_some() {
-            return invalid(
-                "tower-sessions sets each record's expiry on every save, so a store lifetime \
-                 would slide with it; use no_absolute_lifetime (TowerSessionStore::builder does)",
-            );
+            return invalid(SettingError::LifetimeWithTowerSessions);
         }
         Ok(TowerSessionStore { store })
     }

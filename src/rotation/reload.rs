@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use super::KeyringHandle;
+use crate::crypto::KeyringHandle;
 use crate::config::{Environment, FilePermissions, KeyringConfig, ProcessEnvironment};
 use crate::crypto::{KeyInfo, KeyState};
 use crate::error::ConfigError;

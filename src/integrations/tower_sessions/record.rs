@@ -38,7 +38,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
 use crate::codec::{Codec, CodecId, decode_serde, encode_serde};
-use crate::error::CodecError;
+use crate::codec::CodecError;
 
 /// How many arrays and objects may nest inside a record's value (a top-level array holding
 /// an object is two): 126, since serde_json reads at most 127 nested containers and the
@@ -392,7 +392,7 @@ mod tests {
 
     use super::*;
     use crate::Json;
-    use crate::error::CodecErrorKind;
+    use crate::codec::CodecErrorKind;
 
     fn record(pairs: &[(&str, Value)]) -> RecordData {
         pairs
