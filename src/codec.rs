@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+#[cfg(feature = "bincode")]
 mod bincode;
 mod error;
 mod json;
@@ -17,8 +18,10 @@ mod json;
 mod postcard;
 mod writer;
 
+#[cfg(feature = "bincode")]
 pub use self::bincode::{BINCODE_LIMIT, Bincode};
 pub use self::error::{CodecError, CodecErrorKind, CodecOp};
+#[cfg(feature = "bincode")]
 #[cfg_attr(not(feature = "tower-sessions"), allow(unused_imports))]
 pub(crate) use self::bincode::{decode_serde, encode_serde};
 pub use self::json::Json;

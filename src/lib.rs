@@ -38,7 +38,9 @@ pub use backend::{RedisBackend, RedisBackendBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "postcard")]
 pub use codec::Postcard;
-pub use codec::{Bincode, Codec, CodecError, CodecErrorKind, CodecId, CodecOp, Json};
+#[cfg(feature = "bincode")]
+pub use codec::Bincode;
+pub use codec::{Codec, CodecError, CodecErrorKind, CodecId, CodecOp, Json};
 #[cfg(feature = "config")]
 pub use config::{FilePermissions, KeyringConfig, load_keyring};
 pub use crypto::{

@@ -11,11 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use crate::backend::{Backend, Fetched, ScanCursor, SetMode};
-use crate::codec::{Bincode, CodecId};
+#[cfg(feature = "bincode")]
+use crate::codec::Bincode;
+use crate::codec::CodecId;
 use crate::crypto::{KeyringHandle, WipeOnDrop};
 use crate::envelope::Header;
 use crate::error::{Error, RejectKind, Rejection};
@@ -151,9 +150,10 @@ impl<T, B> Clone for Store<T, B> {
     }
 }
 
+#[cfg(feature = "bincode")]
 impl<T, B> Store<T, B>
 where
-    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     B: Backend,
 {
     /// Starts a store on `backend`, writing with bincode. Give it a keyring (or a sealer),

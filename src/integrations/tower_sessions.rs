@@ -69,13 +69,18 @@ use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, SessionStore};
 
 use crate::backend::{Backend, SetMode};
+#[cfg(feature = "bincode")]
 use crate::codec::Json;
 use crate::error::{ConfigError, Error, SettingError};
 use crate::id::StorageId;
-use crate::store::{StorageKeys, Store, StoreBuilder};
+#[cfg(feature = "bincode")]
+use crate::store::StoreBuilder;
+use crate::store::{StorageKeys, Store};
 
+#[cfg(feature = "bincode")]
 mod record;
 
+#[cfg(feature = "bincode")]
 pub use self::record::RecordBincode;
 
 /// The session data tower-sessions keeps: a map of JSON values.
@@ -98,11 +103,13 @@ impl<B> Clone for TowerSessionStore<B> {
 }
 
 impl<B: Backend> TowerSessionStore<B> {
-    /// A store builder set up for the adapter: writes [`RecordBincode`] and also reads
+    /// (Feature `bincode`, on by default.) A store builder set up for the adapter: writes
+    /// [`RecordBincode`] and also reads
     /// [`Json`]; no idle TTL and no absolute lifetime of its own, since every record
     /// carries its expiry (the TTL then runs until that expiry). Give it a keyring, change
     /// the prefix or size limit as needed, build, and pass the store to
     /// [`TowerSessionStore::new`].
+    #[cfg(feature = "bincode")]
     pub fn builder(backend: B) -> StoreBuilder<RecordData, B> {
         StoreBuilder::with_codec(backend, RecordBincode)
             .also_read(Json)
