@@ -20,10 +20,10 @@ mod writer;
 
 #[cfg(feature = "bincode")]
 pub use self::bincode::{BINCODE_LIMIT, Bincode};
-pub use self::error::{CodecError, CodecErrorKind, CodecOp};
 #[cfg(feature = "bincode")]
 #[cfg_attr(not(feature = "tower-sessions"), allow(unused_imports))]
 pub(crate) use self::bincode::{decode_serde, encode_serde};
+pub use self::error::{CodecError, CodecErrorKind, CodecOp};
 pub use self::json::Json;
 #[cfg(feature = "postcard")]
 pub use self::postcard::Postcard;

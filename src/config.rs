@@ -99,7 +99,6 @@ impl TryFrom<ConfigFile> for KeyringConfig {
     }
 }
 
-
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeyEntry {
@@ -180,7 +179,6 @@ enum PassphraseFrom<'a> {
     Env(&'a str),
     File(&'a Path),
 }
-
 
 /// Public facts about one configured key, for `check` output and logs.
 #[derive(Clone, Debug, PartialEq, Eq)]

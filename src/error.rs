@@ -20,11 +20,11 @@ mod setting;
 mod tests;
 
 pub use self::backend::{BackendError, BackendErrorKind};
-#[cfg(feature = "config")]
-pub(crate) use self::config::shown_env_name;
 pub use self::config::ConfigError;
 #[cfg(feature = "config")]
 pub use self::config::PermissionProblem;
+#[cfg(feature = "config")]
+pub(crate) use self::config::shown_env_name;
 pub use self::reject::{RejectKind, Rejection};
 pub use self::setting::SettingError;
 use crate::codec::CodecError;

@@ -36,21 +36,21 @@ pub use backend::{Backend, Fetched, ScanCursor, ScanPage, SetMode, Swap};
 #[cfg(feature = "redis")]
 pub use backend::{RedisBackend, RedisBackendBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
-#[cfg(feature = "postcard")]
-pub use codec::Postcard;
 #[cfg(feature = "bincode")]
 pub use codec::Bincode;
+#[cfg(feature = "postcard")]
+pub use codec::Postcard;
 pub use codec::{Codec, CodecError, CodecErrorKind, CodecId, CodecOp, Json};
 #[cfg(feature = "config")]
 pub use config::{FilePermissions, KeyringConfig, load_keyring};
 pub use crypto::{
     Argon2Params, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder, KeyringHandle, Suite,
 };
+#[cfg(feature = "config")]
+pub use error::PermissionProblem;
 pub use error::{
     BackendError, BackendErrorKind, ConfigError, Error, RejectKind, Rejection, SettingError,
 };
-#[cfg(feature = "config")]
-pub use error::PermissionProblem;
 pub use id::{SESSION_ID_LEN, SessionId, StorageId};
 pub use rotation::{RewrapOptions, RewrapReport};
 pub use sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};

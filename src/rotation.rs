@@ -164,8 +164,7 @@ impl RewrapOptions {
 
     /// The limit actually applied: one batch never reads more than 1 MiB per value.
     fn read_limit(&self) -> usize {
-        self.max_envelope_len
-            .min(MAX_ENVELOPE_LEN_LIMIT)
+        self.max_envelope_len.min(MAX_ENVELOPE_LEN_LIMIT)
     }
 }
 

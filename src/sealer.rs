@@ -10,13 +10,13 @@ use rand::Rng;
 use subtle::ConstantTimeEq;
 
 use crate::codec::CodecId;
+use crate::crypto::KeyringHandle;
 use crate::crypto::keyring::Lookup;
 use crate::crypto::{self, Keyring, WipeOnDrop};
 use crate::envelope::{
     AssociatedData, CIPHERTEXT_OFFSET, COMMITMENT_RANGE, Header, OVERHEAD, SALT_RANGE, TAG_LEN,
 };
 use crate::error::{Error, RejectKind, Rejection};
-use crate::crypto::KeyringHandle;
 
 /// What the store tells a sealer when sealing one value. `Debug` omits the storage key,
 /// which holds a session id in plain-id mode.

@@ -26,8 +26,8 @@ mod builder;
 mod settings;
 
 pub use self::builder::{StoreBuilder, WantsSealer, WithKeyring, WithSealer};
-pub use crate::envelope::{DEFAULT_MAX_ENVELOPE_LEN, MAX_ENVELOPE_LEN_LIMIT};
 use self::settings::{IdleTtl, Settings};
+pub use crate::envelope::{DEFAULT_MAX_ENVELOPE_LEN, MAX_ENVELOPE_LEN_LIMIT};
 
 /// Default key prefix, as in connect-redis.
 pub const DEFAULT_PREFIX: &str = "sess:";
@@ -454,7 +454,11 @@ where
         let page = self
             .inner
             .backend
-            .scan(&self.inner.settings.prefix, cursor, self.inner.settings.scan_count)
+            .scan(
+                &self.inner.settings.prefix,
+                cursor,
+                self.inner.settings.scan_count,
+            )
             .await?;
         let mut ids = Vec::new();
         for key in page.keys {
@@ -487,7 +491,9 @@ where
         progress: impl FnMut(&RewrapReport),
     ) -> Result<RewrapReport, Error> {
         let inner = &self.inner;
-        let mut options = options.clone().max_envelope_len(inner.settings.max_envelope_len);
+        let mut options = options
+            .clone()
+            .max_envelope_len(inner.settings.max_envelope_len);
         options.absolute_lifetime = inner.settings.absolute_lifetime;
         let keep = |key: &str| {
             key.strip_prefix(inner.settings.prefix.as_str())
@@ -509,7 +515,13 @@ where
     /// [`rotation::census`]; every key under the prefix is counted).
     pub async fn census(&self) -> Result<rotation::Census, Error> {
         let options = RewrapOptions::default().batch(self.inner.settings.scan_count);
-        rotation::census(&self.inner.backend, &self.inner.settings.prefix, &options, |_| {}).await
+        rotation::census(
+            &self.inner.backend,
+            &self.inner.settings.prefix,
+            &options,
+            |_| {},
+        )
+        .await
     }
 
     /// Loads a session by its storage id (from [`Store::ids`]).
@@ -524,7 +536,11 @@ where
 
     async fn load_key(&self, key: &str) -> Result<Option<Session<T>>, Error> {
         let inner = &self.inner;
-        let value = match inner.backend.get(key, inner.settings.max_envelope_len).await? {
+        let value = match inner
+            .backend
+            .get(key, inner.settings.max_envelope_len)
+            .await?
+        {
             Fetched::Value(value) => value,
             Fetched::TooLarge { .. } | Fetched::NotBytes => return Err(RejectKind::Length.into()),
             Fetched::Missing => return Ok(None),
@@ -735,7 +751,8 @@ where
         let mut buf = WipeOnDrop(Vec::with_capacity(reserve));
         buf.0.resize(prefix, 0);
         inner
-            .settings.codec
+            .settings
+            .codec
             .encode(data, &mut buf.0)
             .map_err(Error::Encode)?;
         let plaintext_len = buf.0.len().saturating_sub(prefix);

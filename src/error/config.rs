@@ -7,7 +7,6 @@ use std::fmt;
 
 use super::SettingError;
 
-
 /// An invalid configuration. Each variant names what is wrong and, where there is one, the key
 /// id, never key material.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,7 +290,10 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::ZeroKeyId => f.write_str("key id 0 is reserved; ids start at 1"),
-            ConfigError::DuplicateKeyId { id } => write!(f, "key id {id} appears more than once"),
+            ConfigError::DuplicateKeyId { id } => write!(
+                f,
+                "key id {id} appears more than once; give each key its own id"
+            ),
             ConfigError::NoPrimary => f.write_str("no key is primary; exactly one must be"),
             ConfigError::MultiplePrimaries { ids } => {
                 write!(f, "keys {ids:?} are all primary; exactly one must be")
@@ -310,11 +312,16 @@ impl fmt::Display for ConfigError {
                 write!(f, "key material is {len} bytes, it must be exactly 32")
             }
             ConfigError::KeyEncoding { id: Some(id) } => {
-                write!(f, "key {id}: material is not valid base64")
+                write!(
+                    f,
+                    "key {id}: material is not valid base64; give 32 bytes in standard base64 \
+                     (sealed-session keygen writes one)"
+                )
             }
-            ConfigError::KeyEncoding { id: None } => {
-                f.write_str("key material is not valid base64")
-            }
+            ConfigError::KeyEncoding { id: None } => f.write_str(
+                "key material is not valid base64; give 32 bytes in standard base64 \
+                 (sealed-session keygen writes one)",
+            ),
             ConfigError::WeakArgon2 {
                 m_cost_kib,
                 t_cost,
@@ -327,8 +334,13 @@ impl fmt::Display for ConfigError {
             ConfigError::Argon2Salt { len } => {
                 write!(f, "Argon2id salt is {len} bytes; it must be at least 16")
             }
-            ConfigError::Argon2 => f.write_str("Argon2id refused its parameters"),
-            ConfigError::UnknownSuite => f.write_str("unknown AEAD suite"),
+            ConfigError::Argon2 => f.write_str(
+                "Argon2id refused its parameters; lower the memory cost or the parallelism to \
+                 what this platform allows",
+            ),
+            ConfigError::UnknownSuite => {
+                f.write_str("unknown AEAD suite; name aes-256-gcm or chacha20-poly1305")
+            }
             ConfigError::InvalidSetting(e) => write!(f, "invalid store setting: {e}"),
             ConfigError::Key { id, error } => write!(f, "key {id}: {error}"),
             #[cfg(feature = "config")]
@@ -420,7 +432,12 @@ impl fmt::Display for ConfigError {
             ),
             #[cfg(feature = "config")]
             ConfigError::NotAFile { path } => {
-                write!(f, "{} is not a regular file", path.display())
+                write!(
+                    f,
+                    "{} is not a regular file; name the file itself, not a directory, FIFO or \
+                     device",
+                    path.display()
+                )
             }
             #[cfg(feature = "config")]
             ConfigError::InvalidEnvName => f.write_str(
@@ -479,9 +496,13 @@ impl fmt::Display for ConfigError {
                 f.write_str("argon2 and salt apply only to passphrase_env or passphrase_file")
             }
             #[cfg(feature = "config")]
-            ConfigError::EmptyPassphrase => f.write_str("the passphrase is empty"),
+            ConfigError::EmptyPassphrase => f.write_str(
+                "the passphrase is empty; put the passphrase in the variable or file named",
+            ),
             #[cfg(feature = "config")]
-            ConfigError::SaltEncoding => f.write_str("the Argon2id salt is not valid base64"),
+            ConfigError::SaltEncoding => f.write_str(
+                "the Argon2id salt is not valid base64; write at least 16 bytes in standard base64",
+            ),
         }
     }
 }

@@ -124,4 +124,3 @@ impl From<RejectKind> for Rejection {
         Rejection::new(kind)
     }
 }
-

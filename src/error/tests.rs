@@ -1,0 +1,603 @@
+//! Every message the crate's errors can print, checked word for word: a configuration or
+//! setting message names the fix, and no message repeats input that may be a secret.
+//!
+//! The `covers_*` functions match without a wildcard, so a new variant does not compile
+//! until it has a message here.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::codec::{CodecError, CodecErrorKind, CodecId, CodecOp};
+
+/// A value that must never appear in a message: base64 of 32 bytes, as key material is.
+const SECRET: &str = "c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IGxlYWtzISE=";
+
+fn covers_setting(e: &SettingError) {
+    match e {
+        SettingError::IdleTtlOutOfRange
+        | SettingError::AbsoluteLifetimeOutOfRange
+        | SettingError::MaxEnvelopeLenOutOfRange
+        | SettingError::SealerSizes
+        | SettingError::EmptyPrefix
+        | SettingError::ZeroScanCount
+        | SettingError::DuplicateCodec { .. } => {}
+        #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
+        SettingError::PlainIdsWithAdapter => {}
+        #[cfg(feature = "tower-sessions")]
+        SettingError::CodecCannotHoldRecords | SettingError::LifetimeWithTowerSessions => {}
+    }
+}
+
+fn setting_messages() -> Vec<(SettingError, &'static str)> {
+    let mut all = vec![
+        (
+            SettingError::IdleTtlOutOfRange,
+            "the idle TTL must be between one second and ten years",
+        ),
+        (
+            SettingError::AbsoluteLifetimeOutOfRange,
+            "the absolute lifetime must be between one second and ten years",
+        ),
+        (
+            SettingError::MaxEnvelopeLenOutOfRange,
+            "the maximum envelope length must be between 95 bytes and 1 MiB",
+        ),
+        (
+            SettingError::SealerSizes,
+            "the sealer's overhead and reserved prefix must fit in the maximum envelope length; \
+             raise max_envelope_len or fix the sealer's sizes",
+        ),
+        (
+            SettingError::EmptyPrefix,
+            "the key prefix must not be empty; keep the default sess: or name one",
+        ),
+        (
+            SettingError::ZeroScanCount,
+            "the scan count must be at least 1",
+        ),
+        (
+            SettingError::DuplicateCodec { id: CodecId::JSON },
+            "two codecs share codec id json; the write codec reads its own values, so list no \
+             reader with its id",
+        ),
+    ];
+    #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
+    all.push((
+        SettingError::PlainIdsWithAdapter,
+        "framework adapters store session ids hashed; build the store without \
+         StorageKeys::PlainIds",
+    ));
+    #[cfg(feature = "tower-sessions")]
+    all.extend([
+        (
+            SettingError::CodecCannotHoldRecords,
+            "a codec of the store cannot round-trip the serde_json::Values that tower-sessions \
+             records hold; build the store with TowerSessionStore::builder, or, where \
+             serde_json's arbitrary_precision is on, write Json (module docs)",
+        ),
+        (
+            SettingError::LifetimeWithTowerSessions,
+            "tower-sessions sets each record's expiry on every save, so a store lifetime would \
+             slide with it; use no_absolute_lifetime (TowerSessionStore::builder does)",
+        ),
+    ]);
+    all
+}
+
+#[test]
+fn every_setting_message_is_as_written() {
+    for (error, text) in setting_messages() {
+        covers_setting(&error);
+        assert_eq!(error.to_string(), text, "{error:?}");
+        assert_eq!(
+            ConfigError::InvalidSetting(error).to_string(),
+            format!("invalid store setting: {text}")
+        );
+    }
+}
+
+fn covers_config(e: &ConfigError) {
+    match e {
+        ConfigError::ZeroKeyId
+        | ConfigError::DuplicateKeyId { .. }
+        | ConfigError::NoPrimary
+        | ConfigError::MultiplePrimaries { .. }
+        | ConfigError::DuplicateMaterial { .. }
+        | ConfigError::KeyLength { .. }
+        | ConfigError::KeyEncoding { .. }
+        | ConfigError::WeakArgon2 { .. }
+        | ConfigError::Argon2Salt { .. }
+        | ConfigError::Argon2
+        | ConfigError::UnknownSuite
+        | ConfigError::InvalidSetting(_)
+        | ConfigError::Key { .. }
+        | ConfigError::CostlyArgon2 { .. } => {}
+        #[cfg(feature = "config")]
+        ConfigError::Syntax { .. }
+        | ConfigError::ConfigFile { .. }
+        | ConfigError::SecretFile { .. }
+        | ConfigError::MissingEnv { .. }
+        | ConfigError::FilePermissions { .. }
+        | ConfigError::RemovedIdReturned { .. }
+        | ConfigError::NoMaterial
+        | ConfigError::NoSuite
+        | ConfigError::RetiredWithMaterial
+        | ConfigError::MaterialSources { .. }
+        | ConfigError::PassphraseSettings
+        | ConfigError::Argon2WithoutPassphrase
+        | ConfigError::EmptyPassphrase
+        | ConfigError::SaltEncoding
+        | ConfigError::NotAFile { .. }
+        | ConfigError::InvalidEnvName
+        | ConfigError::SecretInPlaceOfName
+        | ConfigError::KeyChanged { .. }
+        | ConfigError::Unretired { .. }
+        | ConfigError::PrimaryIdDecreased { .. } => {}
+    }
+}
+
+/// Every configuration error with the exact message it prints. Inputs that are shown (ids,
+/// lengths, paths, a variable name that looks like one) are the operator's own, never a
+/// value read from a secret source.
+fn config_messages() -> Vec<(ConfigError, String)> {
+    let s = |text: &str| text.to_owned();
+    let mut all = vec![
+        (
+            ConfigError::ZeroKeyId,
+            s("key id 0 is reserved; ids start at 1"),
+        ),
+        (
+            ConfigError::DuplicateKeyId { id: 4 },
+            s("key id 4 appears more than once; give each key its own id"),
+        ),
+        (
+            ConfigError::NoPrimary,
+            s("no key is primary; exactly one must be"),
+        ),
+        (
+            ConfigError::MultiplePrimaries { ids: vec![2, 3] },
+            s("keys [2, 3] are all primary; exactly one must be"),
+        ),
+        (
+            ConfigError::DuplicateMaterial {
+                first: 1,
+                second: 2,
+            },
+            s("keys 1 and 2 have the same key material; every key needs its own"),
+        ),
+        (
+            ConfigError::KeyLength {
+                id: Some(3),
+                len: 31,
+            },
+            s("key 3: material is 31 bytes, it must be exactly 32"),
+        ),
+        (
+            ConfigError::KeyLength { id: None, len: 0 },
+            s("key material is 0 bytes, it must be exactly 32"),
+        ),
+        (
+            ConfigError::KeyEncoding { id: Some(3) },
+            s(
+                "key 3: material is not valid base64; give 32 bytes in standard base64 \
+               (sealed-session keygen writes one)",
+            ),
+        ),
+        (
+            ConfigError::KeyEncoding { id: None },
+            s(
+                "key material is not valid base64; give 32 bytes in standard base64 \
+               (sealed-session keygen writes one)",
+            ),
+        ),
+        (
+            ConfigError::WeakArgon2 {
+                m_cost_kib: 1024,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            s(
+                "Argon2id parameters m=1024 KiB, t=1, p=1 are below the minimum of m=19456 KiB, \
+               t=2, p=1",
+            ),
+        ),
+        (
+            ConfigError::Argon2Salt { len: 8 },
+            s("Argon2id salt is 8 bytes; it must be at least 16"),
+        ),
+        (
+            ConfigError::Argon2,
+            s(
+                "Argon2id refused its parameters; lower the memory cost or the parallelism to \
+               what this platform allows",
+            ),
+        ),
+        (
+            ConfigError::UnknownSuite,
+            s("unknown AEAD suite; name aes-256-gcm or chacha20-poly1305"),
+        ),
+        (
+            ConfigError::InvalidSetting(SettingError::ZeroScanCount),
+            s("invalid store setting: the scan count must be at least 1"),
+        ),
+        (
+            ConfigError::Key {
+                id: 7,
+                error: Box::new(ConfigError::ZeroKeyId),
+            },
+            s("key 7: key id 0 is reserved; ids start at 1"),
+        ),
+        (
+            ConfigError::CostlyArgon2 {
+                m_cost_kib: 4_194_304,
+                t_cost: 100,
+                p_cost: 1,
+            },
+            s(
+                "Argon2id parameters m=4194304 KiB, t=100, p=1 are above the maximum of \
+               m=1048576 KiB, t=64, p=64",
+            ),
+        ),
+    ];
+    #[cfg(feature = "config")]
+    all.extend(config_file_messages());
+    all
+}
+
+#[cfg(feature = "config")]
+fn config_file_messages() -> Vec<(ConfigError, String)> {
+    let s = |text: &str| text.to_owned();
+    let path = || PathBuf::from("/etc/app/keys.toml");
+    let mut all = vec![
+        (
+            ConfigError::Syntax {
+                format: "TOML",
+                line: Some(3),
+                message: s("invalid type: string, expected u32"),
+            },
+            s("TOML syntax error at line 3: invalid type: string, expected u32"),
+        ),
+        (
+            ConfigError::Syntax {
+                format: "JSON",
+                line: None,
+                message: s("EOF while parsing"),
+            },
+            s("JSON syntax error: EOF while parsing"),
+        ),
+        (
+            ConfigError::ConfigFile {
+                path: path(),
+                kind: std::io::ErrorKind::NotFound,
+            },
+            s("cannot read configuration file /etc/app/keys.toml: entity not found"),
+        ),
+        (
+            ConfigError::SecretFile {
+                path: PathBuf::from("/run/secrets/k1"),
+                kind: std::io::ErrorKind::PermissionDenied,
+            },
+            s("cannot read secret file /run/secrets/k1: permission denied"),
+        ),
+        (
+            ConfigError::missing_env("SESSION_KEY_3", "env"),
+            s("environment variable SESSION_KEY_3 is not set (or not valid UTF-8)"),
+        ),
+        (
+            ConfigError::missing_env(SECRET, "passphrase_env"),
+            s(
+                "the environment variable named by `passphrase_env` is not set (or not valid \
+               UTF-8); its name is not shown because it does not look like one (A-Z, 0-9 and _): \
+               if a secret was typed there, move it into the variable and name the variable",
+            ),
+        ),
+        (
+            ConfigError::RemovedIdReturned { id: 2 },
+            s(
+                "key 2 was removed from the configuration earlier in this process's life; a \
+               removed id counts as retired and never opens again, so give the key a new id (to \
+               retire a key, mark it state = \"retired\" rather than deleting it)",
+            ),
+        ),
+        (
+            ConfigError::NoMaterial,
+            s("no material source; add material = { env = \"...\" } or { file = \"...\" }"),
+        ),
+        (
+            ConfigError::NoSuite,
+            s("no suite; add suite = \"aes-256-gcm\" or \"chacha20-poly1305\""),
+        ),
+        (
+            ConfigError::RetiredWithMaterial,
+            s(
+                "a retired key opens nothing, so it must not name material; remove the material \
+               line and destroy the secret",
+            ),
+        ),
+        (
+            ConfigError::MaterialSources { named: 2 },
+            s(
+                "material names 2 sources; name exactly one of env, file, passphrase_env, \
+               passphrase_file, insecure_inline",
+            ),
+        ),
+        (
+            ConfigError::PassphraseSettings,
+            s("a passphrase needs argon2 = { m_cost_kib, t_cost, p_cost } and a base64 salt"),
+        ),
+        (
+            ConfigError::Argon2WithoutPassphrase,
+            s("argon2 and salt apply only to passphrase_env or passphrase_file"),
+        ),
+        (
+            ConfigError::EmptyPassphrase,
+            s("the passphrase is empty; put the passphrase in the variable or file named"),
+        ),
+        (
+            ConfigError::SaltEncoding,
+            s("the Argon2id salt is not valid base64; write at least 16 bytes in standard base64"),
+        ),
+        (
+            ConfigError::NotAFile {
+                path: PathBuf::from("/run/secrets"),
+            },
+            s(
+                "/run/secrets is not a regular file; name the file itself, not a directory, FIFO \
+               or device",
+            ),
+        ),
+        (
+            ConfigError::InvalidEnvName,
+            s("not a valid environment variable name (letters, digits, _ . -, at most 128)"),
+        ),
+        (
+            ConfigError::SecretInPlaceOfName,
+            s(
+                "a variable name or path contains what looks like base64 key material (43 or 44 \
+               base64 characters that decode to 32 bytes); put the secret in the variable or \
+               file and its name here, or rename a directory whose name is such a token",
+            ),
+        ),
+        (
+            ConfigError::KeyChanged { id: 3 },
+            s(
+                "key 3 has different material or suite than the keyring in use; ids are never \
+               reused, give the new key a new id",
+            ),
+        ),
+        (
+            ConfigError::Unretired { id: 1 },
+            s(
+                "key 1 is retired in the keyring in use; a retired id never opens again, give \
+               the key a new id",
+            ),
+        ),
+        (
+            ConfigError::PrimaryIdDecreased {
+                previous: 5,
+                next: 4,
+            },
+            s(
+                "key 4 would replace key 5 as primary, but key ids grow with age and envelopes \
+               are only re-sealed to higher ids; give the new key an id above 5",
+            ),
+        ),
+    ];
+    let permission = |problem, mode| ConfigError::FilePermissions {
+        path: path(),
+        mode,
+        problem,
+    };
+    all.extend([
+        (
+            permission(PermissionProblem::SecretNotPrivate, 0o644),
+            s(
+                "secret file /etc/app/keys.toml has mode 0644: group or others can access it; \
+               run chmod 600 on it (or see FilePermissions for the opt-out)",
+            ),
+        ),
+        (
+            permission(PermissionProblem::ConfigWritable, 0o666),
+            s(
+                "configuration file /etc/app/keys.toml has mode 0666: group or others can write \
+               it; run chmod go-w on it (or see FilePermissions for the opt-out)",
+            ),
+        ),
+        (
+            permission(PermissionProblem::InlineSecretNotPrivate, 0o644),
+            s(
+                "configuration file /etc/app/keys.toml holds insecure_inline key material and \
+               has mode 0644: group or others can read it; run chmod 600 on it, or move the \
+               keys into secret files (or see FilePermissions for the opt-out)",
+            ),
+        ),
+        (
+            permission(PermissionProblem::DirectoryWritable, 0o777),
+            s(
+                "the directory /etc/app/keys.toml of the configuration file has mode 0777: group \
+               or others can write it; run chmod go-w on it, or move the file (or see \
+               FilePermissions for the opt-out)",
+            ),
+        ),
+    ]);
+    all
+}
+
+#[test]
+fn every_configuration_message_is_as_written() {
+    for (error, text) in config_messages() {
+        covers_config(&error);
+        assert_eq!(error.to_string(), text, "{error:?}");
+    }
+}
+
+/// "Names the fix": each message says what to do, what the rule is, or which value to
+/// change, in words an operator can act on. The markers below are how these messages do it.
+#[test]
+fn every_configuration_message_names_the_fix() {
+    const FIXES: &[&str] = &[
+        "must",
+        "; ",
+        "give ",
+        "add ",
+        "name ",
+        "put ",
+        "run ",
+        "remove",
+        "lower",
+        "write ",
+        "only to",
+        "minimum",
+        "maximum",
+        "not a valid",
+    ];
+    let mut texts: Vec<String> = config_messages().into_iter().map(|(_, t)| t).collect();
+    texts.extend(setting_messages().into_iter().map(|(_, t)| t.to_owned()));
+    for text in texts {
+        assert!(
+            FIXES.iter().any(|fix| text.contains(fix)),
+            "this message does not say what to do: {text}"
+        );
+    }
+}
+
+/// Values the operator may have pasted in the wrong place come back nowhere: not in the
+/// message, not in `Debug`.
+#[cfg(feature = "config")]
+#[test]
+fn a_secret_typed_where_a_variable_name_belongs_is_never_repeated() {
+    for name in [
+        SECRET,
+        "correct horse battery staple",
+        // Upper-case base32, which looks like a variable name but for its long words.
+        "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43UOV3HO6DZPIAA",
+    ] {
+        let error = ConfigError::missing_env(name, "env");
+        assert!(!error.to_string().contains(name), "{error}");
+        assert!(!format!("{error:?}").contains(name), "{error:?}");
+        assert!(!Error::Config(error).to_string().contains(name));
+    }
+}
+
+#[test]
+fn backend_messages_keep_only_the_kind_a_fixed_detail_and_a_code_word() {
+    let cases = [
+        (
+            BackendError::from_kind(BackendErrorKind::Connection),
+            "connection failed",
+        ),
+        (
+            BackendError::from_kind(BackendErrorKind::Timeout),
+            "timed out",
+        ),
+        (
+            BackendError::from_kind(BackendErrorKind::Server).with_code("NOPERM"),
+            "server error (NOPERM)",
+        ),
+        (
+            BackendError::from_kind(BackendErrorKind::Other)
+                .with_detail("the cluster has no node for this key"),
+            "backend failure: the cluster has no node for this key",
+        ),
+    ];
+    for (error, text) in cases {
+        assert_eq!(error.to_string(), text);
+    }
+    // A server's text is not a code: it may quote the command's key or value.
+    let quoted = BackendError::new(
+        BackendErrorKind::Server,
+        format!("ERR wrong value {SECRET}"),
+    )
+    .with_code("ERR wrong value");
+    assert_eq!(quoted.to_string(), "server error");
+    assert!(!format!("{quoted:?}").contains(SECRET));
+}
+
+#[test]
+fn rejection_messages_name_the_rule_and_its_step() {
+    let kinds = [
+        (RejectKind::Length, "length (opening step 1)"),
+        (RejectKind::Version, "version (opening step 2)"),
+        (RejectKind::Suite, "suite (opening step 2)"),
+        (RejectKind::Codec, "codec (opening step 2)"),
+        (RejectKind::UnknownKey, "unknown_key (opening step 3)"),
+        (RejectKind::RetiredKey, "retired_key (opening step 3)"),
+        (RejectKind::SuiteMismatch, "suite_mismatch (opening step 4)"),
+        (RejectKind::Commitment, "commitment (opening step 5)"),
+        (
+            RejectKind::Authentication,
+            "authentication (opening step 6)",
+        ),
+        (RejectKind::Expired, "expired (opening step 7)"),
+        (RejectKind::NoReader, "no_reader (opening step 8)"),
+        (RejectKind::Decode, "decode (opening step 8)"),
+    ];
+    for (kind, text) in kinds {
+        match kind {
+            RejectKind::Length
+            | RejectKind::Version
+            | RejectKind::Suite
+            | RejectKind::Codec
+            | RejectKind::UnknownKey
+            | RejectKind::RetiredKey
+            | RejectKind::SuiteMismatch
+            | RejectKind::Commitment
+            | RejectKind::Authentication
+            | RejectKind::Expired
+            | RejectKind::NoReader
+            | RejectKind::Decode => {}
+        }
+        assert_eq!(Rejection::new(kind).to_string(), text);
+        assert_eq!(
+            Error::from(kind).to_string(),
+            format!("stored session refused: {text}")
+        );
+    }
+}
+
+#[test]
+fn codec_messages_keep_the_category_never_the_input() {
+    let error = CodecError::new(CodecId::JSON, CodecOp::Decode, CodecErrorKind::Syntax);
+    assert_eq!(error.to_string(), "json decoding failed: malformed input");
+    assert_eq!(
+        Error::Encode(CodecError::new(
+            CodecId::BINCODE,
+            CodecOp::Encode,
+            CodecErrorKind::Unsupported
+        ))
+        .to_string(),
+        "session data could not be encoded: bincode encoding failed: value not representable \
+         in this format"
+    );
+}
+
+#[test]
+fn store_errors_say_what_happened_without_the_session() {
+    let cases: [(Error, &str); 7] = [
+        (
+            Error::TooLarge {
+                len: 70_000,
+                max: 65_536,
+            },
+            "sealed session of 70000 bytes exceeds the maximum of 65536 bytes",
+        ),
+        (
+            Error::AlreadyExists,
+            "a session already exists under that id",
+        ),
+        (Error::SessionGone, "the session no longer exists"),
+        (
+            Error::SessionExpired,
+            "the session's absolute lifetime is over",
+        ),
+        (Error::InvalidSessionId, "malformed session id"),
+        (
+            Error::Rng,
+            "the operating system's random number generator failed",
+        ),
+        (Error::Sealer(SECRET.into()), "the sealer failed"),
+    ];
+    for (error, text) in cases {
+        assert_eq!(error.to_string(), text);
+    }
+}

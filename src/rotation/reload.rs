@@ -5,8 +5,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use crate::crypto::KeyringHandle;
 use crate::config::{Environment, FilePermissions, KeyringConfig, ProcessEnvironment};
+use crate::crypto::KeyringHandle;
 use crate::crypto::{KeyInfo, KeyState};
 use crate::error::ConfigError;
 

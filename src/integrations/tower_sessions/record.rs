@@ -37,8 +37,8 @@ use serde::ser::{self, SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
-use crate::codec::{Codec, CodecId, decode_serde, encode_serde};
 use crate::codec::CodecError;
+use crate::codec::{Codec, CodecId, decode_serde, encode_serde};
 
 /// How many arrays and objects may nest inside a record's value (a top-level array holding
 /// an object is two): 126, since serde_json reads at most 127 nested containers and the
