@@ -373,7 +373,8 @@ impl fmt::Display for ConfigError {
                 field: _,
             } => write!(
                 f,
-                "environment variable {name} is not set (or not valid UTF-8)"
+                "environment variable {name} is not set (or not valid UTF-8); set it in the \
+                 environment of the process"
             ),
             #[cfg(feature = "config")]
             ConfigError::MissingEnv { name: None, field } => write!(
