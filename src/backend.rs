@@ -25,6 +25,9 @@ pub mod redis;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisBackend, RedisBackendBuilder};
 
+#[cfg(test)]
+mod tests;
+
 /// Whether a write may replace an existing value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SetMode {
@@ -125,6 +128,115 @@ impl fmt::Debug for ScanPage {
 }
 
 /// Stores bytes under string keys with optional expiry.
+///
+/// Six methods are required; the batched ones (`get_many`, `get_many_prefix`,
+/// `compare_and_swap_many`, `delete_many`) have defaults that call the single-key methods one
+/// after another, for a backend to override when it can save round trips. Every method must
+/// be safe to call concurrently, and [`Backend::compare_and_swap`] must be atomic with respect
+/// to every other write: key rotation and the store's expiry repairs rely on it.
+///
+/// # Implementing a backend
+///
+/// A backend over a map in a mutex: enough for the store, which seals before it writes
+/// and opens after it reads, so the backend only ever sees storage keys and envelopes.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::{Duration, Instant};
+///
+/// use sealed_session::{
+///     Backend, BackendError, Fetched, KeyMaterial, Keyring, ScanCursor, ScanPage, Session,
+///     SessionId, SetMode, Store, Suite,
+/// };
+///
+/// #[derive(Default)]
+/// struct MapBackend {
+///     entries: Mutex<HashMap<String, (Vec<u8>, Option<Instant>)>>,
+/// }
+///
+/// impl MapBackend {
+///     /// The live entries, after dropping the expired ones.
+///     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Option<Instant>)>> {
+///         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+///         let now = Instant::now();
+///         map.retain(|_, (_, until)| until.is_none_or(|t| t > now));
+///         map
+///     }
+/// }
+///
+/// impl Backend for MapBackend {
+///     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>, mode: SetMode)
+///         -> Result<bool, BackendError> {
+///         let mut map = self.live();
+///         let allowed = match mode {
+///             SetMode::CreateOnly => !map.contains_key(key),
+///             SetMode::UpdateOnly => map.contains_key(key),
+///             SetMode::Upsert => true,
+///         };
+///         if allowed {
+///             let until = ttl.map(|ttl| Instant::now() + ttl);
+///             map.insert(key.to_owned(), (value.to_vec(), until));
+///         }
+///         Ok(allowed)
+///     }
+///
+///     async fn get(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
+///         Ok(match self.live().get(key) {
+///             None => Fetched::Missing,
+///             Some((value, _)) if value.len() > max_len => Fetched::TooLarge { len: value.len() },
+///             Some((value, _)) => Fetched::Value(value.clone()),
+///         })
+///     }
+///
+///     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+///         Ok(self.live().remove(key).is_some())
+///     }
+///
+///     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
+///         Ok(match self.live().get_mut(key) {
+///             Some((_, until)) => {
+///                 *until = Some(Instant::now() + ttl);
+///                 true
+///             }
+///             None => false,
+///         })
+///     }
+///
+///     async fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8])
+///         -> Result<bool, BackendError> {
+///         // One lock around the comparison and the write: atomic, and the expiry stays.
+///         Ok(match self.live().get_mut(key) {
+///             Some((value, _)) if value.as_slice() == expected => {
+///                 *value = new.to_vec();
+///                 true
+///             }
+///             _ => false,
+///         })
+///     }
+///
+///     async fn scan(&self, prefix: &str, _cursor: ScanCursor, _count: usize)
+///         -> Result<ScanPage, BackendError> {
+///         // Everything on one page; a large backend would page with the cursor.
+///         let keys = self.live().keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+///         Ok(ScanPage { keys, next: None })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sealed_session::Error> {
+/// let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
+/// let store: Store<String, MapBackend> =
+///     Store::builder(MapBackend::default()).keyring(keyring).build()?;
+/// let id = SessionId::generate()?;
+/// store.create(&id, &mut Session::new("alice".to_owned())).await?;
+/// assert_eq!(store.load(&id).await?.map(|s| s.into_data()).as_deref(), Some("alice"));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// With the `conformance` feature, the store's conformance suite runs against a backend of
+/// your own: see [`conformance`](crate::conformance).
 pub trait Backend: Send + Sync + 'static {
     /// Writes `value` under `key`, expiring after `ttl` (`None`: never; never zero). Returns
     /// `false`, without writing, when `mode` forbids the write ([`SetMode::CreateOnly`] and

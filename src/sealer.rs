@@ -154,6 +154,59 @@ impl fmt::Debug for Opened {
 /// Implementations must bind the value to `storage_key`, authenticate `expires_at` and
 /// refuse a value they cannot authenticate with [`Error::Rejected`], never returning
 /// unauthenticated bytes.
+///
+/// Two methods are required. The others tell the store about sizes (so it can refuse an
+/// oversized session before sealing it, and seal without copying) and about rotation; their
+/// defaults are correct for any sealer, only slower.
+///
+/// # Implementing a sealer
+///
+/// Most sealers of an application's own wrap the built-in one, to add a side effect or a
+/// policy. This one counts the values it opened; it keeps the built-in sealer's sizes, so the
+/// store still checks lengths before sealing:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// use sealed_session::{
+///     Error, KeyMaterial, Keyring, KeyringSealer, MemoryBackend, OpenContext, Opened,
+///     SealContext, Sealer, Session, SessionId, Store, Suite,
+/// };
+///
+/// #[derive(Debug)]
+/// struct Counting {
+///     inner: KeyringSealer,
+///     opened: AtomicU64,
+/// }
+///
+/// impl Sealer for Counting {
+///     fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+///         self.inner.seal(ctx, plaintext)
+///     }
+///
+///     fn open(&self, ctx: &OpenContext<'_>, value: Vec<u8>) -> Result<Opened, Error> {
+///         let opened = self.inner.open(ctx, value)?;
+///         self.opened.fetch_add(1, Ordering::Relaxed);
+///         Ok(opened)
+///     }
+///
+///     fn overhead(&self) -> Option<usize> {
+///         self.inner.overhead()
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
+/// let sealer = Counting { inner: KeyringSealer::new(keyring), opened: AtomicU64::new(0) };
+/// let store: Store<u32, MemoryBackend> =
+///     Store::builder(MemoryBackend::new()).sealer(sealer).build()?;
+/// let id = SessionId::generate()?;
+/// store.create(&id, &mut Session::new(7)).await?;
+/// assert_eq!(store.load(&id).await?.map(Session::into_data), Some(7));
+/// # Ok(())
+/// # }
+/// ```
 pub trait Sealer: fmt::Debug + Send + Sync + 'static {
     /// Seals `plaintext` into a new value.
     fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error>;
