@@ -20,7 +20,7 @@
     clippy::cast_precision_loss
 )]
 
-#[path = "../tests/support/redis.rs"]
+#[path = "../tests/it/support/redis.rs"]
 #[allow(dead_code)]
 mod redis_support;
 

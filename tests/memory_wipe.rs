@@ -16,6 +16,7 @@
     clippy::get_unwrap
 )]
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};

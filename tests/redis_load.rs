@@ -13,6 +13,7 @@
 )]
 #![cfg(feature = "redis")]
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

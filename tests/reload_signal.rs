@@ -1,5 +1,5 @@
-//! SIGHUP reloads the keyring configuration (its own test binary: the handler is
-//! process-wide).
+//! Its own test binary, because the SIGHUP handler it installs is process-wide: SIGHUP
+//! reloads the keyring configuration.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,6 +1,6 @@
 //! The actix-web demo application: a visit counter, a log-in form that moves the session to
 //! a fresh key, and a log-out. Shared by `examples/actix_demo/main.rs` and
-//! `tests/actix_store.rs`.
+//! `tests/it/actix_store.rs`.
 
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::SessionStore;

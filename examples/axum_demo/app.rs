@@ -1,5 +1,5 @@
 //! The demo application: a visit counter, a log-in form that moves the session to a fresh
-//! id, and a log-out. Shared by `examples/axum_demo/main.rs`, `tests/tower_store.rs` and
+//! id, and a log-out. Shared by `examples/axum_demo/main.rs`, `tests/it/tower_store.rs` and
 //! `benches/axum.rs`. A demo: the forms carry no CSRF token (tower-sessions' cookie is
 //! `SameSite=Strict`, which covers this demo), and state changes on GET.
 

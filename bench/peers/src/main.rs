@@ -20,7 +20,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../../../tests/support/redis.rs"]
+#[path = "../../../tests/it/support/redis.rs"]
 #[allow(dead_code)]
 mod redis_support;
 

@@ -2,17 +2,6 @@
 //! exactly what was sealed, under exactly its storage key; any single mutation is refused,
 //! and a flipped bit is refused by the opening step that owns the byte it landed in.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-
 use proptest::prelude::*;
 use sealed_session::{
     CodecId, KeyMaterial, Keyring, KeyringSealer, OpenContext, RejectKind, SealContext, Sealer,

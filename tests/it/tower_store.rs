@@ -1,20 +1,7 @@
 //! tower-sessions on top of the store: the `SessionStore` contract on memory and a real
 //! Redis, and the axum demo end to end over HTTP against a real Redis.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-
-mod support;
-
-#[path = "../examples/axum_demo/app.rs"]
+#[path = "../../examples/axum_demo/app.rs"]
 #[allow(dead_code)]
 mod app;
 
@@ -30,9 +17,10 @@ use sealed_session::{
     StoreBuilder, Suite,
 };
 use serde_json::json;
-use support::http::request;
-use support::raw_get;
-use support::redis::RedisServer;
+
+use crate::support::http::request;
+use crate::support::raw_get;
+use crate::support::redis::RedisServer;
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};

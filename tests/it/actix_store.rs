@@ -1,20 +1,7 @@
 //! actix-session on top of the store: the `SessionStore` contract on memory and a real
 //! Redis, and the actix-web demo end to end over HTTP against a real Redis.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-
-mod support;
-
-#[path = "../examples/actix_demo/app.rs"]
+#[path = "../../examples/actix_demo/app.rs"]
 #[allow(dead_code)]
 mod app;
 
@@ -30,9 +17,11 @@ use sealed_session::integrations::actix_session::{ActixSessionStore, EXPIRY_ENTR
 use sealed_session::{
     Backend, KeyMaterial, Keyring, ManualClock, MemoryBackend, RedisBackend, SetMode, Store, Suite,
 };
-use support::http::request;
-use support::raw_get;
-use support::redis::RedisServer;
+
+use crate::support;
+use crate::support::http::request;
+use crate::support::raw_get;
+use crate::support::redis::RedisServer;
 
 fn adapter<B: Backend>(backend: B) -> ActixSessionStore<B> {
     let keyring = Keyring::single(

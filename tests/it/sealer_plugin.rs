@@ -1,25 +1,14 @@
 //! The store's own checks around a user-supplied sealer.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-
-mod support;
-
 use std::time::Duration;
 
 use sealed_session::{
     Error, KeyringSealer, ManualClock, MemoryBackend, OpenContext, Opened, RejectKind, SaltSource,
     SealContext, Sealer, Session, SessionId, Store,
 };
-use support::{T0, WebSession, keyring};
+
+use crate::support;
+use crate::support::{T0, WebSession, keyring};
 
 /// A sealer that delegates but forgets to check expiry (it opens "at time 0").
 #[derive(Debug)]

@@ -1,20 +1,6 @@
 //! What the Redis backend puts in Redis, checked with a plain connection beside the store;
 //! hostile values planted under session keys; faults (killed and frozen servers); load.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-#![cfg(feature = "redis")]
-
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +9,10 @@ use sealed_session::{
     Backend, BackendErrorKind, Bincode, Codec, Error, Fetched, KeyMaterial, Keyring, RedisBackend,
     RejectKind, Session, SessionId, SetMode, Store, Suite, Swap,
 };
-use support::redis::RedisServer;
-use support::{WebSession, keyring, raw_get};
+
+use crate::support;
+use crate::support::redis::RedisServer;
+use crate::support::{WebSession, keyring, raw_get};
 
 type RedisStore = Store<WebSession, RedisBackend>;
 

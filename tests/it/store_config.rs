@@ -1,22 +1,10 @@
 //! Store settings that are refused, and what `Debug` shows of a store and a session.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-
-mod support;
-
 use std::time::Duration;
 
 use sealed_session::{ConfigError, Error, MemoryBackend, Session, Store};
-use support::{WebSession, keyring};
+
+use crate::support::{WebSession, keyring};
 
 fn builder() -> sealed_session::StoreBuilder<WebSession, MemoryBackend> {
     Store::builder(MemoryBackend::new())

@@ -1,25 +1,14 @@
 //! Every suite × codec through the store, strict decoding, and moving between codecs.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-
-mod support;
-
 use std::collections::BTreeMap;
 
 use sealed_session::{
     Bincode, Codec, CodecErrorKind, CodecId, Error, Json, ManualClock, MemoryBackend, RejectKind,
     Session, SessionId, Store, Suite,
 };
-use support::{T0, WebSession, material, raw_get};
+
+use crate::support;
+use crate::support::{T0, WebSession, material, raw_get};
 
 fn store_with(
     suite: Suite,

@@ -1,24 +1,13 @@
 //! The `sealed-session` binary, run as an operator would, against real Redis servers.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use sealed_session::{RedisBackend, Session, SessionId, Store, load_keyring};
-use support::WebSession;
-use support::redis::{RedisCluster, RedisServer};
+
+use crate::support;
+use crate::support::WebSession;
+use crate::support::redis::{RedisCluster, RedisServer};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sealed-session"))

@@ -6,20 +6,6 @@
 //! census shows none left under key 1 → key 1 retired → an old key-1 envelope written back
 //! by hand is refused → a broken configuration leaves the working keyring in place.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-#![cfg(feature = "redis")]
-
-mod support;
-
 use std::path::Path;
 
 use redis::aio::ConnectionLike;
@@ -28,8 +14,10 @@ use sealed_session::rotation::Reloader;
 use sealed_session::{
     KeyMaterial, RedisBackend, RejectKind, RewrapOptions, Session, SessionId, Store,
 };
-use support::WebSession;
-use support::redis::{RedisCluster, RedisServer};
+
+use crate::support;
+use crate::support::WebSession;
+use crate::support::redis::{RedisCluster, RedisServer};
 
 const SESSIONS: usize = 1000;
 

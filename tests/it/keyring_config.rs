@@ -1,18 +1,6 @@
 //! The keyring configuration file: what it accepts, and the error a tired operator gets for
 //! each mistake (naming the key id and the problem, never the material).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-#![cfg(feature = "config")]
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

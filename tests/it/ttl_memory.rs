@@ -1,24 +1,12 @@
 //! TTL rules of the store, observed through the in-memory backend and an injected clock.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::unwrap_in_result,
-    clippy::panic_in_result_fn,
-    clippy::get_unwrap
-)]
-
-mod support;
-
 use std::time::Duration;
 
 use sealed_session::{
     Backend, ManualClock, MemoryBackend, ScanCursor, Session, SessionId, SetMode, Store,
 };
-use support::{T0, WebSession, keyring, raw_get};
+
+use crate::support::{T0, WebSession, keyring, raw_get};
 
 fn setup(
     configure: impl FnOnce(

@@ -1,0 +1,7 @@
+//! The store conformance suite on a real standalone `redis-server`, one per test.
+
+use sealed_session::ManualClock;
+
+use crate::support::redis::Served;
+
+store_conformance!(async |_clock: &ManualClock| Served::standalone().await);
