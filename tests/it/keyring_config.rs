@@ -124,7 +124,7 @@ fn ids_are_unique_and_never_zero() {
         "[[keys]]\nid = 4\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n\
          [[keys]]\nid = 4\nstate = \"retired\"\n",
     );
-    assert_eq!(err.to_string(), "key id 4 appears more than once");
+    assert_eq!(err.to_string(), "key id 4 appears more than once; give each key its own id");
     assert_eq!(err.key_id(), Some(4));
     let err = error_of(
         "[[keys]]\nid = 0\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n",
@@ -147,7 +147,8 @@ fn material_must_be_32_bytes_of_base64() {
     let err = config
         .resolve_with(&env(&[("K", "not base64!")]))
         .unwrap_err();
-    assert_eq!(err.to_string(), "key 7: key material is not valid base64");
+    assert_eq!(err.to_string(), "key 7: key material is not valid base64; give 32 bytes in standard base64 \
+         (sealed-session keygen writes one)");
     assert!(!err.to_string().contains("not base64!"));
 }
 
@@ -173,7 +174,8 @@ fn a_missing_variable_or_file_is_named_never_read_out() {
     );
     assert_eq!(
         err.to_string(),
-        "key 3: environment variable SESSION_KEY_3 is not set (or not valid UTF-8)"
+        "key 3: environment variable SESSION_KEY_3 is not set (or not valid UTF-8); set it in the \
+         environment of the process"
     );
     let err = error_of(
         "[[keys]]\nid = 2\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { file = \"/nonexistent/key-2\" }\n",
@@ -375,7 +377,8 @@ fn a_failed_reload_keeps_the_working_keyring() {
     let err = reloader.reload().unwrap_err();
     assert_eq!(
         err.to_string(),
-        "key 2: environment variable K3 is not set (or not valid UTF-8)"
+        "key 2: environment variable K3 is not set (or not valid UTF-8); set it in the \
+         environment of the process"
     );
     assert_eq!(reloader.handle().current().primary_id(), 1);
     write(

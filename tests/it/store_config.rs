@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use sealed_session::{ConfigError, Error, MemoryBackend, Session, Store};
+use sealed_session::{
+    Bincode, CodecId, ConfigError, Error, Json, KeyringSealer, MAX_ENVELOPE_LEN_LIMIT, MAX_LIFETIME,
+    MemoryBackend, OpenContext, Opened, SealContext, Sealer, Session, SettingError, Store,
+};
 
 use crate::support::{WebSession, keyring};
 
@@ -10,43 +13,95 @@ fn builder() -> sealed_session::StoreBuilder<WebSession, MemoryBackend> {
     Store::builder(MemoryBackend::new())
 }
 
-fn invalid(result: Result<Store<WebSession, MemoryBackend>, Error>) -> ConfigError {
+/// The rule a build broke.
+fn refused(result: Result<Store<WebSession, MemoryBackend>, Error>) -> SettingError {
     match result {
-        Err(Error::Config(e)) => e,
-        other => panic!("expected a configuration error, got {other:?}"),
+        Err(Error::Config(ConfigError::InvalidSetting(e))) => e,
+        other => panic!("expected a refused setting, got {other:?}"),
     }
 }
 
+// A store without a keyring or sealer, or with a salt source for a custom sealer, does not
+// compile: the `compile_fail` examples on `StoreBuilder` show both.
+
 #[test]
-fn a_store_needs_a_keyring_or_sealer() {
-    assert!(matches!(
-        invalid(builder().build()),
-        ConfigError::InvalidSetting(_)
-    ));
+fn out_of_range_settings_are_refused_by_rule() {
+    let with_keyring = || builder().keyring(keyring(1));
+    assert_eq!(
+        refused(with_keyring().idle_ttl(Duration::ZERO).build()),
+        SettingError::IdleTtlOutOfRange
+    );
+    assert_eq!(
+        refused(with_keyring().idle_ttl(Duration::from_millis(500)).build()),
+        SettingError::IdleTtlOutOfRange
+    );
+    assert_eq!(
+        refused(with_keyring().absolute_lifetime(Duration::ZERO).build()),
+        SettingError::AbsoluteLifetimeOutOfRange
+    );
+    assert_eq!(
+        refused(with_keyring().max_envelope_len(94).build()),
+        SettingError::MaxEnvelopeLenOutOfRange
+    );
+    assert_eq!(
+        refused(with_keyring().scan_count(0).build()),
+        SettingError::ZeroScanCount
+    );
+    // The edges are accepted.
+    with_keyring()
+        .idle_ttl(Duration::from_secs(1))
+        .absolute_lifetime(MAX_LIFETIME)
+        .max_envelope_len(95)
+        .scan_count(1)
+        .build()
+        .unwrap();
 }
 
 #[test]
-fn out_of_range_settings_are_refused() {
-    invalid(
-        builder()
-            .keyring(keyring(1))
-            .idle_ttl(Duration::ZERO)
-            .build(),
+fn two_codecs_with_one_id_are_refused() {
+    assert_eq!(
+        refused(builder().keyring(keyring(1)).also_read(Bincode).build()),
+        SettingError::DuplicateCodec {
+            id: CodecId::BINCODE
+        }
     );
-    invalid(
-        builder()
-            .keyring(keyring(1))
-            .idle_ttl(Duration::from_millis(500))
-            .build(),
+    assert_eq!(
+        refused(
+            builder()
+                .keyring(keyring(1))
+                .also_read(Json)
+                .also_read(Json)
+                .build()
+        ),
+        SettingError::DuplicateCodec { id: CodecId::JSON }
     );
-    invalid(
-        builder()
-            .keyring(keyring(1))
-            .absolute_lifetime(Duration::ZERO)
-            .build(),
+}
+
+/// A custom sealer whose sizes do not fit the envelope limit is a configuration error, not
+/// an allocation failure on the first save.
+#[test]
+fn a_sealer_whose_sizes_do_not_fit_is_refused() {
+    #[derive(Debug)]
+    struct Huge(KeyringSealer);
+    impl Sealer for Huge {
+        fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+            self.0.seal(ctx, plaintext)
+        }
+        fn open(&self, ctx: &OpenContext<'_>, value: Vec<u8>) -> Result<Opened, Error> {
+            self.0.open(ctx, value)
+        }
+        fn overhead(&self) -> Option<usize> {
+            Some(usize::MAX)
+        }
+    }
+    assert_eq!(
+        refused(
+            builder()
+                .sealer(Huge(KeyringSealer::new(keyring(1))))
+                .build()
+        ),
+        SettingError::SealerSizes
     );
-    invalid(builder().keyring(keyring(1)).max_envelope_len(94).build());
-    invalid(builder().keyring(keyring(1)).scan_count(0).build());
 }
 
 #[test]
@@ -54,8 +109,8 @@ fn debug_of_a_store_shows_configuration_only() {
     let store = builder().keyring(keyring(1)).build().unwrap();
     assert_eq!(
         format!("{store:?}"),
-        "Store { prefix: \"sess:\", storage_keys: Hashed, codec: bincode, reads: [bincode], \
-         sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] }, salt: Os }, \
+        "Store { sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] }, salt: Os }, \
+         prefix: \"sess:\", storage_keys: Hashed, codec: bincode, reads: [bincode], \
          idle_ttl: Fixed(86400s), absolute_lifetime: Some(604800), touch: true, \
          max_envelope_len: 65536, scan_count: 100, lazy_reseal: true, .. }"
     );
@@ -66,7 +121,7 @@ fn debug_of_a_store_shows_configuration_only() {
 /// envelope keys, across sessions). Choosing the source keeps the keyring handle.
 #[test]
 fn salts_come_from_the_os_unless_the_thread_local_generator_is_chosen() {
-    use sealed_session::{KeyringSealer, SaltSource};
+    use sealed_session::SaltSource;
     assert_eq!(SaltSource::default(), SaltSource::Os);
     assert!(format!("{:?}", KeyringSealer::new(keyring(1))).ends_with("salt: Os }"));
     let store = builder().keyring(keyring(1)).build().unwrap();
@@ -80,15 +135,6 @@ fn salts_come_from_the_os_unless_the_thread_local_generator_is_chosen() {
     assert!(format!("{store:?}").contains("salt: ThreadLocal"));
     let handle = store.keyring_handle().expect("the keyring handle is kept");
     assert_eq!(handle.current().primary_id(), 1);
-
-    // A custom sealer chooses its own salts: saying otherwise is a mistake.
-    let err = invalid(
-        builder()
-            .sealer(KeyringSealer::new(keyring(1)))
-            .salt_source(SaltSource::Os)
-            .build(),
-    );
-    assert!(err.to_string().contains("salt source"), "{err}");
 }
 
 #[test]
@@ -102,22 +148,31 @@ fn debug_of_a_session_hides_its_data() {
 
 #[test]
 fn an_empty_prefix_is_refused() {
-    invalid(builder().keyring(keyring(1)).prefix("").build());
+    assert_eq!(
+        refused(builder().keyring(keyring(1)).prefix("").build()),
+        SettingError::EmptyPrefix
+    );
 }
 
 #[test]
 fn too_large_limits_are_refused() {
-    invalid(
-        builder()
-            .keyring(keyring(1))
-            .max_envelope_len(2 * 1024 * 1024)
-            .build(),
+    assert_eq!(
+        refused(
+            builder()
+                .keyring(keyring(1))
+                .max_envelope_len(MAX_ENVELOPE_LEN_LIMIT + 1)
+                .build()
+        ),
+        SettingError::MaxEnvelopeLenOutOfRange
     );
-    invalid(
-        builder()
-            .keyring(keyring(1))
-            .idle_ttl(Duration::from_secs(20 * 365 * 86_400))
-            .build(),
+    assert_eq!(
+        refused(
+            builder()
+                .keyring(keyring(1))
+                .idle_ttl(Duration::from_secs(20 * 365 * 86_400))
+                .build()
+        ),
+        SettingError::IdleTtlOutOfRange
     );
 }
 

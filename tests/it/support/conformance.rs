@@ -8,7 +8,7 @@ use sealed_session::envelope::Header;
 use sealed_session::{
     Backend, Clock, CodecId, Error, Keyring, KeyringHandle, KeyringSealer, ManualClock, RejectKind,
     ResealStats, RewrapOptions, SealContext, Sealer, Session, SessionId, SetMode, StorageKeys,
-    Store, StoreBuilder, Suite, Swap,
+    Store, StoreBuilder, Suite, Swap, WithKeyring,
 };
 
 use super::{T0, WebSession, configured, keyring, material, raw_get, store_on};
@@ -599,7 +599,7 @@ pub async fn listing_ignores_keys_of_a_longer_prefix<B: Backend>(
 fn rotating_store<B: Backend>(
     backend: B,
     clock: &ManualClock,
-    configure: impl FnOnce(StoreBuilder<WebSession, B>) -> StoreBuilder<WebSession, B>,
+    configure: impl FnOnce(StoreBuilder<WebSession, B, WithKeyring>) -> StoreBuilder<WebSession, B, WithKeyring>,
 ) -> (Store<WebSession, B>, KeyringHandle) {
     let handle = KeyringHandle::new(keyring(1));
     let store = configure(Store::builder(backend).keyring_handle(handle.clone()))

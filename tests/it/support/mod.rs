@@ -14,7 +14,9 @@ pub mod http;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-use sealed_session::{Backend, KeyMaterial, Keyring, ManualClock, Store, StoreBuilder, Suite};
+use sealed_session::{
+    Backend, KeyMaterial, Keyring, ManualClock, Store, StoreBuilder, Suite, WithKeyring,
+};
 use serde::{Deserialize, Serialize};
 
 /// A realistic session: user, roles, CSRF token, flash messages, a small cart.
@@ -80,7 +82,7 @@ pub fn store_on<B: Backend>(backend: B, clock: &ManualClock) -> Store<WebSession
 pub fn configured<B: Backend>(
     backend: B,
     clock: &ManualClock,
-    configure: impl FnOnce(StoreBuilder<WebSession, B>) -> StoreBuilder<WebSession, B>,
+    configure: impl FnOnce(StoreBuilder<WebSession, B, WithKeyring>) -> StoreBuilder<WebSession, B, WithKeyring>,
 ) -> Store<WebSession, B> {
     configure(Store::builder(backend).keyring(keyring(1)))
         .clock(clock.clone())
