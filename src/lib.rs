@@ -12,11 +12,18 @@
     )
 )]
 
+// The conformance suite is written against the public API, by the crate's name, as a user's
+// test would be.
+#[cfg(feature = "conformance")]
+extern crate self as sealed_session;
+
 pub mod backend;
 mod clock;
 pub mod codec;
 #[cfg(feature = "config")]
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod crypto;
 pub mod envelope;
 mod error;

@@ -113,7 +113,11 @@ fn a_shared_backend_forwards_each_method_to_the_same_method() {
     ];
     let mut seen = Vec::new();
     let mut check = |method: &'static str, calls: Vec<&'static str>| {
-        assert_eq!(calls, [method], "Arc<B>::{method} did not forward to B::{method}");
+        assert_eq!(
+            calls,
+            [method],
+            "Arc<B>::{method} did not forward to B::{method}"
+        );
         seen.push(method);
     };
     ready(shared.set("a", b"v", None, SetMode::Upsert)).unwrap();
@@ -141,7 +145,10 @@ fn a_shared_backend_forwards_each_method_to_the_same_method() {
     // method added to the trait fails this test until the forwarding and the check exist.
     seen.sort_unstable();
     assert_eq!(seen, methods_in("pub trait Backend"));
-    assert_eq!(seen, methods_in("impl<B: Backend + ?Sized> Backend for std::sync::Arc<B>"));
+    assert_eq!(
+        seen,
+        methods_in("impl<B: Backend + ?Sized> Backend for std::sync::Arc<B>")
+    );
 }
 
 /// The names of the `fn`s in the block of `src/backend.rs` that starts with `header`.

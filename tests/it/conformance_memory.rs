@@ -2,4 +2,6 @@
 
 use sealed_session::{ManualClock, MemoryBackend};
 
-store_conformance!(async |clock: &ManualClock| MemoryBackend::with_clock(clock.clone()));
+sealed_session::store_conformance!(async |clock: &ManualClock| MemoryBackend::with_clock(
+    clock.clone()
+));

@@ -4,4 +4,4 @@ use sealed_session::ManualClock;
 
 use crate::support::redis::Served;
 
-store_conformance!(async |_clock: &ManualClock| Served::standalone().await);
+sealed_session::store_conformance!(async |_clock: &ManualClock| Served::standalone().await);

@@ -29,7 +29,10 @@ fn duplicate_ids_are_refused() {
         .build()
         .unwrap_err();
     assert_eq!(err, ConfigError::DuplicateKeyId { id: 3 });
-    assert_eq!(err.to_string(), "key id 3 appears more than once; give each key its own id");
+    assert_eq!(
+        err.to_string(),
+        "key id 3 appears more than once; give each key its own id"
+    );
 }
 
 #[test]

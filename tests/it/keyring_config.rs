@@ -124,7 +124,10 @@ fn ids_are_unique_and_never_zero() {
         "[[keys]]\nid = 4\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n\
          [[keys]]\nid = 4\nstate = \"retired\"\n",
     );
-    assert_eq!(err.to_string(), "key id 4 appears more than once; give each key its own id");
+    assert_eq!(
+        err.to_string(),
+        "key id 4 appears more than once; give each key its own id"
+    );
     assert_eq!(err.key_id(), Some(4));
     let err = error_of(
         "[[keys]]\nid = 0\nsuite = \"aes-256-gcm\"\nstate = \"primary\"\nmaterial = { env = \"K1\" }\n",
@@ -147,8 +150,11 @@ fn material_must_be_32_bytes_of_base64() {
     let err = config
         .resolve_with(&env(&[("K", "not base64!")]))
         .unwrap_err();
-    assert_eq!(err.to_string(), "key 7: key material is not valid base64; give 32 bytes in standard base64 \
-         (sealed-session keygen writes one)");
+    assert_eq!(
+        err.to_string(),
+        "key 7: key material is not valid base64; give 32 bytes in standard base64 \
+         (sealed-session keygen writes one)"
+    );
     assert!(!err.to_string().contains("not base64!"));
 }
 

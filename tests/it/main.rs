@@ -17,8 +17,6 @@
     clippy::get_unwrap
 )]
 
-// First, so that the `store_conformance!` macro it defines is in scope in the modules below.
-#[macro_use]
 mod support;
 
 #[cfg(all(feature = "actix-session", feature = "redis"))]
@@ -28,8 +26,9 @@ mod cli;
 mod codec;
 #[cfg(feature = "redis")]
 mod conformance_cluster;
+#[cfg(feature = "conformance")]
 mod conformance_memory;
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "conformance", feature = "redis"))]
 mod conformance_redis;
 mod keyring;
 #[cfg(feature = "config")]

@@ -32,7 +32,8 @@ async fn store_on(
         .unwrap()
 }
 
-type StoreBuilder = sealed_session::StoreBuilder<WebSession, RedisBackend, sealed_session::WithKeyring>;
+type StoreBuilder =
+    sealed_session::StoreBuilder<WebSession, RedisBackend, sealed_session::WithKeyring>;
 
 /// A plain connection beside the store, as an operator (or an attacker) would have.
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {

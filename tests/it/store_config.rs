@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use sealed_session::{
-    Bincode, CodecId, ConfigError, Error, Json, KeyringSealer, MAX_ENVELOPE_LEN_LIMIT, MAX_LIFETIME,
-    MemoryBackend, OpenContext, Opened, SealContext, Sealer, Session, SettingError, Store,
+    Bincode, CodecId, ConfigError, Error, Json, KeyringSealer, MAX_ENVELOPE_LEN_LIMIT,
+    MAX_LIFETIME, MemoryBackend, OpenContext, Opened, SealContext, Sealer, Session, SettingError,
+    Store,
 };
 
 use crate::support::{WebSession, keyring};

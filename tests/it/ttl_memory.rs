@@ -11,7 +11,11 @@ use crate::support::{T0, WebSession, keyring, raw_get};
 fn setup(
     configure: impl FnOnce(
         sealed_session::StoreBuilder<WebSession, MemoryBackend, sealed_session::WithKeyring>,
-    ) -> sealed_session::StoreBuilder<WebSession, MemoryBackend, sealed_session::WithKeyring>,
+    ) -> sealed_session::StoreBuilder<
+        WebSession,
+        MemoryBackend,
+        sealed_session::WithKeyring,
+    >,
 ) -> (Store<WebSession, MemoryBackend>, ManualClock) {
     let clock = ManualClock::at_secs(T0);
     let builder = Store::builder(MemoryBackend::with_clock(clock.clone()))

@@ -1,5 +1,7 @@
-//! Store behaviour every backend must show. Each function takes a constructor for a fresh,
-//! empty backend whose notion of time may follow the given clock.
+//! The checks of the conformance suite, one function per rule, each run by one test that
+//! [`store_conformance!`](crate::store_conformance) defines. Each takes a constructor for a
+//! fresh, empty backend whose notion of time may follow the given clock. Written against the
+//! public API only (`sealed_session::…` paths), as a user's own test would be.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,8 @@ use sealed_session::{
     Store, StoreBuilder, Suite, Swap, WithKeyring,
 };
 
-use super::{T0, WebSession, configured, keyring, material, raw_get, store_on};
+use super::decorators::{CountingScans, Interfering};
+use super::fixtures::{T0, WebSession, configured, keyring, material, raw_get, store_on};
 
 fn clock() -> ManualClock {
     ManualClock::at_secs(T0)
@@ -599,7 +602,9 @@ pub async fn listing_ignores_keys_of_a_longer_prefix<B: Backend>(
 fn rotating_store<B: Backend>(
     backend: B,
     clock: &ManualClock,
-    configure: impl FnOnce(StoreBuilder<WebSession, B, WithKeyring>) -> StoreBuilder<WebSession, B, WithKeyring>,
+    configure: impl FnOnce(
+        StoreBuilder<WebSession, B, WithKeyring>,
+    ) -> StoreBuilder<WebSession, B, WithKeyring>,
 ) -> (Store<WebSession, B>, KeyringHandle) {
     let handle = KeyringHandle::new(keyring(1));
     let store = configure(Store::builder(backend).keyring_handle(handle.clone()))
@@ -678,7 +683,9 @@ pub async fn compare_and_swap_replaces_only_the_expected_value<B: Backend>(
             std::time::Instant::now() < deadline,
             "the swap dropped the TTL"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Real time passes on a server; a blocking pause keeps the suite free of any one
+        // async runtime.
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -946,160 +953,6 @@ pub async fn a_lagging_keyring_never_moves_envelopes_back<B: Backend>(
         .unwrap();
     assert_eq!(key_id_of(&value), 2, "still under the newer key");
     assert_eq!(lagging.reseal_stats(), ResealStats::default());
-}
-
-/// A backend that counts the scan pages asked of it, around a real one.
-struct CountingScans<B> {
-    inner: B,
-    scans: std::sync::atomic::AtomicUsize,
-}
-
-impl<B> CountingScans<B> {
-    fn new(inner: B) -> Self {
-        CountingScans {
-            inner,
-            scans: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    fn scans(&self) -> usize {
-        self.scans.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl<B: Backend> Backend for CountingScans<B> {
-    async fn set(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Option<std::time::Duration>,
-        mode: sealed_session::SetMode,
-    ) -> Result<bool, sealed_session::BackendError> {
-        self.inner.set(key, value, ttl, mode).await
-    }
-
-    async fn get(
-        &self,
-        key: &str,
-        max_len: usize,
-    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
-        self.inner.get(key, max_len).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
-        self.inner.delete(key).await
-    }
-
-    async fn expire(
-        &self,
-        key: &str,
-        ttl: std::time::Duration,
-    ) -> Result<bool, sealed_session::BackendError> {
-        self.inner.expire(key, ttl).await
-    }
-
-    async fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: &[u8],
-    ) -> Result<bool, sealed_session::BackendError> {
-        self.inner.compare_and_swap(key, expected, new).await
-    }
-
-    async fn scan(
-        &self,
-        prefix: &str,
-        cursor: sealed_session::ScanCursor,
-        count: usize,
-    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
-        self.scans
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner.scan(prefix, cursor, count).await
-    }
-}
-
-/// A backend that lets another writer act between a read and the compare-and-swap that
-/// follows it, as a concurrent request would.
-struct Interfering<B> {
-    inner: B,
-    /// `Some(value)`: overwrite with it first; `None`: delete the key first.
-    before_swap: Option<Vec<u8>>,
-}
-
-impl<B: Backend> Backend for Interfering<B> {
-    async fn set(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Option<Duration>,
-        mode: SetMode,
-    ) -> Result<bool, sealed_session::BackendError> {
-        self.inner.set(key, value, ttl, mode).await
-    }
-    async fn get(
-        &self,
-        key: &str,
-        max_len: usize,
-    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
-        self.inner.get(key, max_len).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
-        self.inner.delete(key).await
-    }
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, sealed_session::BackendError> {
-        self.inner.expire(key, ttl).await
-    }
-    async fn scan(
-        &self,
-        prefix: &str,
-        cursor: sealed_session::ScanCursor,
-        count: usize,
-    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
-        self.inner.scan(prefix, cursor, count).await
-    }
-    async fn get_many(
-        &self,
-        keys: &[String],
-        max_len: usize,
-    ) -> Result<Vec<sealed_session::Fetched>, sealed_session::BackendError> {
-        self.inner.get_many(keys, max_len).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: &[u8],
-    ) -> Result<bool, sealed_session::BackendError> {
-        self.interfere(key).await?;
-        self.inner.compare_and_swap(key, expected, new).await
-    }
-    /// The batched path of the backend under test, after the interference.
-    async fn compare_and_swap_many(
-        &self,
-        swaps: &[Swap<'_>],
-    ) -> Result<Vec<bool>, sealed_session::BackendError> {
-        for swap in swaps {
-            self.interfere(swap.key).await?;
-        }
-        self.inner.compare_and_swap_many(swaps).await
-    }
-}
-
-impl<B: Backend> Interfering<B> {
-    async fn interfere(&self, key: &str) -> Result<(), sealed_session::BackendError> {
-        match &self.before_swap {
-            Some(value) => {
-                self.inner
-                    .set(key, value, None, SetMode::UpdateOnly)
-                    .await?;
-            }
-            None => {
-                self.inner.delete(key).await?;
-            }
-        }
-        Ok(())
-    }
 }
 
 pub async fn a_reseal_never_overwrites_a_concurrent_save_or_deletion<B: Backend>(
