@@ -21,6 +21,7 @@ mod support;
 
 #[cfg(all(feature = "actix-session", feature = "redis"))]
 mod actix_store;
+mod architecture;
 #[cfg(feature = "cli")]
 mod cli;
 mod codec;
