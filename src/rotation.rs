@@ -32,7 +32,7 @@ use crate::sealer::{OpenContext, SealContext, Sealer};
 #[cfg(feature = "config")]
 mod reload;
 
-/// Where the handle lives now (beside [`Keyring`], in the pure crypto stage); kept here so
+/// Where the handle lives now (beside [`Keyring`](crate::Keyring), in the pure crypto stage); kept here so
 /// `rotation::KeyringHandle` stays a valid path.
 pub use crate::crypto::KeyringHandle;
 #[cfg(all(feature = "signal", unix))]
@@ -106,7 +106,7 @@ pub struct RewrapOptions {
     pub batch: usize,
     /// Largest value [`rewrap`] reads, as the store's `max_envelope_len`; larger ones are
     /// counted as `too_large` and left alone. Default 64 KiB; values above the store's
-    /// own limit ([`MAX_ENVELOPE_LEN_LIMIT`](crate::MAX_ENVELOPE_LEN_LIMIT), 1 MiB) are
+    /// own limit ([`MAX_ENVELOPE_LEN_LIMIT`], 1 MiB) are
     /// treated as that limit. ([`census`] reads headers only, whatever the size.)
     pub max_envelope_len: usize,
     /// The absolute lifetime of the store the envelopes belong to, if it has one. Each

@@ -4,7 +4,8 @@
 use zeroize::Zeroizing;
 
 /// Looks environment variables up. The process environment by default; tests and
-/// embedders can supply their own with [`KeyringConfig::resolve_with`].
+/// embedders can supply their own with
+/// [`KeyringConfig::resolve_with`](super::KeyringConfig::resolve_with).
 pub trait Environment {
     /// The value of `name`, or `None` when it is unset (or not valid Unicode).
     fn var(&self, name: &str) -> Option<Zeroizing<String>>;

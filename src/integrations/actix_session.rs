@@ -7,7 +7,7 @@
 //!
 //! actix-session's TTL slides: every `update` and `update_ttl` sets it again. The store's
 //! absolute lifetime (seven days from creation by default; see
-//! [`StoreBuilder::absolute_lifetime`]) still caps every session, authenticated inside the
+//! [`StoreBuilder::absolute_lifetime`](crate::StoreBuilder::absolute_lifetime)) still caps every session, authenticated inside the
 //! envelope, so a session kept alive by activity ends anyway.
 //!
 //! A stored value that is refused (tampered with, under an unknown or retired key) is "no
