@@ -621,11 +621,6 @@ pub fn load_keyring(path: impl AsRef<Path>) -> Result<Keyring, ConfigError> {
     KeyringConfig::read(path)?.resolve()
 }
 
-/// True when some part of `text` would be accepted as key material: a stretch of 43 (or 44,
-/// padded) base64 characters that decodes to exactly 32 bytes. Checked anywhere in the text,
-/// so a secret with a dot, a directory or a prefix around it is caught too (`KEY.`,
-/// `./KEY`, `/run/secrets/KEY`).
-
 fn decode_salt(text: &str) -> Result<Vec<u8>, ConfigError> {
     let salt = BASE64
         .decode(text.trim())

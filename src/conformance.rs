@@ -31,6 +31,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
+    clippy::string_slice,
     reason = "the checks are tests: a broken rule must fail loudly, with the value in the message"
 )]
 

@@ -5,8 +5,10 @@ use base64::Engine;
 
 use super::BASE64;
 
-/// Whether `text` holds what looks like key material: 43 or 44 base64 characters that decode
-/// to 32 bytes.
+/// True when some part of `text` would be accepted as key material: a stretch of 43 (or 44,
+/// padded) base64 characters that decodes to exactly 32 bytes. Checked anywhere in the text,
+/// so a secret with a dot, a directory or a prefix around it is caught too (`KEY.`,
+/// `./KEY`, `/run/secrets/KEY`).
 pub(super) fn contains_key(text: &str) -> bool {
     let in_alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
     text.as_bytes()
