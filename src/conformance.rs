@@ -22,7 +22,7 @@
 //! ```
 //!
 //! The checks panic on the first broken rule, with a message that names it. A few wait for
-//! real expiry when the backend does not follow the clock (a second or two at most). Each
+//! real expiry when the backend does not follow the clock (up to five seconds). Each
 //! uses keys under `sess:` and a few of its own prefixes, so point the backend at an empty
 //! database.
 

@@ -159,7 +159,11 @@ fn methods_in(header: &str) -> Vec<&'static str> {
     let end = body.find("\n}\n").expect("the block ends");
     let mut names: Vec<&'static str> = body[..end]
         .lines()
-        .filter_map(|line| line.trim_start().strip_prefix("fn "))
+        .filter_map(|line| {
+            let line = line.trim_start();
+            line.strip_prefix("fn ")
+                .or_else(|| line.strip_prefix("async fn "))
+        })
         .filter_map(|rest| rest.split(['(', '<']).next())
         .collect();
     names.sort_unstable();

@@ -1,6 +1,7 @@
-//! Invalid configurations: keyrings and key material, keyring files and their reloads. Every
-//! message names the fix and never repeats what it refused, which may be a secret typed in the
-//! wrong place.
+//! Invalid configurations: keyrings and key material, keyring files and their reloads. A
+//! message names the fix, or the line or file to fix, and never repeats a value it refused,
+//! which may be a secret typed in the wrong place; it shows only what the operator chose to
+//! name (a key id, a path, a variable name that looks like one).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -289,7 +290,9 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::ZeroKeyId => f.write_str("key id 0 is reserved; ids start at 1"),
+            ConfigError::ZeroKeyId => {
+                f.write_str("key id 0 is reserved; give the key an id of 1 or more")
+            }
             ConfigError::DuplicateKeyId { id } => write!(
                 f,
                 "key id {id} appears more than once; give each key its own id"

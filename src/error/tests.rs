@@ -1,8 +1,9 @@
 //! Every message the crate's errors can print, checked word for word: a configuration or
 //! setting message names the fix, and no message repeats input that may be a secret.
 //!
-//! The `covers_*` functions match without a wildcard, so a new variant does not compile
-//! until it has a message here.
+//! The `variant_*` functions match without a wildcard and number the variants, and each test
+//! checks that its table has a message for every number: a new variant does not compile until
+//! it is numbered, and then fails until it has a message here.
 
 use std::path::PathBuf;
 
@@ -12,20 +13,41 @@ use crate::codec::{CodecError, CodecErrorKind, CodecId, CodecOp};
 /// A value that must never appear in a message: base64 of 32 bytes, as key material is.
 const SECRET: &str = "c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IGxlYWtzISE=";
 
-fn covers_setting(e: &SettingError) {
+/// Each setting error's number, and how many there are (with these features).
+fn variant_setting(e: &SettingError) -> usize {
     match e {
-        SettingError::IdleTtlOutOfRange
-        | SettingError::AbsoluteLifetimeOutOfRange
-        | SettingError::MaxEnvelopeLenOutOfRange
-        | SettingError::SealerSizes
-        | SettingError::EmptyPrefix
-        | SettingError::ZeroScanCount
-        | SettingError::DuplicateCodec { .. } => {}
+        SettingError::IdleTtlOutOfRange => 0,
+        SettingError::AbsoluteLifetimeOutOfRange => 1,
+        SettingError::MaxEnvelopeLenOutOfRange => 2,
+        SettingError::SealerSizes => 3,
+        SettingError::EmptyPrefix => 4,
+        SettingError::ZeroScanCount => 5,
+        SettingError::DuplicateCodec { .. } => 6,
         #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
-        SettingError::PlainIdsWithAdapter => {}
+        SettingError::PlainIdsWithAdapter => 7,
         #[cfg(feature = "tower-sessions")]
-        SettingError::CodecCannotHoldRecords | SettingError::LifetimeWithTowerSessions => {}
+        SettingError::CodecCannotHoldRecords => 8,
+        #[cfg(feature = "tower-sessions")]
+        SettingError::LifetimeWithTowerSessions => 9,
     }
+}
+
+fn setting_variants() -> Vec<usize> {
+    let mut all: Vec<usize> = (0..=6).collect();
+    if cfg!(any(feature = "tower-sessions", feature = "actix-session")) {
+        all.push(7);
+    }
+    if cfg!(feature = "tower-sessions") {
+        all.extend([8, 9]);
+    }
+    all
+}
+
+/// Fails unless `seen` holds every number of `all`.
+fn assert_all_covered(mut seen: Vec<usize>, all: Vec<usize>, what: &str) {
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, all, "a {what} variant has no message in this file");
 }
 
 fn setting_messages() -> Vec<(SettingError, &'static str)> {
@@ -86,54 +108,81 @@ fn setting_messages() -> Vec<(SettingError, &'static str)> {
 
 #[test]
 fn every_setting_message_is_as_written() {
+    let mut seen = Vec::new();
     for (error, text) in setting_messages() {
-        covers_setting(&error);
+        seen.push(variant_setting(&error));
         assert_eq!(error.to_string(), text, "{error:?}");
         assert_eq!(
             ConfigError::InvalidSetting(error).to_string(),
             format!("invalid store setting: {text}")
         );
     }
+    assert_all_covered(seen, setting_variants(), "SettingError");
 }
 
-fn covers_config(e: &ConfigError) {
+/// Each configuration error's number.
+fn variant_config(e: &ConfigError) -> usize {
     match e {
-        ConfigError::ZeroKeyId
-        | ConfigError::DuplicateKeyId { .. }
-        | ConfigError::NoPrimary
-        | ConfigError::MultiplePrimaries { .. }
-        | ConfigError::DuplicateMaterial { .. }
-        | ConfigError::KeyLength { .. }
-        | ConfigError::KeyEncoding { .. }
-        | ConfigError::WeakArgon2 { .. }
-        | ConfigError::Argon2Salt { .. }
-        | ConfigError::Argon2
-        | ConfigError::UnknownSuite
-        | ConfigError::InvalidSetting(_)
-        | ConfigError::Key { .. }
-        | ConfigError::CostlyArgon2 { .. } => {}
+        ConfigError::ZeroKeyId => 0,
+        ConfigError::DuplicateKeyId { .. } => 1,
+        ConfigError::NoPrimary => 2,
+        ConfigError::MultiplePrimaries { .. } => 3,
+        ConfigError::DuplicateMaterial { .. } => 4,
+        ConfigError::KeyLength { .. } => 5,
+        ConfigError::KeyEncoding { .. } => 6,
+        ConfigError::WeakArgon2 { .. } => 7,
+        ConfigError::Argon2Salt { .. } => 8,
+        ConfigError::Argon2 => 9,
+        ConfigError::UnknownSuite => 10,
+        ConfigError::InvalidSetting(_) => 11,
+        ConfigError::Key { .. } => 12,
+        ConfigError::CostlyArgon2 { .. } => 13,
         #[cfg(feature = "config")]
-        ConfigError::Syntax { .. }
-        | ConfigError::ConfigFile { .. }
-        | ConfigError::SecretFile { .. }
-        | ConfigError::MissingEnv { .. }
-        | ConfigError::FilePermissions { .. }
-        | ConfigError::RemovedIdReturned { .. }
-        | ConfigError::NoMaterial
-        | ConfigError::NoSuite
-        | ConfigError::RetiredWithMaterial
-        | ConfigError::MaterialSources { .. }
-        | ConfigError::PassphraseSettings
-        | ConfigError::Argon2WithoutPassphrase
-        | ConfigError::EmptyPassphrase
-        | ConfigError::SaltEncoding
-        | ConfigError::NotAFile { .. }
-        | ConfigError::InvalidEnvName
-        | ConfigError::SecretInPlaceOfName
-        | ConfigError::KeyChanged { .. }
-        | ConfigError::Unretired { .. }
-        | ConfigError::PrimaryIdDecreased { .. } => {}
+        ConfigError::Syntax { .. } => 14,
+        #[cfg(feature = "config")]
+        ConfigError::ConfigFile { .. } => 15,
+        #[cfg(feature = "config")]
+        ConfigError::SecretFile { .. } => 16,
+        #[cfg(feature = "config")]
+        ConfigError::MissingEnv { .. } => 17,
+        #[cfg(feature = "config")]
+        ConfigError::FilePermissions { .. } => 18,
+        #[cfg(feature = "config")]
+        ConfigError::RemovedIdReturned { .. } => 19,
+        #[cfg(feature = "config")]
+        ConfigError::NoMaterial => 20,
+        #[cfg(feature = "config")]
+        ConfigError::NoSuite => 21,
+        #[cfg(feature = "config")]
+        ConfigError::RetiredWithMaterial => 22,
+        #[cfg(feature = "config")]
+        ConfigError::MaterialSources { .. } => 23,
+        #[cfg(feature = "config")]
+        ConfigError::PassphraseSettings => 24,
+        #[cfg(feature = "config")]
+        ConfigError::Argon2WithoutPassphrase => 25,
+        #[cfg(feature = "config")]
+        ConfigError::EmptyPassphrase => 26,
+        #[cfg(feature = "config")]
+        ConfigError::SaltEncoding => 27,
+        #[cfg(feature = "config")]
+        ConfigError::NotAFile { .. } => 28,
+        #[cfg(feature = "config")]
+        ConfigError::InvalidEnvName => 29,
+        #[cfg(feature = "config")]
+        ConfigError::SecretInPlaceOfName => 30,
+        #[cfg(feature = "config")]
+        ConfigError::KeyChanged { .. } => 31,
+        #[cfg(feature = "config")]
+        ConfigError::Unretired { .. } => 32,
+        #[cfg(feature = "config")]
+        ConfigError::PrimaryIdDecreased { .. } => 33,
     }
+}
+
+fn config_variants() -> Vec<usize> {
+    let count = if cfg!(feature = "config") { 34 } else { 14 };
+    (0..count).collect()
 }
 
 /// Every configuration error with the exact message it prints. Inputs that are shown (ids,
@@ -144,7 +193,7 @@ fn config_messages() -> Vec<(ConfigError, String)> {
     let mut all = vec![
         (
             ConfigError::ZeroKeyId,
-            s("key id 0 is reserved; ids start at 1"),
+            s("key id 0 is reserved; give the key an id of 1 or more"),
         ),
         (
             ConfigError::DuplicateKeyId { id: 4 },
@@ -225,7 +274,7 @@ fn config_messages() -> Vec<(ConfigError, String)> {
                 id: 7,
                 error: Box::new(ConfigError::ZeroKeyId),
             },
-            s("key 7: key id 0 is reserved; ids start at 1"),
+            s("key 7: key id 0 is reserved; give the key an id of 1 or more"),
         ),
         (
             ConfigError::CostlyArgon2 {
@@ -428,10 +477,16 @@ fn config_file_messages() -> Vec<(ConfigError, String)> {
 
 #[test]
 fn every_configuration_message_is_as_written() {
+    let mut seen = Vec::new();
     for (error, text) in config_messages() {
-        covers_config(&error);
+        seen.push(variant_config(&error));
         assert_eq!(error.to_string(), text, "{error:?}");
+        assert_eq!(
+            Error::Config(error).to_string(),
+            format!("invalid configuration: {text}")
+        );
     }
+    assert_all_covered(seen, config_variants(), "ConfigError");
 }
 
 /// "Names the fix": each message says what to do, what the rule is, or which value to
@@ -443,8 +498,11 @@ fn every_configuration_message_is_as_written() {
 fn every_configuration_message_names_the_fix() {
     const FIXES: &[&str] = &[
         "must",
-        "; ",
         "needs ",
+        "set it",
+        "build ",
+        "use ",
+        "raise ",
         "give ",
         "add ",
         "name ",
@@ -477,12 +535,14 @@ fn every_configuration_message_names_the_fix() {
         .map(|(_, t)| t)
         .collect();
     texts.extend(setting_messages().into_iter().map(|(_, t)| t.to_owned()));
-    for text in texts {
-        assert!(
-            FIXES.iter().any(|fix| text.contains(fix)),
-            "this message does not say what to do: {text}"
-        );
-    }
+    let silent: Vec<String> = texts
+        .into_iter()
+        .filter(|text| !FIXES.iter().any(|fix| text.contains(fix)))
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "these messages do not say what to do: {silent:#?}"
+    );
 }
 
 /// Values the operator may have pasted in the wrong place come back nowhere: not in the
@@ -526,6 +586,10 @@ fn backend_messages_keep_only_the_kind_a_fixed_detail_and_a_code_word() {
     ];
     for (error, text) in cases {
         assert_eq!(error.to_string(), text);
+        assert_eq!(
+            Error::Backend(error).to_string(),
+            format!("session backend error: {text}")
+        );
     }
     // A server's text is not a code: it may quote the command's key or value.
     let quoted = BackendError::new(
@@ -581,8 +645,34 @@ fn rejection_messages_name_the_rule_and_its_step() {
 
 #[test]
 fn codec_messages_keep_the_category_never_the_input() {
-    let error = CodecError::new(CodecId::JSON, CodecOp::Decode, CodecErrorKind::Syntax);
-    assert_eq!(error.to_string(), "json decoding failed: malformed input");
+    let kinds = [
+        (CodecErrorKind::UnexpectedEnd, "input ended early"),
+        (
+            CodecErrorKind::TrailingBytes,
+            "trailing bytes after the value",
+        ),
+        (CodecErrorKind::Syntax, "malformed input"),
+        (CodecErrorKind::Data, "data does not match the session type"),
+        (CodecErrorKind::Limit, "size limit exceeded"),
+        (
+            CodecErrorKind::Unsupported,
+            "value not representable in this format",
+        ),
+        (CodecErrorKind::Other, "codec failure"),
+    ];
+    for (kind, text) in kinds {
+        match kind {
+            CodecErrorKind::UnexpectedEnd
+            | CodecErrorKind::TrailingBytes
+            | CodecErrorKind::Syntax
+            | CodecErrorKind::Data
+            | CodecErrorKind::Limit
+            | CodecErrorKind::Unsupported
+            | CodecErrorKind::Other => {}
+        }
+        let error = CodecError::new(CodecId::JSON, CodecOp::Decode, kind);
+        assert_eq!(error.to_string(), format!("json decoding failed: {text}"));
+    }
     assert_eq!(
         Error::Encode(CodecError::new(
             CodecId::BINCODE,

@@ -22,11 +22,27 @@ use super::{Inner, ResealCounters, StorageKeys, Store};
 /// then [`build`](StoreBuilder::build).
 ///
 /// The third parameter is the builder's state: [`WantsSealer`] until a keyring or sealer is
-/// given, then [`WithKeyring`] or [`WithSealer`]. `build` is not there before, so a store
-/// without a keyring does not compile:
+/// given, then [`WithKeyring`] or [`WithSealer`]:
 ///
-/// ```compile_fail
-/// use sealed_session::{MemoryBackend, Store};
+/// ```
+/// use sealed_session::{KeyMaterial, Keyring, KeyringSealer, MemoryBackend, SaltSource, Store, Suite};
+///
+/// let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
+/// let store: Store<String, MemoryBackend> = Store::builder(MemoryBackend::new())
+///     .keyring(keyring)
+///     .salt_source(SaltSource::Os)
+///     .build()?;
+/// let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
+/// let store: Store<String, MemoryBackend> = Store::builder(MemoryBackend::new())
+///     .sealer(KeyringSealer::new(keyring))
+///     .build()?;
+/// # Ok::<(), sealed_session::Error>(())
+/// ```
+///
+/// `build` is not there before, so a store without a keyring does not compile:
+///
+/// ```compile_fail,E0599
+/// use sealed_session::{KeyMaterial, Keyring, KeyringSealer, MemoryBackend, SaltSource, Store, Suite};
 ///
 /// let store: Store<String, MemoryBackend> = Store::builder(MemoryBackend::new()).build()?;
 /// # Ok::<(), sealed_session::Error>(())
@@ -34,8 +50,8 @@ use super::{Inner, ResealCounters, StorageKeys, Store};
 ///
 /// and a salt source only applies to the built-in sealer:
 ///
-/// ```compile_fail
-/// use sealed_session::{KeyringSealer, Keyring, KeyMaterial, MemoryBackend, SaltSource, Store, Suite};
+/// ```compile_fail,E0599
+/// use sealed_session::{KeyMaterial, Keyring, KeyringSealer, MemoryBackend, SaltSource, Store, Suite};
 ///
 /// let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
 /// let store: Store<String, MemoryBackend> = Store::builder(MemoryBackend::new())
@@ -44,6 +60,8 @@ use super::{Inner, ResealCounters, StorageKeys, Store};
 ///     .build()?;
 /// # Ok::<(), sealed_session::Error>(())
 /// ```
+///
+/// Once chosen, the sealer stays: `keyring` and `sealer` exist only in the first state.
 pub struct StoreBuilder<T, B, S = WantsSealer> {
     backend: B,
     state: S,
@@ -51,14 +69,28 @@ pub struct StoreBuilder<T, B, S = WantsSealer> {
 }
 
 /// [`StoreBuilder`] state: nothing seals the envelopes yet, so there is no `build`.
-#[derive(Debug)]
 pub struct WantsSealer(());
 
+impl fmt::Debug for WantsSealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WantsSealer")
+    }
+}
+
 /// [`StoreBuilder`] state: the built-in envelope v1 sealer over a keyring handle.
-#[derive(Debug)]
 pub struct WithKeyring {
     handle: KeyringHandle,
     salt: SaltSource,
+}
+
+impl fmt::Debug for WithKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let WithKeyring { handle, salt } = self;
+        f.debug_struct("WithKeyring")
+            .field("keyring", &*handle.current())
+            .field("salt", salt)
+            .finish()
+    }
 }
 
 /// [`StoreBuilder`] state: a sealer of the application's own.

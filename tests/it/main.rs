@@ -27,9 +27,9 @@ mod cli;
 mod codec;
 #[cfg(feature = "redis")]
 mod conformance_cluster;
-#[cfg(feature = "conformance")]
+#[cfg(feature = "memory")]
 mod conformance_memory;
-#[cfg(all(feature = "conformance", feature = "redis"))]
+#[cfg(feature = "redis")]
 mod conformance_redis;
 mod keyring;
 #[cfg(feature = "config")]

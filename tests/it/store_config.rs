@@ -117,6 +117,31 @@ fn debug_of_a_store_shows_configuration_only() {
     );
 }
 
+#[test]
+fn debug_of_a_builder_shows_its_state_and_settings_only() {
+    assert_eq!(
+        format!("{:?}", builder()),
+        "StoreBuilder { sealer: WantsSealer, prefix: \"sess:\", storage_keys: Hashed, \
+         codec: bincode, reads: [bincode], idle_ttl: Fixed(86400s), absolute_lifetime: \
+         Some(604800), touch: true, max_envelope_len: 65536, scan_count: 100, \
+         lazy_reseal: true, .. }"
+    );
+    let text = format!("{:?}", builder().keyring(keyring(1)).also_read(Json));
+    assert!(
+        text.starts_with(
+            "StoreBuilder { sealer: WithKeyring { keyring: Keyring { primary: 1, keys: \
+             [1 primary aes-256-gcm] }, salt: Os }, prefix: \"sess:\""
+        ),
+        "{text}"
+    );
+    assert!(text.contains("reads: [bincode, json]"), "{text}");
+    let text = format!("{:?}", builder().sealer(KeyringSealer::new(keyring(2))));
+    assert!(
+        text.starts_with("StoreBuilder { sealer: KeyringSealer { keyring: Keyring { primary: 2"),
+        "{text}"
+    );
+}
+
 /// Salts come from the operating system unless the application opts into the thread-local
 /// generator, which a `fork()` or a VM snapshot copies with its state (repeating salts, so
 /// envelope keys, across sessions). Choosing the source keeps the keyring handle.

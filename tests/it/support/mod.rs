@@ -9,14 +9,13 @@
     clippy::indexing_slicing
 )]
 
-// The same file the library's conformance suite uses, so the fixtures exist once.
-#[path = "../../../src/conformance/fixtures.rs"]
-mod fixtures;
 pub mod http;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-pub use fixtures::*;
+// The conformance suite's fixtures, so they exist once (the crate is its own dev-dependency
+// with the `conformance` feature).
+pub use sealed_session::conformance::fixtures::*;
 
 /// A fresh directory under the system temp dir, unique to this process and call.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
