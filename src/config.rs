@@ -276,6 +276,7 @@ impl KeyringConfig {
 
     /// Sets how the permissions of secret files are checked when resolving (default
     /// [`FilePermissions::Checked`]).
+    #[must_use]
     pub fn with_file_permissions(mut self, permissions: FilePermissions) -> Self {
         self.permissions = permissions;
         self
@@ -283,6 +284,7 @@ impl KeyringConfig {
 
     /// Sets the directory that relative secret-file paths are resolved against (by default
     /// the configuration file's directory, or the working directory for parsed text).
+    #[must_use]
     pub fn with_base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.base_dir = Some(dir.into());
         self

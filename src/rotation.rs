@@ -131,6 +131,7 @@ impl Default for RewrapOptions {
 
 impl RewrapOptions {
     /// Sets [`RewrapOptions::dry_run`].
+    #[must_use]
     pub fn dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
         self
@@ -140,18 +141,21 @@ impl RewrapOptions {
     pub const MAX_BATCH: usize = 10_000;
 
     /// Sets [`RewrapOptions::batch`] (between 1 and [`RewrapOptions::MAX_BATCH`]).
+    #[must_use]
     pub fn batch(mut self, batch: usize) -> Self {
         self.batch = batch.clamp(1, RewrapOptions::MAX_BATCH);
         self
     }
 
     /// Sets [`RewrapOptions::max_envelope_len`].
+    #[must_use]
     pub fn max_envelope_len(mut self, len: usize) -> Self {
         self.max_envelope_len = len;
         self
     }
 
     /// Sets [`RewrapOptions::absolute_lifetime`].
+    #[must_use]
     pub fn absolute_lifetime(mut self, lifetime: Option<Duration>) -> Self {
         self.absolute_lifetime = lifetime;
         self

@@ -302,6 +302,7 @@ impl KeyringSealer {
     }
 
     /// Chooses where salts come from.
+    #[must_use]
     pub fn with_salt_source(mut self, salt: SaltSource) -> Self {
         self.salt = salt;
         self

@@ -178,6 +178,7 @@ type PendingKey = (u32, KeyState, Option<(Suite, KeyMaterial)>);
 
 impl KeyringBuilder {
     /// Adds a key in any state. For [`KeyState::Retired`] the suite and material are dropped.
+    #[must_use]
     pub fn key(mut self, id: u32, suite: Suite, state: KeyState, material: KeyMaterial) -> Self {
         let keep = (state != KeyState::Retired).then_some((suite, material));
         self.entries.push((id, state, keep));
@@ -185,16 +186,19 @@ impl KeyringBuilder {
     }
 
     /// Adds the primary key.
+    #[must_use]
     pub fn primary(self, id: u32, suite: Suite, material: KeyMaterial) -> Self {
         self.key(id, suite, KeyState::Primary, material)
     }
 
     /// Adds a key that opens but never seals.
+    #[must_use]
     pub fn decrypt_only(self, id: u32, suite: Suite, material: KeyMaterial) -> Self {
         self.key(id, suite, KeyState::DecryptOnly, material)
     }
 
     /// Adds a retired id: envelopes naming it are refused as retired, not unknown.
+    #[must_use]
     pub fn retired(mut self, id: u32) -> Self {
         self.entries.push((id, KeyState::Retired, None));
         self

@@ -77,6 +77,7 @@ impl BackendError {
 
     /// Adds a fixed description (`"a Redis Cluster has only database 0"`), printed after the
     /// kind. Being `'static`, it cannot hold anything read at run time.
+    #[must_use]
     pub fn with_detail(mut self, detail: &'static str) -> Self {
         self.detail = Some(detail);
         self
@@ -84,6 +85,7 @@ impl BackendError {
 
     /// Records the server's error code (`NOPERM`, `WRONGPASS`, `OOM`...): a single word of
     /// letters, never data. Anything else is ignored.
+    #[must_use]
     pub fn with_code(mut self, code: &str) -> Self {
         if !code.is_empty()
             && code.len() <= 32
@@ -105,6 +107,7 @@ impl BackendError {
     }
 
     /// Overrides whether the operation may be retried.
+    #[must_use]
     pub fn with_retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
         self

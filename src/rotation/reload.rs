@@ -126,6 +126,7 @@ impl Reloader {
     }
 
     /// Looks environment variables up in `env` instead of the process environment.
+    #[must_use]
     pub fn with_environment(mut self, env: impl Environment + Send + Sync + 'static) -> Self {
         self.env = Box::new(env);
         self
@@ -133,6 +134,7 @@ impl Reloader {
 
     /// Checks the permissions of the files later reloads read as `permissions` says
     /// (default [`FilePermissions::Checked`]).
+    #[must_use]
     pub fn with_file_permissions(mut self, permissions: FilePermissions) -> Self {
         self.permissions = permissions;
         self

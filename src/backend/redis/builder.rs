@@ -56,12 +56,14 @@ pub(super) enum Target {
 impl RedisBackendBuilder {
     /// A standalone server by URL: `redis://[user[:password]@]host[:port][/db]`,
     /// `rediss://…` for TLS (feature `tls`), `redis+unix:///path/to/socket[?db=N]`.
+    #[must_use]
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.target = Target::Url(url.into());
         self
     }
 
     /// A standalone server by host and port.
+    #[must_use]
     pub fn host(mut self, host: impl Into<String>, port: u16) -> Self {
         self.target = Target::Host(host.into(), port);
         self
@@ -74,24 +76,28 @@ impl RedisBackendBuilder {
     }
 
     /// ACL user name (overrides one given in a URL).
+    #[must_use]
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.username = Some(username.into());
         self
     }
 
     /// Password (overrides one given in a URL). Never printed by `Debug`.
+    #[must_use]
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
         self
     }
 
     /// Database number (standalone only; a Cluster has only database 0).
+    #[must_use]
     pub fn db(mut self, db: i64) -> Self {
         self.db = Some(db);
         self
     }
 
     /// Time allowed to establish a connection (default 1 s).
+    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
@@ -100,6 +106,7 @@ impl RedisBackendBuilder {
     /// Time allowed for each operation (default 1 s): its command's reply, or, for a load,
     /// its retry and follow-up command as well. A batch can take it more than once, one
     /// step after another (see [timeouts](crate::backend::redis#timeouts-and-retries)).
+    #[must_use]
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = Some(timeout);
         self
@@ -107,6 +114,7 @@ impl RedisBackendBuilder {
 
     /// Trusts this CA (PEM) for `rediss://` instead of the system's roots (feature `tls`).
     #[cfg(feature = "tls")]
+    #[must_use]
     pub fn tls_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.root_cert_pem = Some(pem.into());
         self
