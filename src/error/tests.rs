@@ -51,6 +51,10 @@ fn assert_all_covered(mut seen: Vec<usize>, all: Vec<usize>, what: &str) {
 }
 
 fn setting_messages() -> Vec<(SettingError, &'static str)> {
+    #[cfg_attr(
+        not(any(feature = "tower-sessions", feature = "actix-session")),
+        allow(unused_mut)
+    )]
     let mut all = vec![
         (
             SettingError::IdleTtlOutOfRange,
@@ -190,6 +194,7 @@ fn config_variants() -> Vec<usize> {
 /// value read from a secret source.
 fn config_messages() -> Vec<(ConfigError, String)> {
     let s = |text: &str| text.to_owned();
+    #[cfg_attr(not(feature = "config"), allow(unused_mut))]
     let mut all = vec![
         (
             ConfigError::ZeroKeyId,
