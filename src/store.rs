@@ -5,13 +5,12 @@
 //! that never outlives that expiry. Loading: read, check the size, open (which checks key,
 //! commitment, tag, storage key and expiry), decode with the codec the envelope names.
 
-use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use crate::backend::{Backend, Fetched, ScanCursor, SetMode};
+use crate::backend::{Backend, Fetched, SetMode};
 #[cfg(feature = "bincode")]
 use crate::codec::Bincode;
 use crate::codec::CodecId;
@@ -19,13 +18,19 @@ use crate::crypto::{KeyringHandle, WipeOnDrop};
 use crate::envelope::Header;
 use crate::error::{Error, RejectKind, Rejection};
 use crate::id::{SessionId, StorageId};
-use crate::rotation::{self, RewrapOptions, RewrapReport};
+use crate::rotation;
 use crate::sealer::{OpenContext, Opened, SealContext, Sealer};
 
 mod builder;
+mod listing;
+mod reseal;
+mod session;
 mod settings;
 
 pub use self::builder::{StoreBuilder, WantsSealer, WithKeyring, WithSealer};
+use self::reseal::ResealCounters;
+pub use self::reseal::ResealStats;
+pub use self::session::Session;
 use self::settings::{IdleTtl, Settings};
 pub use crate::envelope::{DEFAULT_MAX_ENVELOPE_LEN, MAX_ENVELOPE_LEN_LIMIT};
 
@@ -40,26 +45,6 @@ pub const DEFAULT_SCAN_COUNT: usize = 100;
 /// Longest accepted idle TTL or absolute lifetime: ten years.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
 
-/// Counts of lazy re-seals (see [`StoreBuilder::lazy_reseal`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ResealStats {
-    /// Sessions written back under the primary key.
-    pub resealed: u64,
-    /// Write-backs skipped because the stored value had changed since it was read (a save
-    /// or another re-seal won): harmless.
-    pub raced: u64,
-    /// Write-backs that failed (backend error, or the sealer refused).
-    pub failed: u64,
-}
-
-#[derive(Default)]
-struct ResealCounters {
-    resealed: AtomicU64,
-    raced: AtomicU64,
-    failed: AtomicU64,
-}
-
 /// How a session id becomes a storage key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StorageKeys {
@@ -69,59 +54,6 @@ pub enum StorageKeys {
     /// `prefix + id`, the layout of connect-redis. Anyone who can list the backend's keys
     /// can then impersonate every user; choose it only for compatibility.
     PlainIds,
-}
-
-/// A session's data and its absolute expiry.
-///
-/// A session made with [`Session::new`] is *new*: it has no expiry yet, its absolute
-/// lifetime starts when it is first stored, and storing it never replaces an existing entry.
-/// A session returned by [`Store::load`] carries the expiry it was created with; every
-/// save, touch and id change keeps it (or shortens it, if the store's lifetime was
-/// shortened since), and saving it never recreates an entry that was destroyed meanwhile.
-/// A session stored without an expiry (by a store that had no absolute lifetime) gets one
-/// when a store with a lifetime first loads it: `now + lifetime`, written back at once.
-pub struct Session<T> {
-    /// The application's session data.
-    pub data: T,
-    /// `None`: not yet stored; `Some(0)`: no absolute lifetime; `Some(t)`: Unix seconds.
-    expires_at: Option<u64>,
-}
-
-impl<T> Session<T> {
-    /// A new session whose lifetime starts when it is first saved.
-    pub fn new(data: T) -> Self {
-        Session {
-            data,
-            expires_at: None,
-        }
-    }
-
-    /// The absolute expiry, once the session has been stored under a store with an
-    /// absolute lifetime.
-    pub fn expires_at(&self) -> Option<SystemTime> {
-        match self.expires_at {
-            Some(secs) if secs != 0 => UNIX_EPOCH.checked_add(Duration::from_secs(secs)),
-            _ => None,
-        }
-    }
-
-    /// The data, dropping the expiry (a session built from it starts a new lifetime).
-    pub fn into_data(self) -> T {
-        self.data
-    }
-}
-
-impl<T> fmt::Debug for Session<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Session {
-            data: _,
-            expires_at,
-        } = self;
-        f.debug_struct("Session")
-            .field("data", &format_args!("[redacted]"))
-            .field("expires_at", expires_at)
-            .finish()
-    }
 }
 
 /// A session store for session data of type `T` on backend `B`.
@@ -325,205 +257,6 @@ where
         }
     }
 
-    fn is_storage_id(&self, rest: &str) -> bool {
-        match self.inner.settings.storage_keys {
-            StorageKeys::Hashed => {
-                rest.len() == 64 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            }
-            StorageKeys::PlainIds => SessionId::parse(rest).is_ok(),
-        }
-    }
-
-    /// Every storage id under the prefix, each once: keys of the form this store writes
-    /// (prefix + 64 lowercase hex digits, or prefix + a session id in plain mode). Holds
-    /// every id in memory: use [`Store::len`] or [`Store::is_empty`] to count.
-    pub async fn ids(&self) -> Result<Vec<StorageId>, Error> {
-        let mut seen = BTreeSet::new();
-        let mut cursor = ScanCursor::start();
-        loop {
-            let (page, next) = self.scan_page(cursor).await?;
-            seen.extend(page);
-            match next {
-                Some(c) => cursor = c,
-                None => break,
-            }
-        }
-        Ok(seen.into_iter().collect())
-    }
-
-    /// Number of entries under the prefix, counted a scan page at a time: memory holds the
-    /// ids of the last two pages only, whatever the number of sessions. Like the listing it
-    /// rests on, the count is of a moving set: entries created or removed while it runs may
-    /// or may not be counted, and a key the backend lists again after more than a page (Redis
-    /// can, when it resizes its table during the scan) is counted again.
-    pub async fn len(&self) -> Result<usize, Error> {
-        let mut count = 0usize;
-        let mut recent: [HashSet<StorageId>; 2] = Default::default();
-        let mut cursor = ScanCursor::start();
-        loop {
-            let (page, next) = self.scan_page(cursor).await?;
-            let fresh: HashSet<StorageId> = page
-                .into_iter()
-                .filter(|id| !recent.iter().any(|r| r.contains(id)))
-                .collect();
-            count = count.saturating_add(fresh.len());
-            recent = [std::mem::take(&mut recent[1]), fresh];
-            match next {
-                Some(c) => cursor = c,
-                None => return Ok(count),
-            }
-        }
-    }
-
-    /// True when no entry is under the prefix. Stops at the first entry found.
-    pub async fn is_empty(&self) -> Result<bool, Error> {
-        let mut cursor = ScanCursor::start();
-        loop {
-            let (page, next) = self.scan_page(cursor).await?;
-            if !page.is_empty() {
-                return Ok(false);
-            }
-            match next {
-                Some(c) => cursor = c,
-                None => return Ok(true),
-            }
-        }
-    }
-
-    /// Every session under the prefix, each with the result of opening it: one corrupt or
-    /// retired entry does not hide the others. A backend error aborts the listing. Reads go
-    /// out a scan page at a time (pipelined where the backend can).
-    #[allow(clippy::type_complexity)]
-    pub async fn all(&self) -> Result<Vec<(StorageId, Result<Session<T>, Rejection>)>, Error> {
-        let max = self.inner.settings.max_envelope_len;
-        let mut out = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut cursor = ScanCursor::start();
-        loop {
-            let (page, next) = self.scan_page(cursor).await?;
-            let page: Vec<StorageId> = page
-                .into_iter()
-                .filter(|id| seen.insert(id.clone()))
-                .collect();
-            let keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
-            let values = self.inner.backend.get_many(&keys, max).await?;
-            for ((id, key), fetched) in page.into_iter().zip(&keys).zip(values) {
-                let opened = match fetched {
-                    Fetched::Missing => continue,
-                    Fetched::TooLarge { .. } | Fetched::NotBytes => Err(RejectKind::Length.into()),
-                    Fetched::Value(value) => self.open(key, value).map(|(session, _)| session),
-                };
-                match opened {
-                    Ok(session) => out.push((id, Ok(session))),
-                    Err(Error::Rejected(r)) => out.push((id, Err(r))),
-                    Err(e) => return Err(e),
-                }
-            }
-            match next {
-                Some(c) => cursor = c,
-                None => break,
-            }
-        }
-        Ok(out)
-    }
-
-    /// Removes every entry under the prefix; returns how many were removed. Deletions go
-    /// out a scan page at a time (pipelined where the backend can), and memory holds one
-    /// page whatever the number of sessions (a key listed twice is removed once).
-    pub async fn clear(&self) -> Result<usize, Error> {
-        let mut removed = 0u64;
-        let mut cursor = ScanCursor::start();
-        loop {
-            let (page, next) = self.scan_page(cursor).await?;
-            let keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
-            removed = removed.saturating_add(self.inner.backend.delete_many(&keys).await?);
-            match next {
-                Some(c) => cursor = c,
-                None => break,
-            }
-        }
-        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
-    }
-
-    /// One scan page of storage ids (a later page may list one again), and the next cursor.
-    async fn scan_page(
-        &self,
-        cursor: ScanCursor,
-    ) -> Result<(Vec<StorageId>, Option<ScanCursor>), Error> {
-        let hashed = self.inner.settings.storage_keys == StorageKeys::Hashed;
-        let page = self
-            .inner
-            .backend
-            .scan(
-                &self.inner.settings.prefix,
-                cursor,
-                self.inner.settings.scan_count,
-            )
-            .await?;
-        let mut ids = Vec::new();
-        for key in page.keys {
-            // Only keys this store could have written: another store whose prefix merely
-            // starts with ours ("sess:" and "sess:admin:") is left alone.
-            if let Some(rest) = key.strip_prefix(self.inner.settings.prefix.as_str())
-                && self.is_storage_id(rest)
-            {
-                ids.push(StorageId::from_stored(rest, hashed));
-            }
-        }
-        Ok((ids, page.next))
-    }
-
-    /// The handle through which this store's keyring can be replaced at run time, when the
-    /// store was built with [`StoreBuilder::keyring`] or [`StoreBuilder::keyring_handle`]
-    /// (`None` with a custom sealer).
-    pub fn keyring_handle(&self) -> Option<&KeyringHandle> {
-        self.inner.keyring.as_ref()
-    }
-
-    /// Re-seals under the primary key every session of this store that is under an older
-    /// key: the library side of `sealed-session rewrap`. See [`rotation::rewrap`]; only keys
-    /// this store writes (its prefix followed by a storage id) are visited, and the store's
-    /// clock, maximum envelope size and absolute lifetime apply (the lifetime in `options`
-    /// is replaced by the store's). `progress` sees the totals after each page.
-    pub async fn rewrap(
-        &self,
-        options: &RewrapOptions,
-        progress: impl FnMut(&RewrapReport),
-    ) -> Result<RewrapReport, Error> {
-        let inner = &self.inner;
-        let mut options = options
-            .clone()
-            .max_envelope_len(inner.settings.max_envelope_len);
-        options.absolute_lifetime = inner.settings.absolute_lifetime;
-        let keep = |key: &str| {
-            key.strip_prefix(inner.settings.prefix.as_str())
-                .is_some_and(|rest| self.is_storage_id(rest))
-        };
-        rotation::rewrap_filtered(
-            &inner.backend,
-            inner.sealer.as_ref(),
-            &inner.settings.prefix,
-            &keep,
-            inner.settings.clock.as_ref(),
-            &options,
-            progress,
-        )
-        .await
-    }
-
-    /// Counts this store's envelopes by key id, from their headers alone (see
-    /// [`rotation::census`]; every key under the prefix is counted).
-    pub async fn census(&self) -> Result<rotation::Census, Error> {
-        let options = RewrapOptions::default().batch(self.inner.settings.scan_count);
-        rotation::census(
-            &self.inner.backend,
-            &self.inner.settings.prefix,
-            &options,
-            |_| {},
-        )
-        .await
-    }
-
     /// Loads a session by its storage id (from [`Store::ids`]).
     pub async fn load_stored(&self, id: &StorageId) -> Result<Option<Session<T>>, Error> {
         self.load_key(&self.key_of(id)).await
@@ -578,51 +311,6 @@ where
             Err(e) if fix_expiry && e.is_retryable() => Err(e),
             Err(_) if fix_expiry => Err(RejectKind::Expired.into()),
             _ => Ok(Some(session)),
-        }
-    }
-
-    /// Writes a re-sealed session back if the stored value is still the one that was read,
-    /// keeping its TTL; returns whether it replaced it. The outcome is counted in
-    /// [`Store::reseal_stats`]. For a lazy re-seal under the primary key this is best effort:
-    /// the load has succeeded whatever happens here, and a failure only leaves the value
-    /// under its old key for the next load or a bulk re-seal.
-    async fn reseal(
-        &self,
-        key: &str,
-        stored: &[u8],
-        sealed: Result<Vec<u8>, Error>,
-    ) -> Result<bool, Error> {
-        let inner = &self.inner;
-        let outcome = match sealed {
-            Ok(sealed) if sealed.len() > inner.settings.max_envelope_len => Err(Error::TooLarge {
-                len: sealed.len(),
-                max: inner.settings.max_envelope_len,
-            }),
-            Ok(sealed) => inner
-                .backend
-                .compare_and_swap(key, stored, &sealed)
-                .await
-                .map_err(Error::from),
-            Err(e) => Err(e),
-        };
-        let counter = match outcome {
-            Ok(true) => &inner.reseals.resealed,
-            Ok(false) => &inner.reseals.raced,
-            Err(_) => &inner.reseals.failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        outcome
-    }
-
-    /// How lazy re-seals have gone since the store was built. A growing `failed` count
-    /// means loads keep paying a round trip for nothing: a Redis ACL without `EVAL`, a
-    /// Redis older than 6.0 (no `KEEPTTL`), or a sealer that fails.
-    pub fn reseal_stats(&self) -> ResealStats {
-        let r = &self.inner.reseals;
-        ResealStats {
-            resealed: r.resealed.load(Ordering::Relaxed),
-            raced: r.raced.load(Ordering::Relaxed),
-            failed: r.failed.load(Ordering::Relaxed),
         }
     }
 
