@@ -1,6 +1,7 @@
 //! What the checks store and how they build stores: a realistic session type, fixed keys
-//! and a fixed start time. Public, so a backend's own tests can use the same fixtures, as the
-//! crate's integration tests do. The keys are fixed and public: for tests only.
+//! and a fixed start time. Public, so a backend's own tests can use the same fixtures; the
+//! crate's integration tests include this file too (its paths name the crate, as a user's
+//! would). The keys are fixed and public: for tests only.
 
 use serde::{Deserialize, Serialize};
 

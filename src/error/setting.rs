@@ -66,8 +66,8 @@ impl fmt::Display for SettingError {
             SettingError::ZeroScanCount => f.write_str("the scan count must be at least 1"),
             SettingError::DuplicateCodec { id } => write!(
                 f,
-                "two codecs share codec id {id}; the write codec reads its own values, so list \
-                 no reader with its id"
+                "two codecs share codec id {id}; remove the also_read of that id (the write \
+                 codec reads its own values)"
             ),
             #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
             SettingError::PlainIdsWithAdapter => f.write_str(

@@ -83,8 +83,8 @@ fn setting_messages() -> Vec<(SettingError, &'static str)> {
         ),
         (
             SettingError::DuplicateCodec { id: CodecId::JSON },
-            "two codecs share codec id json; the write codec reads its own values, so list no \
-             reader with its id",
+            "two codecs share codec id json; remove the also_read of that id (the write codec \
+             reads its own values)",
         ),
     ];
     #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
@@ -515,7 +515,7 @@ fn every_configuration_message_names_the_fix() {
         "run ",
         "remove",
         "lower",
-        "write ",
+        "write at",
         "only to",
         "minimum",
         "maximum",

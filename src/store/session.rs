@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// A session made with [`Session::new`] is *new*: it has no expiry yet, its absolute
 /// lifetime starts when it is first stored, and storing it never replaces an existing entry.
-/// A session returned by [`Store::load`](super::Store::load) carries the expiry it was created with; every
-/// save, touch and id change keeps it (or shortens it, if the store's lifetime was
-/// shortened since), and saving it never recreates an entry that was destroyed meanwhile.
+/// A session returned by [`Store::load`](super::Store::load) carries the expiry it was
+/// created with; every save, touch and id change keeps it (or shortens it, if the store's
+/// lifetime was shortened since), and saving it never recreates an entry that was destroyed
+/// meanwhile.
 /// A session stored without an expiry (by a store that had no absolute lifetime) gets one
 /// when a store with a lifetime first loads it: `now + lifetime`, written back at once.
 pub struct Session<T> {

@@ -74,6 +74,19 @@ fn the_cycle_finder_finds_a_cycle() {
     assert!(cycle.contains(&"codec".to_owned()) && cycle.contains(&"store".to_owned()));
 }
 
+/// Paths in comments, strings and character literals are not imports; the ones around them
+/// are.
+#[test]
+fn only_code_is_read_for_imports() {
+    let code = code_only(
+        "use crate::a; // crate::b\n\
+         let s = \"crate::c // \\\" crate::x\"; let q = '\"'; /* crate::d /* crate::y */ */\n\
+         let r = r#\"crate::e\"#; let l: &'static str = \"\"; crate::{f, g::h}\n",
+    );
+    assert_eq!(names_after(&code, "crate::"), ["a", "f", "g"]);
+    assert_eq!(code.lines().count(), 3, "lines are kept");
+}
+
 fn joined(set: &BTreeSet<String>) -> String {
     set.iter().cloned().collect::<Vec<_>>().join(", ")
 }
@@ -85,8 +98,9 @@ fn src() -> PathBuf {
 /// Top-level module -> the top-level modules its files name (`crate::x`, `super::x` from a file
 /// directly under `src/`, or in the conformance suite, which is written as a user would,
 /// `sealed_session::x`). A name the crate root re-exports counts for the module it comes
-/// from; any other name fails the test, so nothing goes unseen. Comments and doc links are
-/// not imports and are skipped; so is the binary, a crate of its own.
+/// from; any other name fails the test rather than go unseen. Comments, doc links and string
+/// literals are not imports and are skipped; so is the binary, a crate of its own, and so are
+/// `super::` paths inside inline modules (test modules, whose `super` is their own file).
 fn module_graph() -> Graph {
     let src = src();
     let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
@@ -115,11 +129,7 @@ fn module_graph() -> Graph {
             continue; // lib.rs itself, and src/bin
         }
         let text = std::fs::read_to_string(&file).unwrap();
-        let code: String = text
-            .lines()
-            .map(without_comment)
-            .collect::<Vec<_>>()
-            .join("\n");
+        let code = code_only(&text);
         let depth = relative.iter().count();
         let imports = graph.entry(module.clone()).or_default();
         let mut names = Vec::new();
@@ -127,8 +137,14 @@ fn module_graph() -> Graph {
             names.extend(names_after(&code, root));
         }
         // `super::` as many times as the file is deep reaches the crate root (a file directly
-        // under src/ is one deep).
-        names.extend(names_after(&code, &"super::".repeat(depth)));
+        // under src/ is one deep), in the file's own items: lines that start at column 0.
+        // Inside an inline module (`mod tests { … }`, indented) `super::` means something else.
+        let file_level: String = code
+            .lines()
+            .filter(|l| !l.starts_with(char::is_whitespace))
+            .collect::<Vec<_>>()
+            .join("\n");
+        names.extend(names_after(&file_level, &"super::".repeat(depth)));
         for name in names {
             let target = if modules.contains(&name) {
                 name
@@ -208,11 +224,7 @@ fn names_after(code: &str, root: &str) -> Vec<String> {
 /// Each name `lib.rs` re-exports from a module (`pub use store::{Store, …}`), with its module.
 fn root_reexports(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
-    let flat: String = lib
-        .lines()
-        .map(without_comment)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let flat = code_only(lib).replace('\n', " ");
     for statement in flat.split(';') {
         let Some(rest) = without_attributes(statement.trim()).strip_prefix("pub use ") else {
             continue;
@@ -226,7 +238,10 @@ fn root_reexports(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, Str
         }
         let items = items.trim().trim_start_matches('{').trim_end_matches('}');
         for item in items.split(',') {
-            let name = item.trim().rsplit("::").next().unwrap_or("").trim();
+            // `path::Item` or `path::Item as Alias`: the name the root exports.
+            let item = item.trim();
+            let item = item.rsplit_once(" as ").map_or(item, |(_, alias)| alias);
+            let name = item.rsplit("::").next().unwrap_or("").trim();
             if !name.is_empty() {
                 map.insert(name.to_owned(), module.to_owned());
             }
@@ -235,17 +250,106 @@ fn root_reexports(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, Str
     map
 }
 
-/// `line` without a `//` comment at its end (`://` in a URL or a path is not one).
-fn without_comment(line: &str) -> &str {
-    let mut search = 0;
-    while let Some(at) = line[search..].find("//") {
-        let at = search + at;
-        if !line[..at].ends_with(':') {
-            return &line[..at];
+/// `text` with comments removed and the contents of string and character literals emptied,
+/// lines kept: what is left is the code whose paths are imports.
+fn code_only(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let at = |i: usize| chars.get(i).copied();
+    while let Some(c) = at(i) {
+        match (c, at(i + 1)) {
+            ('/', Some('/')) => {
+                while at(i).is_some_and(|c| c != '\n') {
+                    i += 1;
+                }
+            }
+            ('/', Some('*')) => {
+                let mut depth = 0;
+                loop {
+                    match (at(i), at(i + 1)) {
+                        (Some('/'), Some('*')) => {
+                            depth += 1;
+                            i += 2;
+                        }
+                        (Some('*'), Some('/')) => {
+                            depth -= 1;
+                            i += 2;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        (Some('\n'), _) => {
+                            out.push('\n');
+                            i += 1;
+                        }
+                        (Some(_), _) => i += 1,
+                        (None, _) => break,
+                    }
+                }
+            }
+            ('r', Some('"' | '#')) if !at(i.wrapping_sub(1)).is_some_and(is_ident) => {
+                // A raw string: r"…", r#"…"#, …
+                let mut j = i + 1;
+                let mut hashes = 0;
+                while at(j) == Some('#') {
+                    hashes += 1;
+                    j += 1;
+                }
+                if at(j) != Some('"') {
+                    out.push(c);
+                    i += 1;
+                    continue;
+                }
+                j += 1;
+                let closing: Vec<char> = std::iter::once('"')
+                    .chain((0..hashes).map(|_| '#'))
+                    .collect();
+                while j < chars.len() && !chars[j..].starts_with(&closing) {
+                    if chars[j] == '\n' {
+                        out.push('\n');
+                    }
+                    j += 1;
+                }
+                out.push_str("\"\"");
+                i = j + closing.len();
+            }
+            ('"', _) => {
+                i += 1;
+                while let Some(c) = at(i) {
+                    match c {
+                        '\\' => i += 2,
+                        '"' => break,
+                        '\n' => {
+                            out.push('\n');
+                            i += 1;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                out.push_str("\"\"");
+                i += 1;
+            }
+            ('\'', Some('\\')) => {
+                // An escaped character literal: skip to its closing quote.
+                i += 2;
+                while at(i).is_some_and(|c| c != '\'') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            ('\'', Some(_)) if at(i + 2) == Some('\'') => i += 3, // 'x'
+            _ => {
+                out.push(c);
+                i += 1;
+            }
         }
-        search = at + 2;
     }
-    line
+    out
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 /// `statement` without the `#[...]` attributes in front of it.

@@ -1,9 +1,12 @@
 //! The store conformance suite on a real local 3-primary Redis Cluster, one per test.
 
+#[cfg(feature = "conformance")]
 use sealed_session::ManualClock;
 
+#[cfg(feature = "conformance")]
 use crate::support::redis::Served;
 
+#[cfg(feature = "conformance")]
 sealed_session::store_conformance!(async |_clock: &ManualClock| Served::cluster().await);
 
 mod faults {

@@ -1,6 +1,7 @@
 //! The integration tests, as one test binary: each module below was a file of its own under
 //! `tests/`, and linking the whole crate once per file cost more than it gave. A module that
-//! needs optional features is compiled only when they are on.
+//! needs optional features is compiled only when they are on; the conformance suite needs
+//! `conformance` (the test command, `scripts/test.sh`, turns every feature on).
 //!
 //! Three tests stay apart, each for a reason given in its first line: `tests/reload_signal.rs`
 //! (a process-wide SIGHUP handler), `tests/redis_load.rs` (a load test that must not run
@@ -27,9 +28,9 @@ mod cli;
 mod codec;
 #[cfg(feature = "redis")]
 mod conformance_cluster;
-#[cfg(feature = "memory")]
+#[cfg(all(feature = "conformance", feature = "memory"))]
 mod conformance_memory;
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "conformance", feature = "redis"))]
 mod conformance_redis;
 mod keyring;
 #[cfg(feature = "config")]

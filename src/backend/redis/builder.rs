@@ -70,6 +70,7 @@ impl RedisBackendBuilder {
     }
 
     /// A Redis Cluster, given the URLs of some of its nodes (the rest are discovered).
+    #[must_use]
     pub fn cluster_nodes<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
         self.target = Target::Cluster(urls.into_iter().map(Into::into).collect());
         self

@@ -13,9 +13,11 @@ pub mod http;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-// The conformance suite's fixtures, so they exist once (the crate is its own dev-dependency
-// with the `conformance` feature).
-pub use sealed_session::conformance::fixtures::*;
+// The conformance suite's fixtures, from the library's own file so they exist once, and
+// whether or not the `conformance` feature is on.
+#[path = "../../../src/conformance/fixtures.rs"]
+mod fixtures;
+pub use fixtures::*;
 
 /// A fresh directory under the system temp dir, unique to this process and call.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
