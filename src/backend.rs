@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use crate::error::BackendError;
 
+mod index;
 #[cfg(feature = "memory")]
 mod memory;
+
+pub use self::index::IndexEntry;
 
 #[cfg(feature = "memory")]
 pub use memory::MemoryBackend;
@@ -131,7 +134,12 @@ impl fmt::Debug for ScanPage {
 ///
 /// Six methods are required; the batched ones (`get_many`, `get_many_prefix`,
 /// `compare_and_swap_many`, `delete_many`) have defaults that call the single-key methods one
-/// after another, for a backend to override when it can save round trips. Every method must
+/// after another, for a backend to override when it can save round trips. The owner index
+/// (`index_add`, `index_remove`, `index_shorten`, `index_read`, `take`,
+/// `compare_and_delete`) is optional:
+/// the defaults refuse with an error, and only a store built with an owner index calls
+/// them. Every one of them names one key, so a backend can serve them from a cluster whose
+/// keys live on different nodes. Every method must
 /// be safe to call concurrently, and [`Backend::compare_and_swap`] must be atomic with respect
 /// to every other write: key rotation and the store's expiry repairs rely on it.
 ///
@@ -358,6 +366,80 @@ pub trait Backend: Send + Sync + 'static {
             Ok(removed)
         }
     }
+
+    /// Adds `member` to the owner index under `key` with score `expires_at` (Unix seconds),
+    /// or updates its score; then removes every member scored at or before `now`, and sets
+    /// the key to expire with its highest-scored member. Atomic: a failure adds nothing.
+    /// A key that holds something other than an index is an error, never overwritten.
+    fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = (key, member, expires_at, now);
+        async { Err(index::unsupported()) }
+    }
+
+    /// Removes `members` from the index under `key`, then prunes and re-expires it as
+    /// [`Backend::index_add`] does (an index left empty is gone).
+    fn index_remove(
+        &self,
+        key: &str,
+        members: &[String],
+        now: u64,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = (key, members, now);
+        async { Err(index::unsupported()) }
+    }
+
+    /// Lowers the score of each of `members` still in the index under `key` to `until`
+    /// where it is higher (members not in the index are not added), then prunes and
+    /// re-expires it as [`Backend::index_add`] does.
+    fn index_shorten(
+        &self,
+        key: &str,
+        members: &[String],
+        until: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = (key, members, until, now);
+        async { Err(index::unsupported()) }
+    }
+
+    /// Prunes the members scored at or before `now` from the index under `key` and returns
+    /// the rest, lowest score first (an absent key is an empty index).
+    fn index_read(
+        &self,
+        key: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<IndexEntry>, BackendError>> + Send {
+        let _ = (key, now);
+        async { Err(index::unsupported()) }
+    }
+
+    /// Removes `key` and returns what it held, read as [`Backend::get`] reads (so a value
+    /// longer than `max_len` is removed but not transferred). Atomic.
+    fn take(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> impl Future<Output = Result<Fetched, BackendError>> + Send {
+        let _ = (key, max_len);
+        async { Err(index::unsupported()) }
+    }
+
+    /// Removes `key` only if its value is exactly `expected`; returns whether it removed.
+    /// Atomic with respect to every other write.
+    fn compare_and_delete(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        let _ = (key, expected);
+        async { Err(index::unsupported()) }
+    }
 }
 
 /// One conditional replacement for [`Backend::compare_and_swap_many`]. `Debug` prints
@@ -461,5 +543,58 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         keys: &[String],
     ) -> impl Future<Output = Result<u64, BackendError>> + Send {
         (**self).delete_many(keys)
+    }
+
+    fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).index_add(key, member, expires_at, now)
+    }
+
+    fn index_remove(
+        &self,
+        key: &str,
+        members: &[String],
+        now: u64,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).index_remove(key, members, now)
+    }
+
+    fn index_shorten(
+        &self,
+        key: &str,
+        members: &[String],
+        until: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).index_shorten(key, members, until, now)
+    }
+
+    fn index_read(
+        &self,
+        key: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<IndexEntry>, BackendError>> + Send {
+        (**self).index_read(key, now)
+    }
+
+    fn take(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> impl Future<Output = Result<Fetched, BackendError>> + Send {
+        (**self).take(key, max_len)
+    }
+
+    fn compare_and_delete(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).compare_and_delete(key, expected)
     }
 }

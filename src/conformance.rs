@@ -87,6 +87,21 @@ macro_rules! store_conformance {
             an_envelope_without_expiry_gets_its_cap_at_the_first_load,
             reseals_never_write_an_envelope_without_expiry,
             is_empty_stops_at_the_first_entry,
+            owned_sessions_are_listed_with_their_metadata,
+            revoke_all_ends_every_session_of_the_owner_and_no_other,
+            revoke_all_except_keeps_the_current_session,
+            revoking_another_owners_session_is_refused,
+            destroy_and_unbind_take_a_session_out_of_the_index,
+            cycle_id_binds_and_keeps_the_owner,
+            the_cap_evicts_the_oldest_or_refuses,
+            planted_index_members_never_reveal_or_revoke_another_owner,
+            an_index_key_holding_something_else_is_an_error_not_overwritten,
+            the_index_disappears_when_its_sessions_expire,
+            the_owner_appears_nowhere_in_the_backend,
+            a_store_without_an_owner_index_refuses_owned_sessions,
+            loads_and_saves_of_owned_sessions_cost_what_they_did,
+            a_failure_between_index_and_session_write_leaves_only_an_entry,
+            revoke_all_ends_every_session_created_before_it,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -19,10 +19,12 @@ use zeroize::Zeroizing;
 
 mod handle;
 mod hkdf;
+mod index;
 pub(crate) mod keyring;
 mod material;
 
 pub use handle::KeyringHandle;
+pub use index::IndexKeys;
 pub use keyring::{KeyInfo, KeyState, Keyring, KeyringBuilder};
 pub use material::{Argon2Params, KeyMaterial};
 

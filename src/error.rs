@@ -61,6 +61,19 @@ pub enum Error {
     InvalidSessionId,
     /// The operating system's random number generator failed.
     Rng,
+    /// An owner given to [`Owner::new`](crate::Owner::new) is empty or longer than
+    /// [`MAX_OWNER_LEN`](crate::MAX_OWNER_LEN) bytes.
+    InvalidOwner,
+    /// A session bound to an owner was to be written by a store without an owner index
+    /// ([`StoreBuilder::owners`](crate::StoreBuilder::owners)); nothing was written.
+    NoOwnerIndex,
+    /// The owner already has as many sessions as the store's cap allows, and the store is
+    /// set to refuse new ones ([`CapPolicy::Refuse`](crate::CapPolicy::Refuse)); nothing was
+    /// written.
+    OwnerCapReached {
+        /// The cap.
+        cap: usize,
+    },
     /// A user-supplied [`Sealer`](crate::Sealer) failed for a reason of its own (a KMS that
     /// cannot be reached, say). Implementations must not put secrets in it.
     Sealer(Box<dyn StdError + Send + Sync + 'static>),
@@ -104,6 +117,15 @@ impl fmt::Display for Error {
             Error::SessionExpired => f.write_str("the session's absolute lifetime is over"),
             Error::Rng => f.write_str("the operating system's random number generator failed"),
             Error::InvalidSessionId => f.write_str("malformed session id"),
+            Error::InvalidOwner => f.write_str("an owner must be 1 to 1024 bytes long"),
+            Error::NoOwnerIndex => f.write_str(
+                "the session has an owner but the store has no owner index; build the store \
+                 with an owner index",
+            ),
+            Error::OwnerCapReached { cap } => write!(
+                f,
+                "the owner already has {cap} sessions, the most the store allows"
+            ),
             Error::Sealer(_) => f.write_str("the sealer failed"),
         }
     }
@@ -122,7 +144,10 @@ impl StdError for Error {
             | Error::SessionGone
             | Error::SessionExpired
             | Error::Rng
-            | Error::InvalidSessionId => None,
+            | Error::InvalidSessionId
+            | Error::InvalidOwner
+            | Error::NoOwnerIndex
+            | Error::OwnerCapReached { .. } => None,
         }
     }
 }

@@ -19,6 +19,10 @@ use zeroize::Zeroize;
 
 use crate::error::Error;
 
+mod owner;
+
+pub use self::owner::{MAX_OWNER_LEN, Owner};
+
 /// Length of a session id in characters.
 pub const SESSION_ID_LEN: usize = 43;
 

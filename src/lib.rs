@@ -39,7 +39,7 @@ mod store;
 
 #[cfg(feature = "memory")]
 pub use backend::MemoryBackend;
-pub use backend::{Backend, Fetched, ScanCursor, ScanPage, SetMode, Swap};
+pub use backend::{Backend, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode, Swap};
 #[cfg(feature = "redis")]
 pub use backend::{RedisBackend, RedisBackendBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -51,18 +51,20 @@ pub use codec::{Codec, CodecError, CodecErrorKind, CodecId, CodecOp, Json};
 #[cfg(feature = "config")]
 pub use config::{FilePermissions, KeyringConfig, load_keyring};
 pub use crypto::{
-    Argon2Params, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder, KeyringHandle, Suite,
+    Argon2Params, IndexKeys, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder,
+    KeyringHandle, Suite,
 };
 #[cfg(feature = "config")]
 pub use error::PermissionProblem;
 pub use error::{
     BackendError, BackendErrorKind, ConfigError, Error, RejectKind, Rejection, SettingError,
 };
-pub use id::{SESSION_ID_LEN, SessionId, StorageId};
+pub use id::{MAX_OWNER_LEN, Owner, SESSION_ID_LEN, SessionId, StorageId};
 pub use rotation::{RewrapOptions, RewrapReport};
 pub use sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Sealer};
 pub use store::{
-    DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_MAX_ENVELOPE_LEN, DEFAULT_PREFIX,
-    DEFAULT_SCAN_COUNT, MAX_ENVELOPE_LEN_LIMIT, MAX_LIFETIME, ResealStats, Session, StorageKeys,
-    Store, StoreBuilder, WantsSealer, WithKeyring, WithSealer,
+    CapPolicy, DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_MAX_ENVELOPE_LEN,
+    DEFAULT_PREFIX, DEFAULT_SCAN_COUNT, MAX_ENVELOPE_LEN_LIMIT, MAX_LABEL_LEN, MAX_LIFETIME,
+    OwnedSession, Owners, ResealStats, Revoked, STALE_GRACE, Session, StorageKeys, Store,
+    StoreBuilder, WantsSealer, WithKeyring, WithSealer,
 };

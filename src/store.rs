@@ -23,11 +23,16 @@ use crate::sealer::{OpenContext, Opened, SealContext, Sealer};
 
 mod builder;
 mod listing;
+mod owners;
+mod record;
 mod reseal;
 mod session;
 mod settings;
 
 pub use self::builder::{StoreBuilder, WantsSealer, WithKeyring, WithSealer};
+pub use self::owners::{CapPolicy, OwnedSession, Owners, Revoked, STALE_GRACE};
+pub use self::record::MAX_LABEL_LEN;
+use self::record::Record;
 use self::reseal::ResealCounters;
 pub use self::reseal::ResealStats;
 pub use self::session::Session;
@@ -189,9 +194,39 @@ where
         }
     }
 
-    /// Removes a session; returns whether it existed.
+    /// Removes a session; returns whether it existed. In a store with an owner index, the
+    /// value is read as it is removed (one command) and an owned session leaves its
+    /// owner's index too (one more round trip).
     pub async fn destroy(&self, id: &SessionId) -> Result<bool, Error> {
-        Ok(self.inner.backend.delete(&self.storage_key(id)).await?)
+        self.destroy_key(&self.storage_key(id)).await
+    }
+
+    async fn destroy_key(&self, key: &str) -> Result<bool, Error> {
+        let inner = &self.inner;
+        if inner.settings.owners.is_none() {
+            return Ok(inner.backend.delete(key).await?);
+        }
+        let value = match inner
+            .backend
+            .take(key, inner.settings.max_envelope_len)
+            .await?
+        {
+            Fetched::Missing => return Ok(false),
+            Fetched::Value(value) => value,
+            Fetched::TooLarge { .. } | Fetched::NotBytes => return Ok(true),
+        };
+        let now = inner.settings.clock.now_secs();
+        // A value that does not open names no owner this store can act on.
+        if let Ok(opened) = self.open_envelope(key, value, now)
+            && let Ok((_, record)) = record::split(opened.plaintext())
+            && let Some(owner) = record.owner
+        {
+            let member = key
+                .strip_prefix(inner.settings.prefix.as_str())
+                .unwrap_or(key);
+            self.unindex(&owner, &[member.to_owned()]).await?;
+        }
+        Ok(true)
     }
 
     /// Resets the entry's TTL without rewriting it (connect-redis's `touch`), never past
@@ -227,7 +262,8 @@ where
     /// (a log-out in another tab, an administrator revoking it) the new entry is removed
     /// again and the result is [`Error::SessionGone`]. If removing the old entry fails, the
     /// new one is removed again (best effort) and the error returned, so the old id stays
-    /// the valid one. (A timeout is ambiguous: the old entry may in fact be gone, and then
+    /// the valid one. A session bound to an owner is added to the owner's index under its
+    /// new id first; the entry of the old id is pruned by the next read of the index. (A timeout is ambiguous: the old entry may in fact be gone, and then
     /// the user must log in again; if the clean-up fails too, the unused new entry expires.)
     pub async fn cycle_id(
         &self,
@@ -237,8 +273,12 @@ where
         let new = SessionId::generate()?;
         let new_key = self.storage_key(&new);
         let original = session.expires_at;
+        let original_owner = session.stored_owner.clone();
+        let original_record = session.record.clone();
         let restore = |session: &mut Session<T>, e: Error| {
             session.expires_at = original;
+            session.stored_owner = original_owner.clone();
+            session.record = original_record.clone();
             Err(e)
         };
         match self.write(&new_key, session, SetMode::CreateOnly).await {
@@ -262,9 +302,10 @@ where
         self.load_key(&self.key_of(id)).await
     }
 
-    /// Removes a session by its storage id; returns whether it existed.
+    /// Removes a session by its storage id; returns whether it existed. Keeps the owner
+    /// index in step as [`Store::destroy`] does.
     pub async fn destroy_stored(&self, id: &StorageId) -> Result<bool, Error> {
-        Ok(self.inner.backend.delete(&self.key_of(id)).await?)
+        self.destroy_key(&self.key_of(id)).await
     }
 
     async fn load_key(&self, key: &str) -> Result<Option<Session<T>>, Error> {
@@ -320,10 +361,13 @@ where
     fn open(&self, key: &str, value: Vec<u8>) -> Result<(Session<T>, Opened), Error> {
         let now = self.inner.settings.clock.now_secs();
         let opened = self.open_envelope(key, value, now)?;
-        let data = self.decode(&opened)?;
+        let (data, record) = record::split(opened.plaintext())?;
+        let data = self.decode(opened.codec, data)?;
         let session = Session {
             data,
             expires_at: Some(self.effective_expiry(Some(opened.expires_at), now)),
+            stored_owner: record.owner.clone(),
+            record,
         };
         Ok((session, opened))
     }
@@ -343,17 +387,16 @@ where
         Ok(opened)
     }
 
-    /// Opening step 8: decode with the codec the envelope names.
-    fn decode(&self, opened: &Opened) -> Result<T, Error> {
+    /// Opening step 8: decode the data (the plaintext before any owner record) with the
+    /// codec the envelope names.
+    fn decode(&self, codec: CodecId, data: &[u8]) -> Result<T, Error> {
         let codec = self
             .inner
             .settings
             .readers()
-            .find(|c| c.id() == opened.codec)
+            .find(|c| c.id() == codec)
             .ok_or(RejectKind::NoReader)?;
-        Ok(codec
-            .decode(opened.plaintext())
-            .map_err(Rejection::decode)?)
+        Ok(codec.decode(data).map_err(Rejection::decode)?)
     }
 
     /// The expiry to store a session with: a new session starts the store's lifetime; a
@@ -369,19 +412,52 @@ where
 
     /// Encodes, seals and writes with the store's idle TTL; returns whether the backend
     /// wrote (create-only may not) and records the expiry written with in `session`.
+    ///
+    /// A session bound to an owner is added to the owner's index first when it is written
+    /// under a new key or its owner changed; an owner it no longer has loses its entry after
+    /// the write.
     async fn write(
         &self,
         key: &str,
         session: &mut Session<T>,
         mode: SetMode,
     ) -> Result<bool, Error> {
+        let in_place = mode == SetMode::UpdateOnly;
+        let changed = session.record.owner != session.stored_owner;
+        let index = session.record.owner.is_some() && (!in_place || changed);
         let written = self
-            .write_data(key, &session.data, session.expires_at, mode, None)
+            .write_data(
+                key,
+                &session.data,
+                session.expires_at,
+                mode,
+                None,
+                Some(Owned {
+                    record: &mut session.record,
+                    index,
+                }),
+            )
             .await?;
-        if let Some(expires_at) = written {
-            session.expires_at = Some(expires_at);
+        let Some(expires_at) = written else {
+            return Ok(false);
+        };
+        session.expires_at = Some(expires_at);
+        let previous = std::mem::replace(&mut session.stored_owner, session.record.owner.clone());
+        if in_place
+            && changed
+            && let Some(previous) = previous
+        {
+            let member = self.member_of(key);
+            self.unindex(&previous, &[member]).await?;
         }
-        Ok(written.is_some())
+        Ok(true)
+    }
+
+    /// The index member of a storage key: the storage id.
+    fn member_of(&self, key: &str) -> String {
+        key.strip_prefix(self.inner.settings.prefix.as_str())
+            .unwrap_or(key)
+            .to_owned()
     }
 
     /// Whether `sample` survives every codec of the store (the write codec and each
@@ -406,6 +482,10 @@ where
     /// `idle` a framework's own idle TTL, used instead of the store's (the absolute expiry
     /// still caps it). Returns the expiry written with, or `None` when the mode forbade the
     /// write.
+    ///
+    /// `owned` carries the session's owner record, updated here (last seen, and created at
+    /// on its first write), and whether to add the session to its owner's index before the
+    /// write. Without it, or without an owner, the plaintext is the codec output alone.
     pub(crate) async fn write_data(
         &self,
         key: &str,
@@ -413,11 +493,42 @@ where
         stored: Option<u64>,
         mode: SetMode,
         idle: Option<Duration>,
+        owned: Option<Owned<'_>>,
     ) -> Result<Option<u64>, Error> {
         let inner = &self.inner;
         let now = inner.settings.clock.now_secs();
         let expires_at = self.effective_expiry(stored, now);
         let ttl = self.ttl_for(data, expires_at, now, idle)?;
+        let empty = Record::default();
+        let (record, index) = match owned {
+            Some(Owned { record, index }) => {
+                if record.owner.is_some() {
+                    if inner.settings.owners.is_none() {
+                        return Err(Error::NoOwnerIndex);
+                    }
+                    record.last_seen = now;
+                    if record.created_at == 0 {
+                        record.created_at = now;
+                    }
+                }
+                (&*record, index)
+            }
+            None => (&empty, false),
+        };
+        // Index first, session second: a failure in between leaves an entry without a
+        // session, never the other way round.
+        if index && let Some(owner) = &record.owner {
+            let member = self.member_of(key);
+            if mode == SetMode::CreateOnly {
+                self.enforce_cap(owner, &member).await?;
+            }
+            let names = self.index_names(owner)?;
+            let primary = names.first().ok_or(Error::NoOwnerIndex)?;
+            inner
+                .backend
+                .index_add(primary, &member, expires_at, now)
+                .await?;
+        }
 
         // The session is encoded straight into the buffer that becomes the sealed value,
         // after the room the sealer reserves for its header: no second buffer, no copy.
@@ -435,7 +546,8 @@ where
             .saturating_add(hint / 4)
             // clamp panics if min > max: room.max(256) is at least 256.
             .clamp(256, room.max(256))
-            .saturating_add(overhead);
+            .saturating_add(overhead)
+            .saturating_add(record.len_hint());
         let mut buf = WipeOnDrop(Vec::with_capacity(reserve));
         buf.0.resize(prefix, 0);
         inner
@@ -443,6 +555,7 @@ where
             .codec
             .encode(data, &mut buf.0)
             .map_err(Error::Encode)?;
+        record.append(&mut buf.0, prefix);
         let plaintext_len = buf.0.len().saturating_sub(prefix);
         inner
             .plaintext_hint
@@ -491,6 +604,13 @@ where
         // Whole seconds (what Redis's EX takes), at least one.
         Ok(ttl.map(|d| Duration::from_secs(d.as_secs().max(1))))
     }
+}
+
+/// A session's owner record on its way to [`Store::write_data`].
+pub(crate) struct Owned<'a> {
+    pub(crate) record: &'a mut Record,
+    /// Whether to add the session to its owner's index before writing it.
+    pub(crate) index: bool,
 }
 
 impl<T: 'static, B> fmt::Debug for Store<T, B> {

@@ -4,7 +4,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::{Backend, Fetched, ScanCursor, ScanPage, SetMode};
+use super::{Backend, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{BackendError, BackendErrorKind};
 
@@ -38,9 +38,31 @@ impl State {
 }
 
 struct Entry {
-    value: Vec<u8>,
+    value: Value,
     /// Unix milliseconds after which the entry is gone.
     expires_at: Option<u64>,
+}
+
+/// What a key holds: a value, or an owner index (member to score, as a Redis sorted set).
+enum Value {
+    Bytes(Vec<u8>),
+    Index(BTreeMap<String, u64>),
+}
+
+impl Value {
+    fn bytes(&self) -> Option<&Vec<u8>> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            Value::Index(_) => None,
+        }
+    }
+}
+
+/// What Redis answers for a command on a key of the wrong type.
+fn wrong_type() -> BackendError {
+    BackendError::from_kind(BackendErrorKind::Server)
+        .with_code("WRONGTYPE")
+        .with_detail("the key holds something other than an owner index")
 }
 
 impl Entry {
@@ -128,7 +150,7 @@ impl Backend for MemoryBackend {
         state.map.insert(
             key.to_owned(),
             Entry {
-                value: value.to_vec(),
+                value: Value::Bytes(value.to_vec()),
                 expires_at,
             },
         );
@@ -142,11 +164,7 @@ impl Backend for MemoryBackend {
     async fn get(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
         let now = self.clock.now_millis();
         let state = self.lock();
-        Ok(match state.map.get(key).filter(|e| e.live(now)) {
-            None => Fetched::Missing,
-            Some(e) if e.value.len() > max_len => Fetched::TooLarge { len: e.value.len() },
-            Some(e) => Fetched::Value(e.value.clone()),
-        })
+        Ok(fetched(state.map.get(key).filter(|e| e.live(now)), max_len))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
@@ -181,12 +199,142 @@ impl Backend for MemoryBackend {
         let now = self.clock.now_millis();
         let mut state = self.lock();
         match state.map.get_mut(key).filter(|e| e.live(now)) {
-            Some(entry) if entry.value == expected => {
-                entry.value = new.to_vec();
+            Some(entry) if entry.value.bytes().is_some_and(|v| v == expected) => {
+                entry.value = Value::Bytes(new.to_vec());
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), BackendError> {
+        let mut state = self.lock();
+        let now_ms = self.clock.now_millis();
+        let mut members = match state.map.remove(key).filter(|e| e.live(now_ms)) {
+            None => BTreeMap::new(),
+            Some(Entry {
+                value: Value::Index(members),
+                ..
+            }) => members,
+            Some(other) => {
+                state.map.insert(key.to_owned(), other);
+                return Err(wrong_type());
+            }
+        };
+        members.insert(member.to_owned(), expires_at);
+        put_index(&mut state, key, members, now);
+        Ok(())
+    }
+
+    async fn index_remove(
+        &self,
+        key: &str,
+        members: &[String],
+        now: u64,
+    ) -> Result<(), BackendError> {
+        let mut state = self.lock();
+        let now_ms = self.clock.now_millis();
+        let mut index = match state.map.remove(key).filter(|e| e.live(now_ms)) {
+            None => return Ok(()),
+            Some(Entry {
+                value: Value::Index(index),
+                ..
+            }) => index,
+            Some(other) => {
+                state.map.insert(key.to_owned(), other);
+                return Err(wrong_type());
+            }
+        };
+        for member in members {
+            index.remove(member);
+        }
+        put_index(&mut state, key, index, now);
+        Ok(())
+    }
+
+    async fn index_shorten(
+        &self,
+        key: &str,
+        members: &[String],
+        until: u64,
+        now: u64,
+    ) -> Result<(), BackendError> {
+        let mut state = self.lock();
+        let now_ms = self.clock.now_millis();
+        let mut index = match state.map.remove(key).filter(|e| e.live(now_ms)) {
+            None => return Ok(()),
+            Some(Entry {
+                value: Value::Index(index),
+                ..
+            }) => index,
+            Some(other) => {
+                state.map.insert(key.to_owned(), other);
+                return Err(wrong_type());
+            }
+        };
+        for member in members {
+            if let Some(at) = index.get_mut(member) {
+                *at = (*at).min(until);
+            }
+        }
+        put_index(&mut state, key, index, now);
+        Ok(())
+    }
+
+    async fn index_read(&self, key: &str, now: u64) -> Result<Vec<IndexEntry>, BackendError> {
+        let mut state = self.lock();
+        let now_ms = self.clock.now_millis();
+        let index = match state.map.remove(key).filter(|e| e.live(now_ms)) {
+            None => return Ok(Vec::new()),
+            Some(Entry {
+                value: Value::Index(index),
+                ..
+            }) => index,
+            Some(other) => {
+                state.map.insert(key.to_owned(), other);
+                return Err(wrong_type());
+            }
+        };
+        let mut entries: Vec<IndexEntry> = index
+            .iter()
+            .filter(|(_, at)| **at > now)
+            .map(|(member, at)| IndexEntry {
+                member: member.clone(),
+                expires_at: *at,
+            })
+            .collect();
+        // Redis orders by score, then member.
+        entries.sort_by(|a, b| (a.expires_at, &a.member).cmp(&(b.expires_at, &b.member)));
+        put_index(&mut state, key, index, now);
+        Ok(entries)
+    }
+
+    async fn take(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
+        let now = self.clock.now_millis();
+        let mut state = self.lock();
+        let entry = state.map.remove(key).filter(|e| e.live(now));
+        Ok(fetched(entry.as_ref(), max_len))
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, BackendError> {
+        let now = self.clock.now_millis();
+        let mut state = self.lock();
+        let matches = state
+            .map
+            .get(key)
+            .filter(|e| e.live(now))
+            .and_then(|e| e.value.bytes())
+            .is_some_and(|v| v == expected);
+        if matches {
+            state.map.remove(key);
+        }
+        Ok(matches)
     }
 
     async fn scan(
@@ -225,6 +373,32 @@ impl Backend for MemoryBackend {
         };
         Ok(ScanPage { keys, next })
     }
+}
+
+/// What `get` answers for an entry.
+fn fetched(entry: Option<&Entry>, max_len: usize) -> Fetched {
+    match entry.map(|e| &e.value) {
+        None => Fetched::Missing,
+        Some(Value::Index(_)) => Fetched::NotBytes,
+        Some(Value::Bytes(v)) if v.len() > max_len => Fetched::TooLarge { len: v.len() },
+        Some(Value::Bytes(v)) => Fetched::Value(v.clone()),
+    }
+}
+
+/// Stores an index after pruning the members scored at or before `now` (Unix seconds),
+/// expiring with its highest score; an empty index is not stored.
+fn put_index(state: &mut State, key: &str, mut index: BTreeMap<String, u64>, now: u64) {
+    index.retain(|_, at| *at > now);
+    let Some(latest) = index.values().copied().max() else {
+        return;
+    };
+    state.map.insert(
+        key.to_owned(),
+        Entry {
+            value: Value::Index(index),
+            expires_at: Some(latest.saturating_mul(1000)),
+        },
+    );
 }
 
 impl fmt::Debug for MemoryBackend {

@@ -10,6 +10,8 @@
 //! | touch | `EXPIRE key ttl` |
 //! | swap | `EVAL` of a compare-and-swap script (`SCRIPT LOAD` then `EVALSHA` in a standalone batch) |
 //! | list | `SCAN cursor MATCH prefix* COUNT n`, on every primary of a Cluster in turn |
+//! | owner index | `EVAL` of one script per operation on the owner's sorted set (`ZADD`, `ZREM`, `ZRANGE`, with `ZREMRANGEBYSCORE` and `EXPIREAT` in each) |
+//! | destroy of an owned session, revoke | `EVAL` of a take (`GETDEL`) or compare-and-delete script on the session's key |
 //!
 //! Every command that names a key names one, so nothing ever spans hash slots on a Cluster.
 //! `all` and `clear` work page by page: on a standalone server each page's reads or
@@ -60,7 +62,7 @@ use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline};
 
-use crate::backend::{Backend, Fetched, ScanCursor, ScanPage, SetMode, Swap};
+use crate::backend::{Backend, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode, Swap};
 use crate::error::BackendError;
 
 // How a backend comes to be.
@@ -72,6 +74,7 @@ mod deadline;
 mod retry;
 
 // The operations, each with its standalone and Cluster form.
+mod index;
 mod load;
 mod scan;
 mod script;
@@ -211,5 +214,46 @@ impl Backend for RedisBackend {
         count: usize,
     ) -> Result<ScanPage, BackendError> {
         self.scan_page(prefix, cursor, count).await
+    }
+
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), BackendError> {
+        self.index_add_member(key, member, expires_at, now).await
+    }
+
+    async fn index_remove(
+        &self,
+        key: &str,
+        members: &[String],
+        now: u64,
+    ) -> Result<(), BackendError> {
+        self.index_remove_members(key, members, now).await
+    }
+
+    async fn index_shorten(
+        &self,
+        key: &str,
+        members: &[String],
+        until: u64,
+        now: u64,
+    ) -> Result<(), BackendError> {
+        self.index_shorten_members(key, members, until, now).await
+    }
+
+    async fn index_read(&self, key: &str, now: u64) -> Result<Vec<IndexEntry>, BackendError> {
+        self.index_members(key, now).await
+    }
+
+    async fn take(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
+        self.take_value(key, max_len).await
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, BackendError> {
+        self.delete_if(key, expected).await
     }
 }

@@ -14,6 +14,9 @@ use sealed_session::{
 };
 
 use super::decorators::{CountingScans, Interfering};
+
+mod owners;
+pub use self::owners::*;
 use super::fixtures::{T0, WebSession, configured, keyring, material, raw_get, store_on};
 
 fn clock() -> ManualClock {

@@ -158,3 +158,157 @@ impl<B: Backend> Interfering<B> {
         Ok(())
     }
 }
+
+/// A backend that records which of its methods ran, around a real one, and can fail the
+/// first session write after an index write (a server that died between the two).
+pub(super) struct Tally<B> {
+    pub(super) inner: B,
+    calls: std::sync::Mutex<Vec<&'static str>>,
+    /// When set, the next `set` after an `index_add` fails, as a connection that dropped.
+    pub(super) fail_set_after_index: std::sync::atomic::AtomicBool,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl<B> Tally<B> {
+    pub(super) fn new(inner: B) -> Self {
+        Tally {
+            inner,
+            calls: std::sync::Mutex::new(Vec::new()),
+            fail_set_after_index: std::sync::atomic::AtomicBool::new(false),
+            armed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The methods called since the last call, in order.
+    pub(super) fn calls(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    fn record(&self, name: &'static str) {
+        self.calls.lock().unwrap().push(name);
+    }
+}
+
+impl<B: Backend> Backend for Tally<B> {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.record("set");
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(sealed_session::BackendError::from_kind(
+                sealed_session::BackendErrorKind::Connection,
+            ));
+        }
+        self.inner.set(key, value, ttl, mode).await
+    }
+    async fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
+        self.record("get");
+        self.inner.get(key, max_len).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
+        self.record("delete");
+        self.inner.delete(key).await
+    }
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, sealed_session::BackendError> {
+        self.record("expire");
+        self.inner.expire(key, ttl).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.record("compare_and_swap");
+        self.inner.compare_and_swap(key, expected, new).await
+    }
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: sealed_session::ScanCursor,
+        count: usize,
+    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
+        self.record("scan");
+        self.inner.scan(prefix, cursor, count).await
+    }
+    async fn get_many(
+        &self,
+        keys: &[String],
+        max_len: usize,
+    ) -> Result<Vec<sealed_session::Fetched>, sealed_session::BackendError> {
+        self.record("get_many");
+        self.inner.get_many(keys, max_len).await
+    }
+    async fn delete_many(&self, keys: &[String]) -> Result<u64, sealed_session::BackendError> {
+        self.record("delete_many");
+        self.inner.delete_many(keys).await
+    }
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), sealed_session::BackendError> {
+        self.record("index_add");
+        self.inner.index_add(key, member, expires_at, now).await?;
+        if self
+            .fail_set_after_index
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+    async fn index_remove(
+        &self,
+        key: &str,
+        members: &[String],
+        now: u64,
+    ) -> Result<(), sealed_session::BackendError> {
+        self.record("index_remove");
+        self.inner.index_remove(key, members, now).await
+    }
+    async fn index_shorten(
+        &self,
+        key: &str,
+        members: &[String],
+        until: u64,
+        now: u64,
+    ) -> Result<(), sealed_session::BackendError> {
+        self.record("index_shorten");
+        self.inner.index_shorten(key, members, until, now).await
+    }
+    async fn index_read(
+        &self,
+        key: &str,
+        now: u64,
+    ) -> Result<Vec<sealed_session::IndexEntry>, sealed_session::BackendError> {
+        self.record("index_read");
+        self.inner.index_read(key, now).await
+    }
+    async fn take(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
+        self.record("take");
+        self.inner.take(key, max_len).await
+    }
+    async fn compare_and_delete(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.record("compare_and_delete");
+        self.inner.compare_and_delete(key, expected).await
+    }
+}

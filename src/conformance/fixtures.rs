@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use sealed_session::{
-    Backend, KeyMaterial, Keyring, ManualClock, Store, StoreBuilder, Suite, WithKeyring,
+    Backend, IndexKeys, KeyMaterial, Keyring, ManualClock, Owners, Store, StoreBuilder, Suite,
+    WithKeyring,
 };
 
 /// A realistic session: user, roles, CSRF token, flash messages, a small cart.
@@ -75,6 +76,34 @@ pub fn keyring(id: u32) -> Keyring {
         material(u8::try_from(id).unwrap_or(0xAA)),
     )
     .unwrap()
+}
+
+/// A keyring of one AES-256-GCM primary key `id` and index key 1 (material `0x51`).
+pub fn keyring_with_index(id: u32) -> Keyring {
+    Keyring::builder()
+        .primary(
+            id,
+            Suite::Aes256Gcm,
+            material(u8::try_from(id).unwrap_or(0xAA)),
+        )
+        .index_keys(IndexKeys::new(1, material(0x51)))
+        .build()
+        .unwrap()
+}
+
+/// A store with key 1, index key 1, an owner index configured by `owners`, and the test
+/// clock.
+pub fn owned_store<B: Backend>(
+    backend: B,
+    clock: &ManualClock,
+    owners: Owners,
+) -> Store<WebSession, B> {
+    Store::builder(backend)
+        .keyring(keyring_with_index(1))
+        .owners(owners)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
 }
 
 /// A store with key 1 and the test clock, as the builder makes it otherwise.

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{KeyMaterial, Suite};
+use super::{IndexKeys, KeyMaterial, Suite};
 use crate::error::ConfigError;
 
 /// What a key may be used for.
@@ -64,6 +64,8 @@ pub struct Keyring {
     active: Vec<ActiveKey>,
     primary: usize,
     states: Vec<KeyInfo>,
+    /// The keys that name owner indexes, if the keyring has them.
+    index: Option<IndexKeys>,
 }
 
 impl Keyring {
@@ -92,6 +94,11 @@ impl Keyring {
         self.states.iter().find(|k| k.id == id).map(|k| k.state)
     }
 
+    /// The keys that name owner indexes, if any were added.
+    pub fn index_keys(&self) -> Option<&IndexKeys> {
+        self.index.as_ref()
+    }
+
     pub(crate) fn primary_key(&self) -> Option<&ActiveKey> {
         self.active.get(self.primary)
     }
@@ -101,6 +108,13 @@ impl Keyring {
     /// retired id made active again.
     #[cfg(feature = "config")]
     pub(crate) fn incompatible_change(&self, next: &Keyring) -> Option<ConfigError> {
+        if let (Some(old), Some(new)) = (&self.index, &next.index)
+            && let Some(id) = old.changed_in(new)
+        {
+            return Some(ConfigError::IndexKeys(Box::new(ConfigError::KeyChanged {
+                id,
+            })));
+        }
         for old in &self.active {
             if let Some(new) = next.active.iter().find(|n| n.id == old.id)
                 && (new.suite != old.suite || !new.material.ct_eq(&old.material))
@@ -159,11 +173,15 @@ impl fmt::Debug for Keyring {
             active: _,
             primary: _,
             states,
+            index,
         } = self;
-        f.debug_struct("Keyring")
-            .field("primary", &self.primary_id())
-            .field("keys", &Keys(states))
-            .finish()
+        let mut d = f.debug_struct("Keyring");
+        d.field("primary", &self.primary_id())
+            .field("keys", &Keys(states));
+        if let Some(index) = index {
+            d.field("index_keys", index);
+        }
+        d.finish()
     }
 }
 
@@ -171,6 +189,7 @@ impl fmt::Debug for Keyring {
 #[derive(Default)]
 pub struct KeyringBuilder {
     entries: Vec<PendingKey>,
+    index: Option<IndexKeys>,
 }
 
 /// A key as added: retired keys carry no suite or material.
@@ -204,7 +223,15 @@ impl KeyringBuilder {
         self
     }
 
-    /// Checks the keys: no id 0, no id twice, exactly one primary, no material under two ids.
+    /// Sets the keys that name owner indexes (see [`IndexKeys`]).
+    #[must_use]
+    pub fn index_keys(mut self, keys: IndexKeys) -> Self {
+        self.index = Some(keys);
+        self
+    }
+
+    /// Checks the keys: no id 0, no id twice, exactly one primary, no material under two ids
+    /// (index keys included: a key that seals never doubles as an index key).
     pub fn build(self) -> Result<Keyring, ConfigError> {
         let mut states = Vec::with_capacity(self.entries.len());
         let mut active: Vec<ActiveKey> = Vec::with_capacity(self.entries.len());
@@ -244,10 +271,21 @@ impl KeyringBuilder {
             .iter()
             .position(|k| k.id == primary_id)
             .ok_or(ConfigError::NoPrimary)?;
+        if let Some(index) = &self.index {
+            index
+                .check()
+                .map_err(|e| ConfigError::IndexKeys(Box::new(e)))?;
+            if let Some(key) = active.iter().find(|k| index.uses(&k.material).is_some()) {
+                return Err(ConfigError::IndexKeys(Box::new(
+                    ConfigError::SharedWithSealingKey { id: key.id },
+                )));
+            }
+        }
         Ok(Keyring {
             active,
             primary,
             states,
+            index: self.index,
         })
     }
 }
@@ -256,6 +294,7 @@ impl fmt::Debug for KeyringBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyringBuilder")
             .field("keys", &self.entries.len())
+            .field("index_keys", &self.index)
             .finish_non_exhaustive()
     }
 }

@@ -74,6 +74,13 @@ pub enum ConfigError {
         /// What is wrong with it.
         error: Box<ConfigError>,
     },
+    /// A problem with the index keys (the keys that name owner indexes): `0` says what.
+    IndexKeys(Box<ConfigError>),
+    /// An index key has the same material as sealing key `id`. A key serves one purpose.
+    SharedWithSealingKey {
+        /// The sealing key's id.
+        id: u32,
+    },
     #[cfg(feature = "config")]
     /// The configuration text does not parse. Quoted values are removed from `message`, so
     /// material typed into the wrong field is not repeated.
@@ -346,6 +353,12 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::InvalidSetting(e) => write!(f, "invalid store setting: {e}"),
             ConfigError::Key { id, error } => write!(f, "key {id}: {error}"),
+            ConfigError::IndexKeys(error) => write!(f, "index keys: {error}"),
+            ConfigError::SharedWithSealingKey { id } => write!(
+                f,
+                "an index key has the same material as sealing key {id}; give the index key \
+                 material of its own"
+            ),
             #[cfg(feature = "config")]
             ConfigError::Syntax {
                 format,

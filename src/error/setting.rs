@@ -31,6 +31,11 @@ pub enum SettingError {
         /// The shared id.
         id: CodecId,
     },
+    /// An owner index needs an absolute lifetime: an index entry is kept until the
+    /// session's absolute expiry, so without one the index could not expire.
+    OwnersWithoutLifetime,
+    /// An owner index needs index keys: in the keyring, or given to the owner settings.
+    OwnersWithoutIndexKeys,
     /// The framework adapter needs a store that hashes session ids into storage keys.
     #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
     PlainIdsWithAdapter,
@@ -68,6 +73,14 @@ impl fmt::Display for SettingError {
                 f,
                 "two codecs share codec id {id}; remove the also_read of that id (the write \
                  codec reads its own values)"
+            ),
+            SettingError::OwnersWithoutLifetime => f.write_str(
+                "an owner index keeps each entry until the session's absolute expiry; set an \
+                 absolute lifetime (remove no_absolute_lifetime)",
+            ),
+            SettingError::OwnersWithoutIndexKeys => f.write_str(
+                "an owner index needs index keys; add index_keys to the keyring configuration \
+                 or give them to Owners::index_keys",
             ),
             #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
             SettingError::PlainIdsWithAdapter => f.write_str(

@@ -29,6 +29,8 @@ fn variant_setting(e: &SettingError) -> usize {
         SettingError::CodecCannotHoldRecords => 8,
         #[cfg(feature = "tower-sessions")]
         SettingError::LifetimeWithTowerSessions => 9,
+        SettingError::OwnersWithoutLifetime => 10,
+        SettingError::OwnersWithoutIndexKeys => 11,
     }
 }
 
@@ -40,6 +42,7 @@ fn setting_variants() -> Vec<usize> {
     if cfg!(feature = "tower-sessions") {
         all.extend([8, 9]);
     }
+    all.extend([10, 11]);
     all
 }
 
@@ -56,6 +59,16 @@ fn setting_messages() -> Vec<(SettingError, &'static str)> {
         allow(unused_mut)
     )]
     let mut all = vec![
+        (
+            SettingError::OwnersWithoutLifetime,
+            "an owner index keeps each entry until the session's absolute expiry; set an \
+             absolute lifetime (remove no_absolute_lifetime)",
+        ),
+        (
+            SettingError::OwnersWithoutIndexKeys,
+            "an owner index needs index keys; add index_keys to the keyring configuration or \
+             give them to Owners::index_keys",
+        ),
         (
             SettingError::IdleTtlOutOfRange,
             "the idle TTL must be between one second and ten years",
@@ -181,12 +194,18 @@ fn variant_config(e: &ConfigError) -> usize {
         ConfigError::Unretired { .. } => 32,
         #[cfg(feature = "config")]
         ConfigError::PrimaryIdDecreased { .. } => 33,
+        ConfigError::IndexKeys(_) => 34,
+        ConfigError::SharedWithSealingKey { .. } => 35,
     }
 }
 
 fn config_variants() -> Vec<usize> {
-    let count = if cfg!(feature = "config") { 34 } else { 14 };
-    (0..count).collect()
+    let mut all: Vec<usize> = (0..14).collect();
+    if cfg!(feature = "config") {
+        all.extend(14..34);
+    }
+    all.extend([34, 35]);
+    all
 }
 
 /// Every configuration error with the exact message it prints. Inputs that are shown (ids,
@@ -196,6 +215,17 @@ fn config_messages() -> Vec<(ConfigError, String)> {
     let s = |text: &str| text.to_owned();
     #[cfg_attr(not(feature = "config"), allow(unused_mut))]
     let mut all = vec![
+        (
+            ConfigError::IndexKeys(Box::new(ConfigError::ZeroKeyId)),
+            s("index keys: key id 0 is reserved; give the key an id of 1 or more"),
+        ),
+        (
+            ConfigError::SharedWithSealingKey { id: 3 },
+            s(
+                "an index key has the same material as sealing key 3; give the index key \
+                 material of its own",
+            ),
+        ),
         (
             ConfigError::ZeroKeyId,
             s("key id 0 is reserved; give the key an id of 1 or more"),
@@ -692,7 +722,7 @@ fn codec_messages_keep_the_category_never_the_input() {
 
 #[test]
 fn store_errors_say_what_happened_without_the_session() {
-    let cases: [(Error, &str); 7] = [
+    let cases: [(Error, &str); 10] = [
         (
             Error::TooLarge {
                 len: 70_000,
@@ -710,6 +740,16 @@ fn store_errors_say_what_happened_without_the_session() {
             "the session's absolute lifetime is over",
         ),
         (Error::InvalidSessionId, "malformed session id"),
+        (Error::InvalidOwner, "an owner must be 1 to 1024 bytes long"),
+        (
+            Error::NoOwnerIndex,
+            "the session has an owner but the store has no owner index; build the store with \
+             an owner index",
+        ),
+        (
+            Error::OwnerCapReached { cap: 5 },
+            "the owner already has 5 sessions, the most the store allows",
+        ),
         (
             Error::Rng,
             "the operating system's random number generator failed",

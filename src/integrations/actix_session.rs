@@ -166,7 +166,7 @@ impl<B: Backend> ActixSessionStore<B> {
         ttl: &time::Duration,
     ) -> Result<bool, Error> {
         self.store
-            .write_data(key, state, stored, mode, Some(std_ttl(ttl)))
+            .write_data(key, state, stored, mode, Some(std_ttl(ttl)), None)
             .await
             .map(|written| written.is_some())
     }

@@ -159,7 +159,7 @@ impl<B: Backend> TowerSessionStore<B> {
         // Written from the record as it is: no copy of its map.
         let written = self
             .store
-            .write_data(&key, &record.data, Some(expires_at), mode, None)
+            .write_data(&key, &record.data, Some(expires_at), mode, None, None)
             .await;
         match written {
             Ok(Some(_)) => Ok(WriteOutcome::Written),

@@ -190,8 +190,11 @@ fn assemble<T: 'static, B>(
     keyring: Option<KeyringHandle>,
     settings: Settings<T>,
 ) -> Result<Store<T, B>, Error> {
+    let keyring_index_keys = keyring
+        .as_ref()
+        .is_some_and(|k| k.current().index_keys().is_some());
     settings
-        .check(sealer.as_ref())
+        .check(sealer.as_ref(), keyring_index_keys)
         .map_err(|e| Error::Config(ConfigError::InvalidSetting(e)))?;
     Ok(Store {
         inner: Arc::new(Inner {
@@ -209,6 +212,20 @@ impl<T, B, S> StoreBuilder<T, B, S>
 where
     T: Send + Sync + 'static,
 {
+    /// Keeps an owner index: sessions bound to an owner ([`Session::bind_owner`]) can be
+    /// listed and revoked by owner ([`Store::sessions_of`], [`Store::revoke_all`]). Needs an
+    /// absolute lifetime, and index keys (from the keyring, or [`Owners::index_keys`]).
+    ///
+    /// [`Session::bind_owner`]: super::Session::bind_owner
+    /// [`Store::sessions_of`]: super::Store::sessions_of
+    /// [`Store::revoke_all`]: super::Store::revoke_all
+    /// [`Owners::index_keys`]: super::Owners::index_keys
+    #[must_use]
+    pub fn owners(mut self, owners: super::Owners) -> Self {
+        self.settings.owners = Some(owners);
+        self
+    }
+
     /// Whether a load that opens an envelope under an older (decrypt-only) key writes the
     /// session back under the primary key, with a compare-and-swap that keeps the entry's
     /// TTL (default on). Costs one extra round trip on such loads only. Values under

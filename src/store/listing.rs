@@ -118,15 +118,17 @@ where
         Ok(out)
     }
 
-    /// Removes every entry under the prefix; returns how many were removed. Deletions go
+    /// Removes every entry under the prefix, owner indexes included; returns how many were
+    /// removed (sessions and indexes). Deletions go
     /// out a scan page at a time (pipelined where the backend can), and memory holds one
     /// page whatever the number of sessions (a key listed twice is removed once).
     pub async fn clear(&self) -> Result<usize, Error> {
         let mut removed = 0u64;
         let mut cursor = ScanCursor::start();
         loop {
-            let (page, next) = self.scan_page(cursor).await?;
-            let keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
+            let (page, next, indexes) = self.scan_page_with_indexes(cursor).await?;
+            let mut keys: Vec<String> = page.iter().map(|id| self.key_of(id)).collect();
+            keys.extend(indexes);
             removed = removed.saturating_add(self.inner.backend.delete_many(&keys).await?);
             match next {
                 Some(c) => cursor = c,
@@ -141,6 +143,16 @@ where
         &self,
         cursor: ScanCursor,
     ) -> Result<(Vec<StorageId>, Option<ScanCursor>), Error> {
+        let (ids, next, _) = self.scan_page_with_indexes(cursor).await?;
+        Ok((ids, next))
+    }
+
+    /// [`Store::scan_page`], with the owner-index keys of the page as well.
+    #[allow(clippy::type_complexity)]
+    async fn scan_page_with_indexes(
+        &self,
+        cursor: ScanCursor,
+    ) -> Result<(Vec<StorageId>, Option<ScanCursor>, Vec<String>), Error> {
         let hashed = self.inner.settings.storage_keys == StorageKeys::Hashed;
         let page = self
             .inner
@@ -152,15 +164,28 @@ where
             )
             .await?;
         let mut ids = Vec::new();
+        let mut indexes = Vec::new();
         for key in page.keys {
             // Only keys this store could have written: another store whose prefix merely
             // starts with ours ("sess:" and "sess:admin:") is left alone.
-            if let Some(rest) = key.strip_prefix(self.inner.settings.prefix.as_str())
-                && self.is_storage_id(rest)
-            {
+            let Some(rest) = key.strip_prefix(self.inner.settings.prefix.as_str()) else {
+                continue;
+            };
+            if self.is_storage_id(rest) {
                 ids.push(StorageId::from_stored(rest, hashed));
+            } else if is_index_name(rest) {
+                indexes.push(key);
             }
         }
-        Ok((ids, page.next))
+        Ok((ids, page.next, indexes))
     }
+}
+
+/// Whether the part of a key after the prefix names an owner index: `owner.` and 64
+/// lowercase hex digits.
+fn is_index_name(rest: &str) -> bool {
+    rest.strip_prefix(super::owners::INDEX_INFIX)
+        .is_some_and(|tag| {
+            tag.len() == 64 && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
 }

@@ -11,6 +11,7 @@ use crate::envelope::{DEFAULT_MAX_ENVELOPE_LEN, MAX_ENVELOPE_LEN_LIMIT, OVERHEAD
 use crate::error::SettingError;
 use crate::sealer::Sealer;
 
+use super::owners::Owners;
 use super::{
     DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_PREFIX, DEFAULT_SCAN_COUNT, MAX_LIFETIME,
     StorageKeys,
@@ -48,6 +49,8 @@ pub(super) struct Settings<T> {
     pub(super) max_envelope_len: usize,
     pub(super) scan_count: usize,
     pub(super) lazy_reseal: bool,
+    /// The owner index, when the store keeps one.
+    pub(super) owners: Option<Owners>,
 }
 
 impl<T: 'static> Settings<T> {
@@ -65,6 +68,7 @@ impl<T: 'static> Settings<T> {
             max_envelope_len: DEFAULT_MAX_ENVELOPE_LEN,
             scan_count: DEFAULT_SCAN_COUNT,
             lazy_reseal: true,
+            owners: None,
         }
     }
 
@@ -74,8 +78,20 @@ impl<T: 'static> Settings<T> {
     }
 
     /// Checks each setting against its range and the others, and the sealer's sizes against
-    /// the envelope limit.
-    pub(super) fn check(&self, sealer: &dyn Sealer) -> Result<(), SettingError> {
+    /// the envelope limit. `keyring_index_keys`: whether the store's keyring has index keys.
+    pub(super) fn check(
+        &self,
+        sealer: &dyn Sealer,
+        keyring_index_keys: bool,
+    ) -> Result<(), SettingError> {
+        if let Some(owners) = &self.owners {
+            if self.absolute_lifetime.is_none() {
+                return Err(SettingError::OwnersWithoutLifetime);
+            }
+            if !owners.has_keys() && !keyring_index_keys {
+                return Err(SettingError::OwnersWithoutIndexKeys);
+            }
+        }
         let in_range = |d: Duration| (1..=MAX_LIFETIME.as_secs()).contains(&d.as_secs());
         if let IdleTtl::Fixed(ttl) = self.idle_ttl
             && !in_range(ttl)
@@ -127,6 +143,7 @@ impl<T: 'static> Settings<T> {
             max_envelope_len,
             scan_count,
             lazy_reseal,
+            owners,
         } = self;
         let reads: Vec<CodecId> = self.readers().map(|c| c.id()).collect();
         d.field("prefix", prefix)
@@ -138,6 +155,7 @@ impl<T: 'static> Settings<T> {
             .field("touch", touch)
             .field("max_envelope_len", max_envelope_len)
             .field("scan_count", scan_count)
-            .field("lazy_reseal", lazy_reseal);
+            .field("lazy_reseal", lazy_reseal)
+            .field("owners", owners);
     }
 }

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use sealed_session::backend::Swap;
-use sealed_session::{Backend, BackendError, Fetched, RedisBackend, ScanCursor, ScanPage, SetMode};
+use sealed_session::{
+    Backend, BackendError, Fetched, IndexEntry, RedisBackend, ScanCursor, ScanPage, SetMode,
+};
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 
@@ -482,5 +484,46 @@ impl<S: Send + Sync + 'static> Backend for Served<S> {
 
     async fn compare_and_swap_many(&self, swaps: &[Swap<'_>]) -> Result<Vec<bool>, BackendError> {
         self.backend.compare_and_swap_many(swaps).await
+    }
+
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), BackendError> {
+        self.backend.index_add(key, member, expires_at, now).await
+    }
+
+    async fn index_remove(
+        &self,
+        key: &str,
+        members: &[String],
+        now: u64,
+    ) -> Result<(), BackendError> {
+        self.backend.index_remove(key, members, now).await
+    }
+
+    async fn index_shorten(
+        &self,
+        key: &str,
+        members: &[String],
+        until: u64,
+        now: u64,
+    ) -> Result<(), BackendError> {
+        self.backend.index_shorten(key, members, until, now).await
+    }
+
+    async fn index_read(&self, key: &str, now: u64) -> Result<Vec<IndexEntry>, BackendError> {
+        self.backend.index_read(key, now).await
+    }
+
+    async fn take(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
+        self.backend.take(key, max_len).await
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, BackendError> {
+        self.backend.compare_and_delete(key, expected).await
     }
 }

@@ -1,0 +1,433 @@
+//! Sessions that belong to users: the owner index and what it makes possible (listing an
+//! owner's sessions, revoking one, all, or all but one, and a cap per owner).
+//!
+//! # The index
+//! Each owner has one index per index key: a sorted set under `prefix + "owner." + hex tag`,
+//! where the tag is HMAC-SHA256 of the owner under the index key. Its members are the
+//! storage ids of the owner's sessions, scored by their absolute expiry; the set expires
+//! with its latest member, and every index operation first drops members whose expiry has
+//! passed. Every command names one key, so it works on a Cluster.
+//!
+//! # Order of writes
+//! A session bound to an owner is added to the owner's index before it is written, so a
+//! session never exists without its entry: a failure in between leaves an entry without a
+//! session, which a later read prunes. Entries are removed only after their session is
+//! gone. A read that finds an entry whose session is missing (or names another owner)
+//! cannot tell a dead entry from a create still in flight, so it shortens the entry to
+//! expire [`STALE_GRACE`] later instead of removing it: a create would have to stall that
+//! long between its two writes for its session to outlive its entry.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use super::Store;
+use super::record::{self, Record};
+use super::session::secs;
+use crate::backend::{Backend, Fetched};
+use crate::crypto::IndexKeys;
+use crate::error::{BackendError, BackendErrorKind, Error};
+use crate::id::{Owner, StorageId, hex_lower};
+
+/// How long an index entry whose session was found missing is kept before it is pruned.
+pub const STALE_GRACE: Duration = Duration::from_secs(600);
+
+/// What separates an index key from session keys under the prefix.
+pub(crate) const INDEX_INFIX: &str = "owner.";
+
+/// Conditional removals tried per session before revoking gives up on one that keeps
+/// changing under it.
+const REVOKE_TRIES: usize = 8;
+
+/// What a store does when a create would give an owner more sessions than its cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CapPolicy {
+    /// Revoke the owner's oldest sessions (by [`OwnedSession::created_at`]) to make room.
+    EvictOldest,
+    /// Refuse the new session with [`Error::OwnerCapReached`].
+    Refuse,
+}
+
+/// The owner index of a store ([`StoreBuilder::owners`](super::StoreBuilder::owners)).
+///
+/// ```
+/// use sealed_session::{CapPolicy, Owners};
+///
+/// let owners = Owners::new().cap(10, CapPolicy::EvictOldest);
+/// assert_eq!(format!("{owners:?}"), "Owners { cap: Some((10, EvictOldest)), index_keys: None }");
+/// ```
+#[derive(Default)]
+pub struct Owners {
+    cap: Option<(usize, CapPolicy)>,
+    keys: Option<IndexKeys>,
+}
+
+impl Owners {
+    /// An owner index without a cap, named with the keyring's index keys.
+    pub fn new() -> Owners {
+        Owners::default()
+    }
+
+    /// At most `max` sessions per owner (at least 1); `policy` says what a create beyond it
+    /// does. The cap is checked before each create of an owned session, so concurrent
+    /// creates for one owner may pass it together; the next create evicts (or refuses)
+    /// again.
+    #[must_use]
+    pub fn cap(mut self, max: usize, policy: CapPolicy) -> Owners {
+        self.cap = Some((max.max(1), policy));
+        self
+    }
+
+    /// Index keys to use instead of the keyring's (for a store with a custom sealer).
+    #[must_use]
+    pub fn index_keys(mut self, keys: IndexKeys) -> Owners {
+        self.keys = Some(keys);
+        self
+    }
+
+    pub(super) fn has_keys(&self) -> bool {
+        self.keys.is_some()
+    }
+}
+
+impl fmt::Debug for Owners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Owners { cap, keys } = self;
+        f.debug_struct("Owners")
+            .field("cap", cap)
+            .field("index_keys", keys)
+            .finish()
+    }
+}
+
+/// One live session of an owner, as [`Store::sessions_of`] lists it. Never the data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OwnedSession {
+    /// The session's storage id: compare with [`Store::storage_id`] of the current session
+    /// to mark "this device", and pass to [`Store::revoke`].
+    pub storage_id: StorageId,
+    /// When the session was first stored with this owner.
+    pub created_at: Option<SystemTime>,
+    /// When the session was last written.
+    pub last_seen: Option<SystemTime>,
+    /// Its absolute expiry.
+    pub expires_at: Option<SystemTime>,
+    /// The device label the application set ([`Session::set_label`](super::Session::set_label)).
+    pub label: Option<String>,
+}
+
+/// What a revocation did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Revoked {
+    /// Sessions removed.
+    pub revoked: usize,
+    /// Entries whose session could not be opened (a retired or unknown key, a damaged
+    /// value): not provably this owner's, so left alone. Such a session cannot be loaded
+    /// either, unless its key comes back into the keyring.
+    pub unverified: usize,
+}
+
+/// An index entry whose session was read and opened and names the owner.
+struct Found {
+    storage_id: String,
+    key: String,
+    /// The stored envelope, as read: removals are conditional on it.
+    value: Vec<u8>,
+    record: Record,
+    expires_at: u64,
+}
+
+/// What one read of an owner's indexes found.
+struct OwnedCensus {
+    found: Vec<Found>,
+    unverified: usize,
+}
+
+impl<T, B> Store<T, B>
+where
+    T: Send + Sync + 'static,
+    B: Backend,
+{
+    /// Lists the owner's live sessions, oldest first (by when they were bound). Costs one
+    /// index read per index key and one batched read of the sessions (pipelined on Redis),
+    /// plus one write per index key that had stale entries to prune.
+    pub async fn sessions_of(&self, owner: &Owner) -> Result<Vec<OwnedSession>, Error> {
+        let census = self.owned_census(owner).await?;
+        let mut out: Vec<OwnedSession> = census
+            .found
+            .into_iter()
+            .map(|f| OwnedSession {
+                storage_id: StorageId::from_stored(&f.storage_id, self.hashed()),
+                created_at: secs(f.record.created_at),
+                last_seen: secs(f.record.last_seen),
+                expires_at: secs(f.expires_at),
+                label: f.record.label,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.created_at, a.storage_id.as_str()).cmp(&(b.created_at, b.storage_id.as_str()))
+        });
+        Ok(out)
+    }
+
+    /// Revokes one session of the owner by its storage id. `Ok(false)` when no session of
+    /// this owner is stored under that id (none at all, or another owner's, which is left
+    /// alone and not revealed).
+    pub async fn revoke(&self, owner: &Owner, id: &StorageId) -> Result<bool, Error> {
+        let key = self.key_of(id);
+        let max = self.inner.settings.max_envelope_len;
+        let value = match self.inner.backend.get(&key, max).await? {
+            Fetched::Value(value) => value,
+            _ => return Ok(false),
+        };
+        let Some(found) = self.verify(owner, id.as_str(), key, value)? else {
+            return Ok(false);
+        };
+        let revoked = self.remove_verified(owner, found).await?;
+        if revoked {
+            self.unindex(owner, &[id.as_str().to_owned()]).await?;
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes every session of the owner ("log out everywhere"). Every session whose
+    /// creation completed before this call started cannot be loaded once it returns.
+    pub async fn revoke_all(&self, owner: &Owner) -> Result<Revoked, Error> {
+        self.revoke_where(owner, None).await
+    }
+
+    /// Revokes every session of the owner but `keep` (the password-change recipe: keep the
+    /// session that changed it).
+    pub async fn revoke_all_except(
+        &self,
+        owner: &Owner,
+        keep: &StorageId,
+    ) -> Result<Revoked, Error> {
+        self.revoke_where(owner, Some(keep.as_str())).await
+    }
+
+    async fn revoke_where(&self, owner: &Owner, keep: Option<&str>) -> Result<Revoked, Error> {
+        let census = self.owned_census(owner).await?;
+        let mut report = Revoked {
+            revoked: 0,
+            unverified: census.unverified,
+        };
+        let mut gone = Vec::new();
+        for found in census.found {
+            if keep == Some(found.storage_id.as_str()) {
+                continue;
+            }
+            let id = found.storage_id.clone();
+            if self.remove_verified(owner, found).await? {
+                report.revoked += 1;
+            }
+            gone.push(id);
+        }
+        self.unindex(owner, &gone).await?;
+        Ok(report)
+    }
+
+    /// Removes a verified session only while it is the value that was verified; if it
+    /// changed (a save raced), reads and verifies it again. Returns whether it removed.
+    async fn remove_verified(&self, owner: &Owner, found: Found) -> Result<bool, Error> {
+        let backend = &self.inner.backend;
+        let max = self.inner.settings.max_envelope_len;
+        let Found {
+            storage_id,
+            key,
+            mut value,
+            ..
+        } = found;
+        for _ in 0..REVOKE_TRIES {
+            if backend.compare_and_delete(&key, &value).await? {
+                return Ok(true);
+            }
+            let Fetched::Value(now) = backend.get(&key, max).await? else {
+                return Ok(false);
+            };
+            match self.verify(owner, &storage_id, key.clone(), now.clone())? {
+                Some(_) => value = now,
+                None => return Ok(false),
+            }
+        }
+        Err(BackendError::from_kind(BackendErrorKind::Other)
+            .with_detail("a session kept changing while it was being revoked")
+            .into())
+    }
+
+    /// Opens `value` (stored under `key`) and returns it if it names `owner`. `None` for a
+    /// value that opens but names no or another owner; a value that does not open is an
+    /// error only for a backend failure, and `None` otherwise.
+    fn verify(
+        &self,
+        owner: &Owner,
+        storage_id: &str,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<Option<Found>, Error> {
+        match self.open_owned(&key, value.clone()) {
+            Ok((record, expires_at)) if record.owner.as_ref().is_some_and(|o| o == owner) => {
+                Ok(Some(Found {
+                    storage_id: storage_id.to_owned(),
+                    key,
+                    value,
+                    record,
+                    expires_at,
+                }))
+            }
+            Ok(_) | Err(_) => Ok(None),
+        }
+    }
+
+    /// Opens an envelope and reads its owner record, without decoding the data.
+    fn open_owned(&self, key: &str, value: Vec<u8>) -> Result<(Record, u64), Error> {
+        let now = self.inner.settings.clock.now_secs();
+        let opened = self.open_envelope(key, value, now)?;
+        let (_, record) = record::split(opened.plaintext())?;
+        Ok((record, opened.expires_at))
+    }
+
+    /// Reads every index of the owner, opens the sessions it names and keeps those that
+    /// name the owner. Malformed members are removed; members whose session is missing or
+    /// names another owner are shortened to expire after [`STALE_GRACE`]; members whose
+    /// session does not open are left to expire.
+    async fn owned_census(&self, owner: &Owner) -> Result<OwnedCensus, Error> {
+        let backend = &self.inner.backend;
+        let now = self.inner.settings.clock.now_secs();
+        let max = self.inner.settings.max_envelope_len;
+        let mut census = OwnedCensus {
+            found: Vec::new(),
+            unverified: 0,
+        };
+        for index in self.index_names(owner)? {
+            let entries = backend.index_read(&index, now).await?;
+            let (valid, malformed): (Vec<_>, Vec<_>) = entries
+                .into_iter()
+                .partition(|e| self.is_storage_id(&e.member));
+            let malformed: Vec<String> = malformed.into_iter().map(|e| e.member).collect();
+            if !malformed.is_empty() {
+                backend.index_remove(&index, &malformed, now).await?;
+            }
+            let fresh: Vec<String> = valid
+                .into_iter()
+                .map(|e| e.member)
+                .filter(|m| !census.found.iter().any(|f| &f.storage_id == m))
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            let keys: Vec<String> = fresh
+                .iter()
+                .map(|m| format!("{}{m}", self.inner.settings.prefix))
+                .collect();
+            let values = backend.get_many(&keys, max).await?;
+            let mut stale = Vec::new();
+            for ((member, key), fetched) in fresh.into_iter().zip(keys).zip(values) {
+                match fetched {
+                    Fetched::Value(value) => match self.open_owned(&key, value.clone()) {
+                        Ok((record, expires_at))
+                            if record.owner.as_ref().is_some_and(|o| o == owner) =>
+                        {
+                            census.found.push(Found {
+                                storage_id: member,
+                                key,
+                                value,
+                                record,
+                                expires_at,
+                            });
+                        }
+                        Ok(_) => stale.push(member),
+                        Err(e) if e.is_rejected() => census.unverified += 1,
+                        Err(e) => return Err(e),
+                    },
+                    Fetched::Missing | Fetched::NotBytes | Fetched::TooLarge { .. } => {
+                        stale.push(member)
+                    }
+                }
+            }
+            if !stale.is_empty() {
+                let until = now.saturating_add(STALE_GRACE.as_secs());
+                backend.index_shorten(&index, &stale, until, now).await?;
+            }
+        }
+        Ok(census)
+    }
+
+    /// Removes members from every index of the owner.
+    pub(super) async fn unindex(&self, owner: &Owner, members: &[String]) -> Result<(), Error> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let now = self.inner.settings.clock.now_secs();
+        for index in self.index_names(owner)? {
+            self.inner
+                .backend
+                .index_remove(&index, members, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The names of the owner's indexes, the primary index key's first.
+    pub(super) fn index_names(&self, owner: &Owner) -> Result<Vec<String>, Error> {
+        let owners = self
+            .inner
+            .settings
+            .owners
+            .as_ref()
+            .ok_or(Error::NoOwnerIndex)?;
+        let name = |tag: [u8; 32]| {
+            format!(
+                "{}{INDEX_INFIX}{}",
+                self.inner.settings.prefix,
+                hex_lower(&tag)
+            )
+        };
+        if let Some(keys) = &owners.keys {
+            return Ok(keys.tags(owner.as_bytes()).map(name).collect());
+        }
+        let ring = self
+            .inner
+            .keyring
+            .as_ref()
+            .ok_or(Error::NoOwnerIndex)?
+            .current();
+        let keys = ring.index_keys().ok_or(Error::NoOwnerIndex)?;
+        Ok(keys.tags(owner.as_bytes()).map(name).collect())
+    }
+
+    /// Makes room under the cap for one more session of `owner` (other than `except`, the
+    /// storage id about to be written), or refuses.
+    pub(super) async fn enforce_cap(&self, owner: &Owner, except: &str) -> Result<(), Error> {
+        let Some((cap, policy)) = self.inner.settings.owners.as_ref().and_then(|o| o.cap) else {
+            return Ok(());
+        };
+        let census = self.owned_census(owner).await?;
+        let mut others: Vec<Found> = census
+            .found
+            .into_iter()
+            .filter(|f| f.storage_id != except)
+            .collect();
+        if others.len() < cap {
+            return Ok(());
+        }
+        if policy == CapPolicy::Refuse {
+            return Err(Error::OwnerCapReached { cap });
+        }
+        others.sort_by_key(|f| f.record.created_at);
+        let excess = others.len() + 1 - cap;
+        let mut gone = Vec::new();
+        for found in others.into_iter().take(excess) {
+            let id = found.storage_id.clone();
+            self.remove_verified(owner, found).await?;
+            gone.push(id);
+        }
+        self.unindex(owner, &gone).await
+    }
+
+    fn hashed(&self) -> bool {
+        self.inner.settings.storage_keys == super::StorageKeys::Hashed
+    }
+}
