@@ -37,7 +37,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::crypto::{Argon2Params, KeyMaterial, KeyState, Keyring, Suite};
+use crate::crypto::{Argon2Params, IndexKeys, KeyMaterial, KeyState, Keyring, Suite};
 use crate::error::{ConfigError, PermissionProblem};
 
 mod environment;
@@ -72,6 +72,8 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 #[serde(try_from = "ConfigFile")]
 pub struct KeyringConfig {
     keys: Vec<KeyEntry>,
+    /// The keys that name owner indexes (`[[index_keys]]`), if any.
+    index_keys: Vec<IndexKeyEntry>,
     /// Directory that relative secret-file paths are resolved against.
     base_dir: Option<PathBuf>,
     /// Whether secret files' permissions are checked when resolving.
@@ -83,6 +85,8 @@ pub struct KeyringConfig {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     keys: Vec<KeyEntry>,
+    #[serde(default)]
+    index_keys: Vec<IndexKeyEntry>,
 }
 
 impl TryFrom<ConfigFile> for KeyringConfig {
@@ -91,6 +95,7 @@ impl TryFrom<ConfigFile> for KeyringConfig {
     fn try_from(file: ConfigFile) -> Result<Self, ConfigError> {
         let config = KeyringConfig {
             keys: file.keys,
+            index_keys: file.index_keys,
             base_dir: None,
             permissions: FilePermissions::default(),
         };
@@ -106,6 +111,24 @@ struct KeyEntry {
     state: StateName,
     suite: Option<SuiteName>,
     material: Option<MaterialSource>,
+}
+
+/// One `[[index_keys]]` entry: a key that names owner indexes.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndexKeyEntry {
+    id: u32,
+    state: IndexStateName,
+    material: Option<MaterialSource>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum IndexStateName {
+    /// Names every index written.
+    Primary,
+    /// Still read (listed, revoked) while the indexes written under it expire.
+    Previous,
 }
 
 #[derive(Clone, Copy, Deserialize)]
@@ -259,11 +282,12 @@ impl KeyringConfig {
         config.base_dir = absolute.parent().map(Path::to_path_buf);
         config.permissions = permissions;
         // Key material written into the file makes the file a secret file.
-        let inline = config.keys.iter().any(|k| {
-            k.material
-                .as_ref()
-                .is_some_and(|m| m.insecure_inline.is_some())
-        });
+        let inline_in = |m: Option<&MaterialSource>| m.is_some_and(|m| m.insecure_inline.is_some());
+        let inline = config.keys.iter().any(|k| inline_in(k.material.as_ref()))
+            || config
+                .index_keys
+                .iter()
+                .any(|k| inline_in(k.material.as_ref()));
         if inline && permissions != FilePermissions::InsecureUnchecked && mode & 0o077 != 0 {
             return Err(ConfigError::FilePermissions {
                 path: path.to_path_buf(),
@@ -309,6 +333,26 @@ impl KeyringConfig {
             .collect()
     }
 
+    /// The configured index keys (`[[index_keys]]`), in file order, without material. A
+    /// previous index key is reported as [`KeyState::DecryptOnly`]: read, never written.
+    pub fn index_keys(&self) -> Vec<ConfiguredKey> {
+        self.index_keys
+            .iter()
+            .map(|k| ConfiguredKey {
+                id: k.id,
+                state: match k.state {
+                    IndexStateName::Primary => KeyState::Primary,
+                    IndexStateName::Previous => KeyState::DecryptOnly,
+                },
+                suite: None,
+                source: match k.source() {
+                    Ok(Some(source)) => source.describe(),
+                    _ => "none".into(),
+                },
+            })
+            .collect()
+    }
+
     /// The id of the primary key.
     pub fn primary_id(&self) -> u32 {
         self.keys
@@ -344,13 +388,48 @@ impl KeyringConfig {
                 (_, _, None) => return Err(ConfigError::in_key(id, ConfigError::NoSuite)),
             }
         }
+        if let Some(index) = self.resolve_index_keys(env)? {
+            builder = builder.index_keys(index);
+        }
         builder.build()
+    }
+
+    /// The index keys, primary first, when the configuration has any.
+    fn resolve_index_keys(&self, env: &dyn Environment) -> Result<Option<IndexKeys>, ConfigError> {
+        let in_index = |e| ConfigError::IndexKeys(Box::new(e));
+        let mut ordered: Vec<&IndexKeyEntry> = self
+            .index_keys
+            .iter()
+            .filter(|k| k.state == IndexStateName::Primary)
+            .collect();
+        ordered.extend(
+            self.index_keys
+                .iter()
+                .filter(|k| k.state == IndexStateName::Previous),
+        );
+        let mut keys: Option<IndexKeys> = None;
+        for entry in ordered {
+            let id = entry.id;
+            let Some(source) = entry.source().map_err(in_index)? else {
+                return Err(in_index(ConfigError::in_key(id, ConfigError::NoMaterial)));
+            };
+            let material = self
+                .material(&source, env)
+                .map_err(|e| in_index(ConfigError::in_key(id, e)))?;
+            keys = Some(match keys {
+                None => IndexKeys::new(id, material),
+                Some(keys) => keys.previous(id, material).map_err(in_index)?,
+            });
+        }
+        Ok(keys)
     }
 
     /// The checks that need no secret: at least one key, ids unique and non-zero, exactly
     /// one primary, suites and material sources present where required and absent on
     /// retired keys, passphrase settings complete and strong enough.
     fn check(&self) -> Result<(), ConfigError> {
+        self.check_index_keys()
+            .map_err(|e| ConfigError::IndexKeys(Box::new(e)))?;
         if self.keys.is_empty() {
             return Err(ConfigError::NoPrimary);
         }
@@ -399,6 +478,50 @@ impl KeyringConfig {
                             decode_salt(salt).map_err(|e| ConfigError::in_key(id, e))?;
                         }
                         Some(_) => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `[[index_keys]]`: none at all, or exactly one primary; ids unique and non-zero;
+    /// every key with one well-formed material source.
+    fn check_index_keys(&self) -> Result<(), ConfigError> {
+        if self.index_keys.is_empty() {
+            return Ok(());
+        }
+        let mut ids = BTreeSet::new();
+        for entry in &self.index_keys {
+            if entry.id == 0 {
+                return Err(ConfigError::ZeroKeyId);
+            }
+            if !ids.insert(entry.id) {
+                return Err(ConfigError::DuplicateKeyId { id: entry.id });
+            }
+        }
+        let primaries: Vec<u32> = self
+            .index_keys
+            .iter()
+            .filter(|k| k.state == IndexStateName::Primary)
+            .map(|k| k.id)
+            .collect();
+        match primaries.len() {
+            0 => return Err(ConfigError::NoPrimary),
+            1 => {}
+            _ => return Err(ConfigError::MultiplePrimaries { ids: primaries }),
+        }
+        for entry in &self.index_keys {
+            let id = entry.id;
+            match entry.source()? {
+                None => return Err(ConfigError::in_key(id, ConfigError::NoMaterial)),
+                Some(source) => {
+                    source
+                        .check_names()
+                        .map_err(|e| ConfigError::in_key(id, e))?;
+                    if let Source::Passphrase { params, salt, .. } = &source {
+                        params.check().map_err(|e| ConfigError::in_key(id, e))?;
+                        decode_salt(salt).map_err(|e| ConfigError::in_key(id, e))?;
                     }
                 }
             }
@@ -460,63 +583,77 @@ impl KeyringConfig {
     }
 }
 
+impl IndexKeyEntry {
+    /// The one material source this entry names, `None` if it names none.
+    fn source(&self) -> Result<Option<Source<'_>>, ConfigError> {
+        material_source(self.id, self.material.as_ref())
+    }
+}
+
 impl KeyEntry {
     /// The one material source this entry names, `None` if it names none.
     fn source(&self) -> Result<Option<Source<'_>>, ConfigError> {
-        let Some(m) = &self.material else {
-            return Ok(None);
-        };
-        let named = [
-            m.env.is_some(),
-            m.file.is_some(),
-            m.passphrase_env.is_some(),
-            m.passphrase_file.is_some(),
-            m.insecure_inline.is_some(),
-        ]
-        .iter()
-        .filter(|named| **named)
-        .count();
-        let id = self.id;
-        if named != 1 {
-            return Err(ConfigError::in_key(
-                id,
-                ConfigError::MaterialSources { named },
-            ));
-        }
-        let passphrase = m.passphrase_env.is_some() || m.passphrase_file.is_some();
-        if !passphrase && (m.argon2.is_some() || m.salt.is_some()) {
-            return Err(ConfigError::in_key(
-                id,
-                ConfigError::Argon2WithoutPassphrase,
-            ));
-        }
-        let source = if let Some(name) = &m.env {
-            Source::Env(name)
-        } else if let Some(path) = &m.file {
-            Source::File(path)
-        } else if let Some(text) = &m.insecure_inline {
-            Source::Inline(&text.0)
-        } else {
-            let from = match (&m.passphrase_env, &m.passphrase_file) {
-                (Some(name), _) => PassphraseFrom::Env(name),
-                (None, Some(path)) => PassphraseFrom::File(path),
-                (None, None) => return Ok(None),
-            };
-            let (Some(a), Some(salt)) = (m.argon2, &m.salt) else {
-                return Err(ConfigError::in_key(id, ConfigError::PassphraseSettings));
-            };
-            Source::Passphrase {
-                from,
-                params: Argon2Params {
-                    m_cost_kib: a.m_cost_kib,
-                    t_cost: a.t_cost,
-                    p_cost: a.p_cost,
-                },
-                salt,
-            }
-        };
-        Ok(Some(source))
+        material_source(self.id, self.material.as_ref())
     }
+}
+
+/// The one material source `material` names, `None` if it names none.
+fn material_source(
+    id: u32,
+    material: Option<&MaterialSource>,
+) -> Result<Option<Source<'_>>, ConfigError> {
+    let Some(m) = material else {
+        return Ok(None);
+    };
+    let named = [
+        m.env.is_some(),
+        m.file.is_some(),
+        m.passphrase_env.is_some(),
+        m.passphrase_file.is_some(),
+        m.insecure_inline.is_some(),
+    ]
+    .iter()
+    .filter(|named| **named)
+    .count();
+    if named != 1 {
+        return Err(ConfigError::in_key(
+            id,
+            ConfigError::MaterialSources { named },
+        ));
+    }
+    let passphrase = m.passphrase_env.is_some() || m.passphrase_file.is_some();
+    if !passphrase && (m.argon2.is_some() || m.salt.is_some()) {
+        return Err(ConfigError::in_key(
+            id,
+            ConfigError::Argon2WithoutPassphrase,
+        ));
+    }
+    let source = if let Some(name) = &m.env {
+        Source::Env(name)
+    } else if let Some(path) = &m.file {
+        Source::File(path)
+    } else if let Some(text) = &m.insecure_inline {
+        Source::Inline(&text.0)
+    } else {
+        let from = match (&m.passphrase_env, &m.passphrase_file) {
+            (Some(name), _) => PassphraseFrom::Env(name),
+            (None, Some(path)) => PassphraseFrom::File(path),
+            (None, None) => return Ok(None),
+        };
+        let (Some(a), Some(salt)) = (m.argon2, &m.salt) else {
+            return Err(ConfigError::in_key(id, ConfigError::PassphraseSettings));
+        };
+        Source::Passphrase {
+            from,
+            params: Argon2Params {
+                m_cost_kib: a.m_cost_kib,
+                t_cost: a.t_cost,
+                p_cost: a.p_cost,
+            },
+            salt,
+        }
+    };
+    Ok(Some(source))
 }
 
 impl Source<'_> {
@@ -607,11 +744,13 @@ impl fmt::Debug for KeyringConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let KeyringConfig {
             keys: _,
+            index_keys: _,
             base_dir,
             permissions,
         } = self;
         f.debug_struct("KeyringConfig")
             .field("keys", &self.keys())
+            .field("index_keys", &self.index_keys())
             .field("base_dir", base_dir)
             .field("permissions", permissions)
             .finish()

@@ -108,12 +108,19 @@ impl Keyring {
     /// retired id made active again.
     #[cfg(feature = "config")]
     pub(crate) fn incompatible_change(&self, next: &Keyring) -> Option<ConfigError> {
-        if let (Some(old), Some(new)) = (&self.index, &next.index)
-            && let Some(id) = old.changed_in(new)
-        {
-            return Some(ConfigError::IndexKeys(Box::new(ConfigError::KeyChanged {
-                id,
-            })));
+        match (&self.index, &next.index) {
+            (Some(old), Some(new)) => {
+                if let Some(id) = old.changed_in(new) {
+                    return Some(ConfigError::IndexKeys(Box::new(ConfigError::KeyChanged {
+                        id,
+                    })));
+                }
+            }
+            // A store with an owner index would refuse every owned session from then on.
+            (Some(_), None) => {
+                return Some(ConfigError::IndexKeys(Box::new(ConfigError::NoPrimary)));
+            }
+            _ => {}
         }
         for old in &self.active {
             if let Some(new) = next.active.iter().find(|n| n.id == old.id)

@@ -968,3 +968,115 @@ fn a_removed_id_never_comes_back_active() {
         Some(KeyState::Retired)
     );
 }
+
+const K3: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="; // 32 × 0x03
+const K4: &str = "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="; // 32 × 0x04
+
+fn index_entry(id: u32, state: &str, var: &str) -> String {
+    format!("[[index_keys]]\nid = {id}\nstate = \"{state}\"\nmaterial = {{ env = \"{var}\" }}\n")
+}
+
+fn index_env() -> impl Environment + Send + Sync + 'static {
+    env(&[("K1", K1), ("K2", K2), ("K3", K3), ("K4", K4)])
+}
+
+#[test]
+fn index_keys_are_read_with_the_primary_first() {
+    let text = entry(1, "primary", "K1")
+        + &index_entry(3, "previous", "K3")
+        + &index_entry(4, "primary", "K4");
+    let config = KeyringConfig::parse_toml(&text).unwrap();
+    let listed = config.index_keys();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].state, KeyState::Primary);
+    assert_eq!(listed[1].source, "env K4");
+    assert_eq!(listed[0].state, KeyState::DecryptOnly);
+    let keyring = config.resolve_with(&index_env()).unwrap();
+    let index = keyring.index_keys().expect("index keys");
+    assert_eq!(index.ids(), [4, 3]);
+    assert!(!format!("{keyring:?}").contains(K4));
+    // Without [[index_keys]] there are none.
+    let plain = KeyringConfig::parse_toml(&entry(1, "primary", "K1")).unwrap();
+    assert!(plain.resolve_with(&index_env()).unwrap().index_keys().is_none());
+}
+
+#[test]
+fn index_key_mistakes_are_refused_and_named() {
+    let base = entry(1, "primary", "K1");
+    let index_error = |text: String| match error_of_with(&text) {
+        ConfigError::IndexKeys(inner) => *inner,
+        other => panic!("not an index-key error: {other:?}"),
+    };
+    assert_eq!(
+        index_error(base.clone() + &index_entry(3, "previous", "K3")),
+        ConfigError::NoPrimary
+    );
+    assert_eq!(
+        index_error(
+            base.clone() + &index_entry(3, "primary", "K3") + &index_entry(4, "primary", "K4")
+        ),
+        ConfigError::MultiplePrimaries { ids: vec![3, 4] }
+    );
+    assert_eq!(
+        index_error(
+            base.clone() + &index_entry(3, "primary", "K3") + &index_entry(3, "previous", "K4")
+        ),
+        ConfigError::DuplicateKeyId { id: 3 }
+    );
+    assert_eq!(
+        index_error(base.clone() + &index_entry(0, "primary", "K3")),
+        ConfigError::ZeroKeyId
+    );
+    assert!(matches!(
+        index_error(base.clone() + "[[index_keys]]\nid = 3\nstate = \"primary\"\n"),
+        ConfigError::Key { id: 3, .. }
+    ));
+    // Two index keys with one material, and an index key that is also a sealing key.
+    assert!(matches!(
+        index_error(
+            base.clone() + &index_entry(3, "primary", "K3") + &index_entry(4, "previous", "K3")
+        ),
+        ConfigError::DuplicateMaterial { .. }
+    ));
+    assert_eq!(
+        index_error(base.clone() + &index_entry(3, "primary", "K1")),
+        ConfigError::SharedWithSealingKey { id: 1 }
+    );
+    let message = error_of_with(&(base + &index_entry(3, "primary", "K1"))).to_string();
+    assert!(!message.contains(K1), "{message}");
+}
+
+fn error_of_with(toml: &str) -> ConfigError {
+    match KeyringConfig::parse_toml(toml) {
+        Err(e) => e,
+        Ok(config) => config.resolve_with(&index_env()).unwrap_err(),
+    }
+}
+
+#[test]
+fn a_reload_never_changes_an_index_key_nor_drops_them_all() {
+    let dir = dir();
+    let path = dir.join("keys.toml");
+    let sealing = entry(1, "primary", "K1");
+    write(&path, sealing.clone() + &index_entry(3, "primary", "K3")).unwrap();
+    let reloader = Reloader::open_with(&path, index_env()).unwrap();
+    write(&path, sealing.clone() + &index_entry(3, "primary", "K4")).unwrap();
+    assert_eq!(
+        reloader.reload().unwrap_err(),
+        ConfigError::IndexKeys(Box::new(ConfigError::KeyChanged { id: 3 }))
+    );
+    write(&path, sealing.clone()).unwrap();
+    assert_eq!(
+        reloader.reload().unwrap_err(),
+        ConfigError::IndexKeys(Box::new(ConfigError::NoPrimary))
+    );
+    // The rotation: a new primary index key, the old one kept as previous.
+    write(
+        &path,
+        sealing + &index_entry(4, "primary", "K4") + &index_entry(3, "previous", "K3"),
+    )
+    .unwrap();
+    reloader.reload().unwrap();
+    let current = reloader.handle().current();
+    assert_eq!(current.index_keys().unwrap().ids(), [4, 3]);
+}
