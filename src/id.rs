@@ -142,6 +142,26 @@ impl StorageId {
         }
     }
 
+    /// A hashed storage id from text (a form field, a command-line argument): exactly 64
+    /// lowercase hex digits, as [`StorageId::as_str`] gives them; `None` otherwise.
+    ///
+    /// ```
+    /// use sealed_session::{SessionId, StorageId};
+    ///
+    /// let id = SessionId::generate()?.hashed();
+    /// assert_eq!(StorageId::from_hex(id.as_str()), Some(id));
+    /// assert_eq!(StorageId::from_hex("ABC"), None);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn from_hex(text: &str) -> Option<StorageId> {
+        let valid =
+            text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        valid.then(|| StorageId {
+            text: text.to_owned(),
+            hashed: true,
+        })
+    }
+
     pub(crate) fn from_stored(text: &str, hashed: bool) -> Self {
         StorageId {
             text: text.to_owned(),

@@ -57,7 +57,9 @@ fn json(out: &Output) -> serde_json::Value {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["keygen", "derive", "check", "inspect", "stats", "rewrap"] {
+    for command in [
+        "keygen", "derive", "check", "inspect", "stats", "rewrap", "sessions",
+    ] {
         let out = run(&[command, "--help"]);
         expect(&out, 0);
         assert!(stdout(&out).contains("Usage: sealed-session"), "{command}");
@@ -77,7 +79,11 @@ fn help_never_shows_the_value_of_redis_url() {
     for args in commands
         .iter()
         .flat_map(|c| [vec![*c, "--help"], vec![*c, "-h"], vec!["help", *c]])
-        .chain([vec!["--help"]])
+        .chain([
+            vec!["--help"],
+            vec!["sessions", "list", "--help"],
+            vec!["sessions", "revoke", "--help"],
+        ])
     {
         let out = bin().args(&args).env("REDIS_URL", url).output().unwrap();
         expect(&out, 0);
@@ -560,4 +566,205 @@ async fn rotation_through_the_cli_on_a_cluster() {
         .await
         .unwrap();
     rotate_through_the_cli(cluster.urls(), true, backend).await;
+}
+
+/// `sessions list` and `sessions revoke` against a real Redis: what an operator answering
+/// "log this account out everywhere" runs. Never prints the user id nor session data.
+async fn sessions_through_the_cli(urls: Vec<String>, cluster: bool, backend: RedisBackend) {
+    use sealed_session::{Owner, Owners};
+
+    let dir = support::temp_dir("cli");
+    let secret = dir.join("key-1");
+    expect(
+        &run(&[
+            "keygen",
+            "--id",
+            "1",
+            "--secret-file",
+            secret.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let index = dir.join("index-1");
+    expect(
+        &run(&[
+            "keygen",
+            "--id",
+            "1",
+            "--secret-file",
+            index.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let path = config(&dir, &[(1, "primary")]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        "[[index_keys]]\nid = 1\nstate = \"primary\"\nmaterial = { file = \"index-1\" }\n",
+    );
+    support::write_private(&path, text).unwrap();
+
+    let store: Store<WebSession, RedisBackend> = Store::builder(backend)
+        .keyring(load_keyring(&path).unwrap())
+        .owners(Owners::new())
+        .build()
+        .unwrap();
+    let user = "victim@example.com";
+    let mut ids = Vec::new();
+    for device in ["laptop", "phone", "tablet"] {
+        let id = SessionId::generate().unwrap();
+        let mut session = Session::new(WebSession::sample(1));
+        session.bind_owner(Owner::new(user).unwrap());
+        session.set_label(device);
+        store.create(&id, &mut session).await.unwrap();
+        ids.push(id);
+    }
+    let bystander = SessionId::generate().unwrap();
+    let mut session = Session::new(WebSession::sample(2));
+    session.bind_owner(Owner::new("bystander").unwrap());
+    store.create(&bystander, &mut session).await.unwrap();
+
+    let cli = |extra: &[&str]| {
+        let mut args: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(["--config".to_owned(), path.to_str().unwrap().to_owned()]);
+        for url in &urls {
+            args.extend(["--url".to_owned(), url.clone()]);
+        }
+        if cluster {
+            args.push("--cluster".to_owned());
+        }
+        bin().args(&args).env_remove("REDIS_URL").output().unwrap()
+    };
+    let out = cli(&["sessions", "list", "--user", user]);
+    expect(&out, 0);
+    let text = stdout(&out);
+    assert!(text.starts_with("3 sessions\n"), "{text}");
+    for id in &ids {
+        assert!(text.contains(store.storage_id(id).as_str()), "{text}");
+    }
+    assert!(
+        text.contains("laptop") && text.contains("created 20"),
+        "{text}"
+    );
+    assert!(!text.contains(user) && !stderr(&out).contains(user));
+    assert!(!text.contains("customer"), "session data printed: {text}");
+
+    // The user id from stdin keeps it out of the process list.
+    let mut args: Vec<String> = ["sessions", "list", "--user", "-", "--json"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    args.extend(["--config".to_owned(), path.to_str().unwrap().to_owned()]);
+    for url in &urls {
+        args.extend(["--url".to_owned(), url.clone()]);
+    }
+    if cluster {
+        args.push("--cluster".to_owned());
+    }
+    let mut child = bin()
+        .args(&args)
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!("{user}\n").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    expect(&out, 0);
+    assert_eq!(json(&out)["count"], 3);
+
+    // One session, then all but the current one, then the rest.
+    let first = store.storage_id(&ids[0]);
+    let out = cli(&["sessions", "revoke", "--user", user, "--id", first.as_str()]);
+    expect(&out, 0);
+    assert!(store.load(&ids[0]).await.unwrap().is_none());
+    let out = cli(&[
+        "sessions",
+        "revoke",
+        "--user",
+        "bystander",
+        "--id",
+        store.storage_id(&ids[1]).as_str(),
+    ]);
+    expect(&out, 1);
+    assert!(
+        store.load(&ids[1]).await.unwrap().is_some(),
+        "another user's session revoked"
+    );
+    let keep = store.storage_id(&ids[2]);
+    let out = cli(&[
+        "sessions",
+        "revoke",
+        "--user",
+        user,
+        "--except",
+        keep.as_str(),
+        "--json",
+    ]);
+    expect(&out, 0);
+    assert_eq!(json(&out)["revoked"], 1);
+    assert!(store.load(&ids[1]).await.unwrap().is_none());
+    assert!(store.load(&ids[2]).await.unwrap().is_some());
+    let out = cli(&["sessions", "revoke", "--user", user, "--all"]);
+    expect(&out, 0);
+    assert!(
+        stdout(&out).contains("revoked 1 sessions"),
+        "{}",
+        stdout(&out)
+    );
+    for id in &ids {
+        assert!(store.load(id).await.unwrap().is_none());
+    }
+    assert!(store.load(&bystander).await.unwrap().is_some());
+    let out = cli(&["sessions", "list", "--user", user]);
+    expect(&out, 0);
+    assert_eq!(stdout(&out), "0 sessions\n");
+
+    // Usage: one of --all, --except, --id; a storage id in its printed form.
+    expect(&cli(&["sessions", "revoke", "--user", user]), 2);
+    expect(
+        &cli(&["sessions", "revoke", "--user", user, "--id", "XYZ"]),
+        2,
+    );
+    // A keyring without index keys is a configuration error.
+    let plain = config(&dir, &[(1, "primary")]);
+    let mut args = vec![
+        "sessions",
+        "list",
+        "--user",
+        user,
+        "--config",
+        plain.to_str().unwrap(),
+    ];
+    for url in &urls {
+        args.extend(["--url", url]);
+    }
+    if cluster {
+        args.push("--cluster");
+    }
+    let out = run(&args);
+    expect(&out, 3);
+    assert!(stderr(&out).contains("[[index_keys]]"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn sessions_of_a_user_through_the_cli_on_standalone_redis() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    sessions_through_the_cli(vec![server.url()], false, backend).await;
+}
+
+#[tokio::test]
+async fn sessions_of_a_user_through_the_cli_on_a_cluster() {
+    let cluster = RedisCluster::start();
+    let backend = RedisBackend::builder()
+        .cluster_nodes(cluster.urls())
+        .connect()
+        .await
+        .unwrap();
+    sessions_through_the_cli(cluster.urls(), true, backend).await;
 }

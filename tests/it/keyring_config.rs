@@ -997,7 +997,13 @@ fn index_keys_are_read_with_the_primary_first() {
     assert!(!format!("{keyring:?}").contains(K4));
     // Without [[index_keys]] there are none.
     let plain = KeyringConfig::parse_toml(&entry(1, "primary", "K1")).unwrap();
-    assert!(plain.resolve_with(&index_env()).unwrap().index_keys().is_none());
+    assert!(
+        plain
+            .resolve_with(&index_env())
+            .unwrap()
+            .index_keys()
+            .is_none()
+    );
 }
 
 #[test]

@@ -42,6 +42,66 @@ pub(crate) enum Command {
     Stats(Stats),
     /// Re-seal under the primary key every envelope under an older decrypt-only key.
     Rewrap(Rewrap),
+    /// A user's sessions, through the owner index: list them, or revoke one, all, or all
+    /// but one.
+    #[command(subcommand)]
+    Sessions(Sessions),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Sessions {
+    /// List a user's live sessions: storage id, created, last seen, expiry, device label.
+    /// Never session data.
+    List(SessionsList),
+    /// Revoke a user's sessions: all of them, all but one, or one.
+    Revoke(Revoke),
+}
+
+#[derive(Args)]
+pub(crate) struct SessionsTarget {
+    #[command(flatten)]
+    pub(crate) redis: RedisArgs,
+    /// The keyring configuration, with its [[index_keys]].
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// The user id the application binds sessions to. Give `-` to read it from stdin,
+    /// keeping it out of the process list and shell history.
+    #[arg(long, value_name = "ID")]
+    pub(crate) user: String,
+    /// The store's key prefix.
+    #[arg(long, default_value = "sess:")]
+    pub(crate) prefix: String,
+    /// Largest value read, in bytes (the store's max_envelope_len).
+    #[arg(long, default_value_t = sealed_session::DEFAULT_MAX_ENVELOPE_LEN)]
+    pub(crate) max_envelope_len: usize,
+}
+
+#[derive(Args)]
+pub(crate) struct SessionsList {
+    #[command(flatten)]
+    pub(crate) target: SessionsTarget,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["all", "except", "id"])))]
+pub(crate) struct Revoke {
+    #[command(flatten)]
+    pub(crate) target: SessionsTarget,
+    /// Revoke every session of the user ("log out everywhere").
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Revoke every session of the user but this storage id (after a password change).
+    #[arg(long, value_name = "STORAGE_ID")]
+    pub(crate) except: Option<String>,
+    /// Revoke this one session of the user (refused if it is not the user's).
+    #[arg(long, value_name = "STORAGE_ID")]
+    pub(crate) id: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// The suites a new key can be given: their names are the library's (`Suite::name`), which

@@ -14,7 +14,7 @@ use crate::cli::{InputFormat, Inspect, RedisArgs};
 use crate::connection::connect;
 use crate::exit::{Exit, Failure, io_failure};
 
-fn unix_date(secs: u64) -> String {
+pub(crate) fn unix_date(secs: u64) -> String {
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm), UTC.
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;

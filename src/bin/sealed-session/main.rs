@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 use sealed_session::FilePermissions;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Sessions};
 use crate::exit::{Exit, Failure};
 
 /// `println!` that turns a closed standard output (`sealed-session check | head -1`) into
@@ -31,6 +31,7 @@ mod exit;
 mod inspect;
 mod keys;
 mod rewrap;
+mod sessions;
 mod stats;
 
 fn main() -> ExitCode {
@@ -43,7 +44,12 @@ fn main() -> ExitCode {
             return Exit::Usage.into();
         }
     };
-    if let Some((_, command)) = matches.subcommand() {
+    // The innermost subcommand holds the arguments (`sessions list --url …`).
+    let mut command = matches.subcommand().map(|(_, m)| m);
+    while let Some(inner) = command.and_then(|m| m.subcommand()).map(|(_, m)| m) {
+        command = Some(inner);
+    }
+    if let Some(command) = command {
         connection::warn_of_password_in_argv(command);
     }
     let files = if cli.insecure_file_permissions {
@@ -60,6 +66,12 @@ fn main() -> ExitCode {
         }
         Command::Stats(args) => runtime().and_then(|rt| rt.block_on(stats::stats(&args))),
         Command::Rewrap(args) => runtime().and_then(|rt| rt.block_on(rewrap::rewrap(&args, files))),
+        Command::Sessions(Sessions::List(args)) => {
+            runtime().and_then(|rt| rt.block_on(sessions::list(&args, files)))
+        }
+        Command::Sessions(Sessions::Revoke(args)) => {
+            runtime().and_then(|rt| rt.block_on(sessions::revoke(&args, files)))
+        }
     };
     match result {
         Ok(()) => Exit::Success.into(),
