@@ -3,9 +3,20 @@
 //! Each adapter maps the framework's own session record and id onto the store: the id is
 //! hashed into the storage key like the crate's own ids, refused envelopes become "no
 //! session", backend failures become the framework's store errors.
+//!
+//! Both adapters can keep the store's owner index in step
+//! ([`StoreBuilder::owners`](crate::StoreBuilder::owners)): told which session field holds
+//! the user id (`owner_field("user_id")`), they bind every session saved with that field to
+//! its value, and unbind it when the field is gone. Handlers list and revoke through the
+//! adapter's [`Store`](crate::Store) (`adapter.store().sessions_of(…)`).
 
 #[cfg(feature = "tower-sessions")]
 pub mod tower_sessions;
 
 #[cfg(feature = "actix-session")]
 pub mod actix_session;
+
+#[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
+mod owner_field;
+#[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
+mod remembered;

@@ -16,7 +16,7 @@ use crate::codec::Bincode;
 use crate::codec::CodecId;
 use crate::crypto::{KeyringHandle, WipeOnDrop};
 use crate::envelope::Header;
-use crate::error::{Error, RejectKind, Rejection};
+use crate::error::{ConfigError, Error, RejectKind, Rejection, SettingError};
 use crate::id::{SessionId, StorageId};
 use crate::rotation;
 use crate::sealer::{OpenContext, Opened, SealContext, Sealer};
@@ -141,6 +141,11 @@ where
             StorageKeys::Hashed => id.hashed(),
             StorageKeys::PlainIds => StorageId::from_stored(id.as_str(), false),
         }
+    }
+
+    /// Whether the store keeps an owner index ([`StoreBuilder::owners`]).
+    pub fn has_owner_index(&self) -> bool {
+        self.inner.settings.owners.is_some()
     }
 
     /// The codec new sessions are written with.
@@ -506,6 +511,14 @@ where
                     if inner.settings.owners.is_none() {
                         return Err(Error::NoOwnerIndex);
                     }
+                    // An entry is kept until its session's absolute expiry: without one it
+                    // would never go.
+                    if expires_at == 0 {
+                        return Err(ConfigError::InvalidSetting(
+                            SettingError::OwnersWithoutLifetime,
+                        )
+                        .into());
+                    }
                     record.last_seen = now;
                     if record.created_at == 0 {
                         record.created_at = now;
@@ -611,6 +624,25 @@ pub(crate) struct Owned<'a> {
     pub(crate) record: &'a mut Record,
     /// Whether to add the session to its owner's index before writing it.
     pub(crate) index: bool,
+}
+
+/// What a framework adapter knows of a session's owner at a write: who (from the field it
+/// was told), since when (from the load, `0` when unknown) and its device label.
+#[cfg_attr(
+    not(any(feature = "tower-sessions", feature = "actix-session")),
+    allow(dead_code)
+)]
+pub(crate) fn adapter_record(
+    owner: Option<crate::id::Owner>,
+    created_at: u64,
+    label: Option<&str>,
+) -> Record {
+    Record {
+        owner,
+        created_at,
+        last_seen: 0,
+        label: label.map(record::bounded_label),
+    }
 }
 
 impl<T: 'static, B> fmt::Debug for Store<T, B> {

@@ -54,7 +54,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -62,7 +62,10 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use crate::backend::{Backend, SetMode};
 use crate::error::{ConfigError, Error, RejectKind, SettingError};
 use crate::id::{SessionId, StorageId};
-use crate::store::{MAX_LIFETIME, Session, StorageKeys, Store};
+use crate::store::{MAX_LIFETIME, Owned, Session, StorageKeys, Store, adapter_record};
+
+use super::owner_field::{OwnerFields, label_of, owner_of, owner_since};
+use super::remembered::Remembered;
 
 /// The session data actix-session keeps: a map of strings (each a JSON text).
 pub type SessionState = HashMap<String, String>;
@@ -82,49 +85,29 @@ fn take_expiry(state: &mut SessionState) -> Option<u64> {
 /// How many fresh ids `save` tries when one is taken (256-bit ids: never, in practice).
 const SAVE_ATTEMPTS: usize = 4;
 
-/// Most absolute expiries remembered between `load` and `update` (about 100 bytes each);
-/// past it the map is cleared and updates read the entry again.
-const REMEMBERED_EXPIRIES: usize = 16_384;
-
-/// Absolute expiries (Unix seconds, 0 for none) of sessions this adapter loaded, by storage
-/// id. A session's absolute expiry never changes while it lives (an update keeps it; a new
-/// session gets a new id), so a remembered value stays right.
-#[derive(Default)]
-struct Expiries(Mutex<HashMap<StorageId, u64>>);
-
-impl Expiries {
-    fn remember(&self, id: StorageId, expires_at: u64) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= REMEMBERED_EXPIRIES {
-            map.clear();
-        }
-        map.insert(id, expires_at);
-    }
-
-    fn take(&self, id: &StorageId) -> Option<u64> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id)
-    }
-
-    fn forget(&self, id: &StorageId) {
-        self.take(id);
-    }
+/// What `load` remembers for the `update` of the same request: the absolute expiry (Unix
+/// seconds, 0 for none), which never changes while the session lives (an update keeps it; a
+/// new session gets a new id), and when the session was bound to its owner (0: unknown).
+#[derive(Clone, Copy)]
+struct Loaded {
+    expires_at: u64,
+    owner_since: u64,
 }
 
 /// actix-session's [`SessionStore`] over a [`Store`] of [`SessionState`]. Any codec works
 /// (the state is strings); the default bincode is the fastest.
 pub struct ActixSessionStore<B> {
     store: Store<SessionState, B>,
-    expiries: Arc<Expiries>,
+    loaded: Arc<Remembered<Loaded>>,
+    fields: OwnerFields,
 }
 
 impl<B> Clone for ActixSessionStore<B> {
     fn clone(&self) -> Self {
         ActixSessionStore {
             store: self.store.clone(),
-            expiries: Arc::clone(&self.expiries),
+            loaded: Arc::clone(&self.loaded),
+            fields: self.fields.clone(),
         }
     }
 }
@@ -141,8 +124,35 @@ impl<B: Backend> ActixSessionStore<B> {
         }
         Ok(ActixSessionStore {
             store,
-            expiries: Arc::default(),
+            loaded: Arc::default(),
+            fields: OwnerFields::default(),
         })
+    }
+
+    /// Keeps the store's owner index in step: every session saved with a state entry
+    /// `field` is bound to the owner its value names (a JSON string's text, or a number's
+    /// decimal text; see [`Owner`](crate::Owner)), and unbound when the entry is gone.
+    /// [`Error::NoOwnerIndex`] unless the store has an owner index
+    /// ([`StoreBuilder::owners`](crate::StoreBuilder::owners)).
+    pub fn owner_field(mut self, field: impl Into<String>) -> Result<Self, Error> {
+        if !self.store.has_owner_index() {
+            return Err(Error::NoOwnerIndex);
+        }
+        self.fields.owner = Some(field.into());
+        Ok(self)
+    }
+
+    /// The state entry holding the device label shown in the owner's session list (a JSON
+    /// string, such as a summary of the user agent).
+    #[must_use]
+    pub fn label_field(mut self, field: impl Into<String>) -> Self {
+        self.fields.label = Some(field.into());
+        self
+    }
+
+    /// The storage id of an actix-session key: what the owner's session list names it by.
+    pub fn storage_id(&self, key: &SessionKey) -> StorageId {
+        storage_id(key)
     }
 
     /// The underlying store (for `rewrap`, `census`, `clear`...).
@@ -157,16 +167,37 @@ impl<B: Backend> ActixSessionStore<B> {
 
     /// Writes `state` under `key`; `stored` is the absolute expiry it keeps (`None` for a
     /// new session). Returns whether the mode let it write.
+    /// `owner_since`: when the stored session was bound to its owner (0: unknown, or new).
     async fn write(
         &self,
         key: &str,
         state: &SessionState,
         stored: Option<u64>,
+        owner_since: u64,
         mode: SetMode,
         ttl: &time::Duration,
     ) -> Result<bool, Error> {
+        let field = |name: &Option<String>| {
+            name.as_ref()
+                .and_then(|n| state.get(n))
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        };
+        let owner = field(&self.fields.owner).as_ref().and_then(owner_of);
+        let label = field(&self.fields.label);
+        let mut record = adapter_record(owner, owner_since, label.as_ref().and_then(label_of));
+        let index = record.owner.is_some();
         self.store
-            .write_data(key, state, stored, mode, Some(std_ttl(ttl)), None)
+            .write_data(
+                key,
+                state,
+                stored,
+                mode,
+                Some(std_ttl(ttl)),
+                Some(Owned {
+                    record: &mut record,
+                    index,
+                }),
+            )
             .await
             .map(|written| written.is_some())
     }
@@ -213,7 +244,14 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         match self.store.load_stored(&id).await {
             Ok(Some(session)) => {
                 let expires_at = expiry_secs(&session);
-                self.expiries.remember(id, expires_at);
+                let owner_since = owner_since(&session);
+                self.loaded.remember(
+                    id,
+                    Loaded {
+                        expires_at,
+                        owner_since,
+                    },
+                );
                 let mut state = session.into_data();
                 state.insert(EXPIRY_ENTRY.to_owned(), expires_at.to_string());
                 Ok(Some(state))
@@ -253,7 +291,7 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                     .map_err(|e| SaveError::Other(anyhow::Error::new(e)))
             };
             match self
-                .write(&key, &state, carried, SetMode::CreateOnly, ttl)
+                .write(&key, &state, carried, 0, SetMode::CreateOnly, ttl)
                 .await
             {
                 Ok(true) => return session_key(),
@@ -291,10 +329,16 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         // The absolute expiry stored in the envelope must be kept: remembered from this
         // adapter's load, or read from the current entry.
         let id = storage_id(&session_key);
-        let expires_at = match self.expiries.take(&id) {
-            Some(at) => at,
+        let Loaded {
+            expires_at,
+            owner_since,
+        } = match self.loaded.take(&id) {
+            Some(loaded) => loaded,
             None => match self.store.load_stored(&id).await {
-                Ok(Some(current)) => expiry_secs(&current),
+                Ok(Some(current)) => Loaded {
+                    expires_at: expiry_secs(&current),
+                    owner_since: owner_since(&current),
+                },
                 Ok(None) | Err(Error::Rejected(_)) => {
                     tracing::debug!("session entry gone before update; not recreated");
                     return Ok(session_key);
@@ -303,7 +347,14 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
             },
         };
         match self
-            .write(&key, &state, Some(expires_at), SetMode::UpdateOnly, ttl)
+            .write(
+                &key,
+                &state,
+                Some(expires_at),
+                owner_since,
+                SetMode::UpdateOnly,
+                ttl,
+            )
             .await
         {
             Ok(_) | Err(Error::SessionExpired) => Ok(session_key),
@@ -336,7 +387,7 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
             return Err(anyhow::anyhow!("no such session"));
         }
         let id = storage_id(session_key);
-        self.expiries.forget(&id);
+        self.loaded.take(&id);
         match self.store.destroy_stored(&id).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(anyhow::anyhow!("the session was already gone")),
@@ -348,9 +399,15 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
 impl<B> fmt::Debug for ActixSessionStore<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The remembered expiries are per-session state, not configuration.
-        let ActixSessionStore { store, expiries: _ } = self;
+        let ActixSessionStore {
+            store,
+            loaded: _,
+            fields,
+        } = self;
         f.debug_struct("ActixSessionStore")
             .field("store", store)
+            .field("owner_field", &fields.owner)
+            .field("label_field", &fields.label)
             .finish()
     }
 }

@@ -60,6 +60,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -75,7 +76,10 @@ use crate::error::{ConfigError, Error, SettingError};
 use crate::id::StorageId;
 #[cfg(feature = "bincode")]
 use crate::store::StoreBuilder;
-use crate::store::{StorageKeys, Store};
+use crate::store::{Owned, StorageKeys, Store, adapter_record};
+
+use super::owner_field::{OwnerFields, label_of, owner_of, owner_since};
+use super::remembered::Remembered;
 
 #[cfg(feature = "bincode")]
 mod record;
@@ -92,12 +96,17 @@ const CREATE_ATTEMPTS: usize = 8;
 /// tower-sessions' [`SessionStore`] over a [`Store`] of [`RecordData`].
 pub struct TowerSessionStore<B> {
     store: Store<RecordData, B>,
+    fields: OwnerFields,
+    /// When each loaded session was bound to its owner, for the save of the same request.
+    owner_since: Arc<Remembered<u64>>,
 }
 
 impl<B> Clone for TowerSessionStore<B> {
     fn clone(&self) -> Self {
         TowerSessionStore {
             store: self.store.clone(),
+            fields: self.fields.clone(),
+            owner_since: Arc::clone(&self.owner_since),
         }
     }
 }
@@ -115,6 +124,7 @@ impl<B: Backend> TowerSessionStore<B> {
             .also_read(Json)
             .disable_ttl()
             .no_absolute_lifetime()
+            .expiry_per_write()
     }
 
     /// The adapter over `store`, whose codecs (writer and readers) must round-trip maps of
@@ -132,7 +142,40 @@ impl<B: Backend> TowerSessionStore<B> {
         if store.absolute_lifetime().is_some() {
             return invalid(SettingError::LifetimeWithTowerSessions);
         }
-        Ok(TowerSessionStore { store })
+        Ok(TowerSessionStore {
+            store,
+            fields: OwnerFields::default(),
+            owner_since: Arc::default(),
+        })
+    }
+
+    /// Keeps the store's owner index in step: every record saved with a field `field` is
+    /// bound to the owner its value names (a string's text, or a number's decimal text; see
+    /// [`Owner`](crate::Owner)), and unbound when the field is gone. Each save of a bound
+    /// record also updates its index entry, since tower-sessions may have moved its expiry
+    /// (one more round trip). [`Error::NoOwnerIndex`] unless the store has an owner index
+    /// ([`StoreBuilder::owners`]).
+    pub fn owner_field(mut self, field: impl Into<String>) -> Result<Self, Error> {
+        if !self.store.has_owner_index() {
+            return Err(Error::NoOwnerIndex);
+        }
+        self.fields.owner = Some(field.into());
+        Ok(self)
+    }
+
+    /// The field holding the device label shown in the owner's session list (a string, such
+    /// as a summary of the user agent).
+    #[must_use]
+    pub fn label_field(mut self, field: impl Into<String>) -> Self {
+        self.fields.label = Some(field.into());
+        self
+    }
+
+    /// The storage id of a tower-sessions id: what the owner's session list names it by
+    /// (compare it with [`OwnedSession::storage_id`](crate::OwnedSession::storage_id) to
+    /// mark the current session).
+    pub fn storage_id(&self, id: &Id) -> StorageId {
+        storage_id(id)
     }
 
     /// The underlying store (for `rewrap`, `census`, `clear`...).
@@ -156,10 +199,32 @@ impl<B: Backend> TowerSessionStore<B> {
             return Ok(WriteOutcome::Expired);
         }
         let key = self.storage_key(&record.id);
+        let field = |name: &Option<String>| name.as_ref().and_then(|n| record.data.get(n));
+        let owner = field(&self.fields.owner).and_then(owner_of);
+        let since = match mode {
+            SetMode::UpdateOnly => self.owner_since.take(&storage_id(&record.id)),
+            _ => None,
+        };
+        let mut owned = adapter_record(
+            owner,
+            since.unwrap_or(0),
+            field(&self.fields.label).and_then(label_of),
+        );
+        let index = owned.owner.is_some();
         // Written from the record as it is: no copy of its map.
         let written = self
             .store
-            .write_data(&key, &record.data, Some(expires_at), mode, None, None)
+            .write_data(
+                &key,
+                &record.data,
+                Some(expires_at),
+                mode,
+                None,
+                Some(Owned {
+                    record: &mut owned,
+                    index,
+                }),
+            )
             .await;
         match written {
             Ok(Some(_)) => Ok(WriteOutcome::Written),
@@ -239,6 +304,10 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self.store.load_stored(&storage_id(id)).await {
             Ok(Some(session)) => {
+                if session.owner().is_some() {
+                    self.owner_since
+                        .remember(storage_id(id), owner_since(&session));
+                }
                 let expiry_date = session
                     .expires_at()
                     .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
@@ -277,9 +346,15 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
 
 impl<B> fmt::Debug for TowerSessionStore<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let TowerSessionStore { store } = self;
+        let TowerSessionStore {
+            store,
+            fields,
+            owner_since: _,
+        } = self;
         f.debug_struct("TowerSessionStore")
             .field("store", store)
+            .field("owner_field", &fields.owner)
+            .field("label_field", &fields.label)
             .finish()
     }
 }

@@ -226,6 +226,13 @@ where
         self
     }
 
+    /// For adapters whose every write carries its own absolute expiry (tower-sessions).
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    pub(crate) fn expiry_per_write(mut self) -> Self {
+        self.settings.expiry_per_write = true;
+        self
+    }
+
     /// Whether a load that opens an envelope under an older (decrypt-only) key writes the
     /// session back under the primary key, with a compare-and-swap that keeps the entry's
     /// TTL (default on). Costs one extra round trip on such loads only. Values under

@@ -51,6 +51,9 @@ pub(super) struct Settings<T> {
     pub(super) lazy_reseal: bool,
     /// The owner index, when the store keeps one.
     pub(super) owners: Option<Owners>,
+    /// Whether each write brings its own absolute expiry (tower-sessions records), which
+    /// then bounds owner-index entries in place of the store's lifetime.
+    pub(super) expiry_per_write: bool,
 }
 
 impl<T: 'static> Settings<T> {
@@ -69,6 +72,7 @@ impl<T: 'static> Settings<T> {
             scan_count: DEFAULT_SCAN_COUNT,
             lazy_reseal: true,
             owners: None,
+            expiry_per_write: false,
         }
     }
 
@@ -85,7 +89,7 @@ impl<T: 'static> Settings<T> {
         keyring_index_keys: bool,
     ) -> Result<(), SettingError> {
         if let Some(owners) = &self.owners {
-            if self.absolute_lifetime.is_none() {
+            if self.absolute_lifetime.is_none() && !self.expiry_per_write {
                 return Err(SettingError::OwnersWithoutLifetime);
             }
             if !owners.has_keys() && !keyring_index_keys {
@@ -144,6 +148,7 @@ impl<T: 'static> Settings<T> {
             scan_count,
             lazy_reseal,
             owners,
+            expiry_per_write: _,
         } = self;
         let reads: Vec<CodecId> = self.readers().map(|c| c.id()).collect();
         d.field("prefix", prefix)

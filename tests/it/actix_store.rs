@@ -476,3 +476,90 @@ async fn the_actix_demo_end_to_end_on_redis() {
     assert!(started.elapsed() < Duration::from_secs(5));
     handle.stop(false).await;
 }
+
+fn owned_adapter<B: Backend>(backend: B, clock: &sealed_session::ManualClock) -> ActixSessionStore<B> {
+    let keyring = Keyring::builder()
+        .primary(
+            1,
+            Suite::Aes256Gcm,
+            KeyMaterial::from_slice(&[5; 32]).unwrap(),
+        )
+        .index_keys(sealed_session::IndexKeys::new(
+            1,
+            KeyMaterial::from_slice(&[6; 32]).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    ActixSessionStore::new(
+        Store::builder(backend)
+            .keyring(keyring)
+            .owners(sealed_session::Owners::new())
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+    .owner_field("user_id")
+    .unwrap()
+    .label_field("device")
+}
+
+/// The application keeps writing its user id into the session state; the adapter keeps
+/// the owner index in step, and handlers list and revoke through the store they hold.
+async fn owner_field_contract<B: Backend>(backend: B) {
+    use sealed_session::Owner;
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = sealed_session::ManualClock::at_secs(now);
+    let store = owned_adapter(backend, &clock);
+    let ttl = CookieDuration::hours(1);
+    let alice = Owner::new("alice").unwrap();
+    let mut signed_in = state(1);
+    signed_in.insert("user_id".to_owned(), "\"alice\"".to_owned());
+    signed_in.insert("device".to_owned(), "\"laptop\"".to_owned());
+    let laptop = store.save(signed_in.clone(), &ttl).await.unwrap();
+    signed_in.insert("device".to_owned(), "\"phone\"".to_owned());
+    let phone = store.save(signed_in, &ttl).await.unwrap();
+    let anonymous = store.save(state(2), &ttl).await.unwrap();
+
+    let listed = store.store().sessions_of(&alice).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let laptop_entry = listed
+        .iter()
+        .find(|s| s.storage_id == store.storage_id(&laptop))
+        .expect("the laptop is listed");
+    assert_eq!(laptop_entry.label.as_deref(), Some("laptop"));
+    let created = laptop_entry.created_at;
+    assert!(created.is_some());
+
+    // Load then update (one request) keeps "created".
+    clock.advance(Duration::from_secs(100));
+    let loaded = store.load(&laptop).await.unwrap().unwrap();
+    let laptop = store.update(laptop, loaded, &ttl).await.unwrap();
+    let listed = store.store().sessions_of(&alice).await.unwrap();
+    let entry = listed
+        .iter()
+        .find(|s| s.storage_id == store.storage_id(&laptop))
+        .unwrap();
+    assert_eq!(entry.created_at, created);
+
+    let report = store.store().revoke_all(&alice).await.unwrap();
+    assert_eq!(report.revoked, 2);
+    assert!(store.load(&laptop).await.unwrap().is_none());
+    assert!(store.load(&phone).await.unwrap().is_none());
+    assert!(store.load(&anonymous).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_owner_field_keeps_the_index_in_step_on_memory() {
+    owner_field_contract(MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn the_owner_field_keeps_the_index_in_step_on_redis() {
+    let server = RedisServer::start();
+    owner_field_contract(RedisBackend::connect(&server.url()).await.unwrap()).await;
+}

@@ -417,3 +417,129 @@ async fn a_refused_envelope_is_a_warning_naming_the_kind_not_the_id() {
     assert!(!log.contains(&rec.id.to_string()), "{log}");
     assert!(!log.contains(&key[5..]), "{log}");
 }
+
+fn owned_adapter<B: Backend>(backend: B, clock: &sealed_session::ManualClock) -> TowerSessionStore<B> {
+    let keyring = Keyring::builder()
+        .primary(
+            1,
+            Suite::Aes256Gcm,
+            KeyMaterial::from_slice(&[7; 32]).unwrap(),
+        )
+        .index_keys(sealed_session::IndexKeys::new(
+            1,
+            KeyMaterial::from_slice(&[8; 32]).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    TowerSessionStore::new(
+        TowerSessionStore::builder(backend)
+            .keyring(keyring)
+            .owners(sealed_session::Owners::new())
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+    .owner_field("user_id")
+    .unwrap()
+    .label_field("device")
+}
+
+fn signed_in(user: serde_json::Value, device: &str) -> Record {
+    let mut record = record(1);
+    record.data.insert("user_id".to_owned(), user);
+    record.data.insert("device".to_owned(), json!(device));
+    record
+}
+
+/// The application keeps writing its user id into the session; the adapter keeps the
+/// owner index in step, and handlers list and revoke through the store they hold.
+async fn owner_field_contract<B: Backend>(backend: B) {
+    use sealed_session::Owner;
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = sealed_session::ManualClock::at_secs(now);
+    let store = owned_adapter(backend, &clock);
+    let alice = Owner::new("alice").unwrap();
+    let mut laptop = signed_in(json!("alice"), "laptop");
+    store.create(&mut laptop).await.unwrap();
+    let mut phone = signed_in(json!("alice"), "phone");
+    store.create(&mut phone).await.unwrap();
+    let mut numeric = signed_in(json!(42), "numeric");
+    store.create(&mut numeric).await.unwrap();
+    let mut anonymous = record(2);
+    store.create(&mut anonymous).await.unwrap();
+
+    let listed = store.store().sessions_of(&alice).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let ids: Vec<_> = listed.iter().map(|s| s.storage_id.clone()).collect();
+    assert!(ids.contains(&store.storage_id(&laptop.id)));
+    assert!(ids.contains(&store.storage_id(&phone.id)));
+    let labels: Vec<_> = listed.iter().filter_map(|s| s.label.clone()).collect();
+    assert!(labels.contains(&"laptop".to_owned()), "{labels:?}");
+    let created = listed[0].created_at;
+    assert!(created.is_some());
+    assert_eq!(
+        store
+            .store()
+            .sessions_of(&Owner::new("42").unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A load and save keep "created"; the data comes back as the application wrote it.
+    clock.advance(Duration::from_secs(100));
+    let loaded = store.load(&laptop.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data.get("user_id"), Some(&json!("alice")));
+    store.save(&loaded).await.unwrap();
+    let again = store.store().sessions_of(&alice).await.unwrap();
+    let entry = again
+        .iter()
+        .find(|s| s.storage_id == store.storage_id(&laptop.id))
+        .unwrap();
+    assert_eq!(entry.created_at, created, "a save restarted \"created\"");
+
+    // Log-out everywhere but here, from a handler holding the adapter.
+    let report = store
+        .store()
+        .revoke_all_except(&alice, &store.storage_id(&laptop.id))
+        .await
+        .unwrap();
+    assert_eq!(report.revoked, 1);
+    assert!(store.load(&phone.id).await.unwrap().is_none());
+    assert!(store.load(&laptop.id).await.unwrap().is_some());
+    assert!(store.load(&anonymous.id).await.unwrap().is_some());
+
+    // Removing the field unbinds the session at its next save.
+    let mut out = store.load(&laptop.id).await.unwrap().unwrap();
+    out.data.remove("user_id");
+    store.save(&out).await.unwrap();
+    assert_eq!(store.store().sessions_of(&alice).await.unwrap(), []);
+}
+
+#[tokio::test]
+async fn the_owner_field_keeps_the_index_in_step_on_memory() {
+    owner_field_contract(MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn the_owner_field_keeps_the_index_in_step_on_redis() {
+    let server = RedisServer::start();
+    owner_field_contract(RedisBackend::connect(&server.url()).await.unwrap()).await;
+}
+
+#[test]
+fn an_owner_field_needs_a_store_with_an_owner_index() {
+    let err = adapter(MemoryBackend::new())
+        .owner_field("user_id")
+        .unwrap_err();
+    assert!(
+        matches!(err, sealed_session::Error::NoOwnerIndex),
+        "{err:?}"
+    );
+}
