@@ -4,6 +4,10 @@
 //! The session key and the cookie key are generated at start-up, so sessions do not survive
 //! a restart; a real service loads its keyring from configuration (see `docs/ROTATION.md`).
 //! `PORT` chooses the port (default: any free one). The address is printed on start.
+//!
+//! Log in under one name from two browsers: `/sessions` lists both (this device marked),
+//! a revoke in one logs the other out at its next request, and "Log out everywhere" ends
+//! them all.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -12,19 +16,28 @@ mod app;
 use actix_web::cookie::Key;
 use actix_web::{App, HttpServer};
 use sealed_session::integrations::actix_session::ActixSessionStore;
-use sealed_session::{Backend, KeyMaterial, Keyring, MemoryBackend, RedisBackend, Store, Suite};
+use sealed_session::{
+    Backend, IndexKeys, KeyMaterial, Keyring, MemoryBackend, Owners, RedisBackend, Store, Suite,
+};
 
 fn store<B: Backend>(backend: B) -> ActixSessionStore<B> {
-    let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap())
-        .expect("a one-key keyring");
+    let keyring = Keyring::builder()
+        .primary(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap())
+        .index_keys(IndexKeys::new(1, KeyMaterial::generate().unwrap()))
+        .build()
+        .expect("a keyring with an index key");
     ActixSessionStore::new(
         Store::builder(backend)
             .keyring(keyring)
             .prefix("demo:actix:")
+            .owners(Owners::new())
             .build()
             .expect("a valid store configuration"),
     )
     .expect("hashed storage keys")
+    .owner_field(app::USER)
+    .expect("the store has an owner index")
+    .label_field(app::DEVICE)
 }
 
 async fn run<B: Backend + Clone>(
@@ -42,7 +55,9 @@ async fn run<B: Backend + Clone>(
     HttpServer::new(move || {
         App::new()
             .wrap(app::sessions(store.clone(), cookie_key.clone()))
+            .app_data(actix_web::web::Data::new(store.clone()))
             .configure(app::routes)
+            .configure(app::session_routes::<B>)
     })
     .listen(listener)?
     .run()

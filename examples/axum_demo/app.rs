@@ -1,30 +1,58 @@
 //! The demo application: a visit counter, a log-in form that moves the session to a fresh
-//! id, and a log-out. Shared by `examples/axum_demo/main.rs`, `tests/it/tower_store.rs` and
-//! `benches/axum.rs`. A demo: the forms carry no CSRF token (tower-sessions' cookie is
-//! `SameSite=Strict`, which covers this demo), and state changes on GET.
+//! id, and a log-out; with sealed-session's owner index, the user's sessions (`/sessions`),
+//! revoking one, and logging out everywhere. Shared by `examples/axum_demo/main.rs`,
+//! `tests/it/tower_store.rs` and `benches/axum.rs`. A demo: the forms carry no CSRF token
+//! (tower-sessions' cookie is `SameSite=Strict`, which covers this demo), and state changes
+//! on GET.
+
+use std::time::SystemTime;
 
 use axum::Router;
-use axum::extract::Form;
-use axum::http::StatusCode;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::{get, post};
+use sealed_session::integrations::tower_sessions::TowerSessionStore;
+use sealed_session::{Backend, Owner, StorageId};
 use serde::Deserialize;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
 const COUNTER: &str = "counter";
-const USER: &str = "user";
+/// The session field holding the user name: the adapter's owner field.
+pub const USER: &str = "user";
+/// The session field holding the device label: the adapter's label field.
+pub const DEVICE: &str = "device";
 
-/// The router over any tower-sessions store. Sessions expire after an hour of inactivity.
+/// The router over any tower-sessions store (the benchmarks compare stores with it).
+/// Sessions expire after an hour of inactivity.
+#[allow(dead_code)]
 pub fn app<S: SessionStore + Clone>(store: S) -> Router {
-    let sessions = SessionManagerLayer::new(store)
+    routes().layer(layer(store))
+}
+
+/// The router with the pages of a user's sessions, over sealed-session's adapter with an
+/// owner index (`owner_field(USER)`, `label_field(DEVICE)`).
+pub fn app_with_sessions<B: Backend>(store: TowerSessionStore<B>) -> Router {
+    routes()
+        .route("/sessions", get(sessions_page::<B>))
+        .route("/sessions/revoke", post(revoke::<B>))
+        .route("/logout-everywhere", post(logout_everywhere::<B>))
+        .with_state(store.clone())
+        .layer(layer(store))
+}
+
+fn layer<S: SessionStore + Clone>(store: S) -> SessionManagerLayer<S> {
+    SessionManagerLayer::new(store)
         .with_secure(false) // the demo runs over plain HTTP on localhost
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(1)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(1)))
+}
+
+fn routes<St: Clone + Send + Sync + 'static>() -> Router<St> {
     Router::new()
         .route("/", get(index))
         .route("/count", get(count))
         .route("/login", post(login))
         .route("/logout", post(logout))
-        .layer(sessions)
 }
 
 /// An opaque 500: the error goes to the log, not to the client (serde messages can quote
@@ -50,8 +78,9 @@ async fn index(session: Session) -> Result<Html<String>, (StatusCode, String)> {
     let user: Option<String> = session.get(USER).await.map_err(internal)?;
     let who = match user {
         Some(name) => format!(
-            "<p>Logged in as <b>{}</b>.</p>\
-             <form method=post action=/logout><button>Log out</button></form>",
+            "<p>Logged in as <b>{}</b>. <a href=/sessions>Your sessions</a></p>\
+             <form method=post action=/logout><button>Log out</button></form>\
+             <form method=post action=/logout-everywhere><button>Log out everywhere</button></form>",
             escape(&name)
         ),
         None => "<form method=post action=/login><input name=user placeholder=name> \
@@ -69,9 +98,11 @@ struct Login {
     user: String,
 }
 
-/// Logs in: a fresh session id first (against session fixation), then the user name.
+/// Logs in: a fresh session id first (against session fixation), then the user name and a
+/// device label from the user agent.
 async fn login(
     session: Session,
+    headers: HeaderMap,
     Form(form): Form<Login>,
 ) -> Result<impl IntoResponse, (StatusCode, String)> {
     let user = form.user.trim().chars().take(64).collect::<String>();
@@ -80,6 +111,115 @@ async fn login(
     }
     session.cycle_id().await.map_err(internal)?;
     session.insert(USER, user).await.map_err(internal)?;
+    session
+        .insert(DEVICE, device(&headers))
+        .await
+        .map_err(internal)?;
+    Ok(Redirect::to("/"))
+}
+
+/// A short label for the device: the start of its user agent.
+fn device(headers: &HeaderMap) -> String {
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown device");
+    agent.chars().take(60).collect()
+}
+
+/// The signed-in user of a session, as an owner.
+async fn signed_in(session: &Session) -> Result<Option<Owner>, (StatusCode, String)> {
+    let user: Option<String> = session.get(USER).await.map_err(internal)?;
+    Ok(user.and_then(|u| Owner::new(u).ok()))
+}
+
+/// The user's sessions, this one marked, each with a revoke button.
+async fn sessions_page<B: Backend>(
+    State(store): State<TowerSessionStore<B>>,
+    session: Session,
+) -> Result<axum::response::Response, (StatusCode, String)> {
+    let Some(owner) = signed_in(&session).await? else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let current = session.id().map(|id| store.storage_id(&id));
+    let listed = store.store().sessions_of(&owner).await.map_err(internal)?;
+    let mut rows = String::new();
+    for s in &listed {
+        let here = current.as_ref() == Some(&s.storage_id);
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>\
+             <form method=post action=/sessions/revoke><input type=hidden name=id value={}>\
+             <button>Revoke</button></form></td></tr>",
+            escape(s.label.as_deref().unwrap_or("unknown device")),
+            if here { "this device" } else { "" },
+            age(s.created_at),
+            age(s.last_seen),
+            s.storage_id.as_str(),
+        ));
+    }
+    Ok(Html(format!(
+        "<!doctype html><title>Your sessions</title><h1>{} sessions</h1>\
+         <table><tr><th>device</th><th></th><th>signed in</th><th>last seen</th><th></th></tr>\
+         {rows}</table>\
+         <form method=post action=/logout-everywhere><button>Log out everywhere</button></form>\
+         <p><a href=/>Back</a></p>",
+        listed.len()
+    ))
+    .into_response())
+}
+
+/// How long ago, in words.
+fn age(at: Option<SystemTime>) -> String {
+    let Some(secs) = at
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .map(|d| d.as_secs())
+    else {
+        return "just now".to_owned();
+    };
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        _ => format!("{} h ago", secs / 3600),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    id: String,
+}
+
+/// Revokes one of the user's sessions by its storage id (another user's is refused by the
+/// store). Revoking this device's session logs it out.
+async fn revoke<B: Backend>(
+    State(store): State<TowerSessionStore<B>>,
+    session: Session,
+    Form(form): Form<RevokeForm>,
+) -> Result<impl IntoResponse, (StatusCode, String)> {
+    let Some(owner) = signed_in(&session).await? else {
+        return Ok(Redirect::to("/"));
+    };
+    let Some(id) = StorageId::from_hex(form.id.trim()) else {
+        return Err((StatusCode::BAD_REQUEST, "not a session".into()));
+    };
+    let here = session.id().map(|current| store.storage_id(&current)) == Some(id.clone());
+    store.store().revoke(&owner, &id).await.map_err(internal)?;
+    if here {
+        // Gone from the store already: forget it here too, so it is not saved again.
+        session.flush().await.map_err(internal)?;
+        return Ok(Redirect::to("/"));
+    }
+    Ok(Redirect::to("/sessions"))
+}
+
+/// Ends every session of the user, this one included.
+async fn logout_everywhere<B: Backend>(
+    State(store): State<TowerSessionStore<B>>,
+    session: Session,
+) -> Result<impl IntoResponse, (StatusCode, String)> {
+    if let Some(owner) = signed_in(&session).await? {
+        store.store().revoke_all(&owner).await.map_err(internal)?;
+    }
+    session.flush().await.map_err(internal)?;
     Ok(Redirect::to("/"))
 }
 

@@ -5,23 +5,37 @@
 //! not survive a restart; a real service loads its keyring from configuration (see
 //! `docs/ROTATION.md`). `PORT` chooses the port (default: any free one). The address is
 //! printed on start.
+//!
+//! Log in under one name from two browsers: `/sessions` lists both (this device marked),
+//! a revoke in one logs the other out at its next request, and "Log out everywhere" ends
+//! them all.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod app;
 
 use sealed_session::integrations::tower_sessions::TowerSessionStore;
-use sealed_session::{Backend, KeyMaterial, Keyring, MemoryBackend, RedisBackend, Suite};
+use sealed_session::{
+    Backend, IndexKeys, KeyMaterial, Keyring, MemoryBackend, Owners, RedisBackend, Suite,
+};
 
 fn store<B: Backend>(backend: B) -> TowerSessionStore<B> {
-    let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap())
-        .expect("a one-key keyring");
+    let keyring = Keyring::builder()
+        .primary(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap())
+        .index_keys(IndexKeys::new(1, KeyMaterial::generate().unwrap()))
+        .build()
+        .expect("a keyring with an index key");
     let store = TowerSessionStore::builder(backend)
         .keyring(keyring)
         .prefix("demo:sess:")
+        .owners(Owners::new())
         .build()
         .expect("a valid store configuration");
-    TowerSessionStore::new(store).expect("a store set up by TowerSessionStore::builder")
+    TowerSessionStore::new(store)
+        .expect("a store set up by TowerSessionStore::builder")
+        .owner_field(app::USER)
+        .expect("the store has an owner index")
+        .label_field(app::DEVICE)
 }
 
 #[tokio::main]
@@ -40,10 +54,10 @@ async fn main() {
             let backend = RedisBackend::connect(&url)
                 .await
                 .expect("connect to REDIS_URL");
-            (app::app(store(backend)), "Redis")
+            (app::app_with_sessions(store(backend)), "Redis")
         }
         Err(_) => (
-            app::app(store(MemoryBackend::new())),
+            app::app_with_sessions(store(MemoryBackend::new())),
             "the in-memory backend",
         ),
     };

@@ -74,9 +74,16 @@ pub type SessionState = HashMap<String, String>;
 /// renewal (Unix seconds as a JSON number, `0` for none): see the module docs.
 pub const EXPIRY_ENTRY: &str = "sealed-session.expires-at";
 
-/// Takes the reserved expiry entry out of `state`: the absolute expiry it carries, if it
-/// holds a whole number.
+/// The reserved state entry in which a loaded session carries its own storage id (a JSON
+/// string), when the adapter has an owner field: actix-session does not show handlers the
+/// session key, and the storage id is what marks "this device" in the owner's session list
+/// and what [`Store::revoke_all_except`] keeps. Never stored.
+pub const STORAGE_ID_ENTRY: &str = "sealed-session.storage-id";
+
+/// Takes the reserved entries out of `state`: the absolute expiry the expiry entry
+/// carries, if it holds a whole number.
 fn take_expiry(state: &mut SessionState) -> Option<u64> {
+    state.remove(STORAGE_ID_ENTRY);
     state
         .remove(EXPIRY_ENTRY)
         .and_then(|text| text.trim().parse().ok())
@@ -254,6 +261,12 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                 );
                 let mut state = session.into_data();
                 state.insert(EXPIRY_ENTRY.to_owned(), expires_at.to_string());
+                if self.fields.owner.is_some() {
+                    state.insert(
+                        STORAGE_ID_ENTRY.to_owned(),
+                        serde_json::Value::from(storage_id(session_key).as_str()).to_string(),
+                    );
+                }
                 Ok(Some(state))
             }
             Ok(None) => Ok(None),

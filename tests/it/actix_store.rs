@@ -477,7 +477,10 @@ async fn the_actix_demo_end_to_end_on_redis() {
     handle.stop(false).await;
 }
 
-fn owned_adapter<B: Backend>(backend: B, clock: &sealed_session::ManualClock) -> ActixSessionStore<B> {
+fn owned_adapter<B: Backend>(
+    backend: B,
+    clock: &sealed_session::ManualClock,
+) -> ActixSessionStore<B> {
     let keyring = Keyring::builder()
         .primary(
             1,
@@ -562,4 +565,57 @@ async fn the_owner_field_keeps_the_index_in_step_on_memory() {
 async fn the_owner_field_keeps_the_index_in_step_on_redis() {
     let server = RedisServer::start();
     owner_field_contract(RedisBackend::connect(&server.url()).await.unwrap()).await;
+}
+
+fn owned_demo_store<B: Backend>(backend: B) -> ActixSessionStore<B> {
+    let keyring = Keyring::builder()
+        .primary(
+            1,
+            Suite::Aes256Gcm,
+            KeyMaterial::from_slice(&[5; 32]).unwrap(),
+        )
+        .index_keys(sealed_session::IndexKeys::new(
+            1,
+            KeyMaterial::from_slice(&[9; 32]).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    ActixSessionStore::new(
+        Store::builder(backend)
+            .keyring(keyring)
+            .owners(sealed_session::Owners::new())
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+    .owner_field(app::USER)
+    .unwrap()
+    .label_field(app::DEVICE)
+}
+
+/// The demo's pages of a user's sessions, through HTTP with two cookie jars (the same flow
+/// as the axum demo's).
+#[actix_web::test]
+async fn the_actix_demo_sessions_of_a_user_with_two_browsers_on_redis() {
+    let server = RedisServer::start();
+    let store = owned_demo_store(RedisBackend::connect(&server.url()).await.unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cookie_key = Key::generate();
+    let http = HttpServer::new(move || {
+        App::new()
+            .wrap(app::sessions(store.clone(), cookie_key.clone()))
+            .app_data(actix_web::web::Data::new(store.clone()))
+            .configure(app::routes)
+            .configure(app::session_routes::<RedisBackend>)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = http.handle();
+    actix_web::rt::spawn(http);
+    crate::support::http::two_browsers(addr).await;
+    handle.stop(true).await;
 }

@@ -113,7 +113,7 @@ fn debug_of_a_store_shows_configuration_only() {
         "Store { sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] }, salt: Os }, \
          prefix: \"sess:\", storage_keys: Hashed, codec: bincode, reads: [bincode], \
          idle_ttl: Fixed(86400s), absolute_lifetime: Some(604800), touch: true, \
-         max_envelope_len: 65536, scan_count: 100, lazy_reseal: true, .. }"
+         max_envelope_len: 65536, scan_count: 100, lazy_reseal: true, owners: None, .. }"
     );
 }
 
@@ -124,7 +124,15 @@ fn debug_of_a_builder_shows_its_state_and_settings_only() {
         "StoreBuilder { sealer: WantsSealer, prefix: \"sess:\", storage_keys: Hashed, \
          codec: bincode, reads: [bincode], idle_ttl: Fixed(86400s), absolute_lifetime: \
          Some(604800), touch: true, max_envelope_len: 65536, scan_count: 100, \
-         lazy_reseal: true, .. }"
+         lazy_reseal: true, owners: None, .. }"
+    );
+    let owned = format!(
+        "{:?}",
+        builder().owners(sealed_session::Owners::new().cap(5, sealed_session::CapPolicy::Refuse))
+    );
+    assert!(
+        owned.contains("owners: Some(Owners { cap: Some((5, Refuse)), index_keys: None })"),
+        "{owned}"
     );
     let text = format!("{:?}", builder().keyring(keyring(1)).also_read(Json));
     assert!(
@@ -164,11 +172,20 @@ fn salts_come_from_the_os_unless_the_thread_local_generator_is_chosen() {
 }
 
 #[test]
-fn debug_of_a_session_hides_its_data() {
-    let session = Session::new(WebSession::sample(1));
+fn debug_of_a_session_hides_its_data_owner_and_label() {
+    let mut session = Session::new(WebSession::sample(1));
     assert_eq!(
         format!("{session:?}"),
-        "Session { data: [redacted], expires_at: None }"
+        "Session { data: [redacted], expires_at: None, owner: None, created_at: 0, \
+         last_seen: 0, label: None }"
+    );
+    session.bind_owner(sealed_session::Owner::new("alice@example.com").unwrap());
+    session.set_label("Firefox on Linux");
+    let text = format!("{session:?}");
+    assert_eq!(
+        text,
+        "Session { data: [redacted], expires_at: None, owner: Some(Owner([redacted])), \
+         created_at: 0, last_seen: 0, label: Some(\"[redacted]\") }"
     );
 }
 

@@ -418,7 +418,10 @@ async fn a_refused_envelope_is_a_warning_naming_the_kind_not_the_id() {
     assert!(!log.contains(&key[5..]), "{log}");
 }
 
-fn owned_adapter<B: Backend>(backend: B, clock: &sealed_session::ManualClock) -> TowerSessionStore<B> {
+fn owned_adapter<B: Backend>(
+    backend: B,
+    clock: &sealed_session::ManualClock,
+) -> TowerSessionStore<B> {
     let keyring = Keyring::builder()
         .primary(
             1,
@@ -542,4 +545,57 @@ fn an_owner_field_needs_a_store_with_an_owner_index() {
         matches!(err, sealed_session::Error::NoOwnerIndex),
         "{err:?}"
     );
+}
+
+fn owned_demo_store<B: Backend>(backend: B) -> TowerSessionStore<B> {
+    let keyring = Keyring::builder()
+        .primary(
+            1,
+            Suite::Aes256Gcm,
+            KeyMaterial::from_slice(&[7; 32]).unwrap(),
+        )
+        .index_keys(sealed_session::IndexKeys::new(
+            1,
+            KeyMaterial::from_slice(&[9; 32]).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    TowerSessionStore::new(
+        TowerSessionStore::builder(backend)
+            .keyring(keyring)
+            .owners(sealed_session::Owners::new())
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+    .owner_field(app::USER)
+    .unwrap()
+    .label_field(app::DEVICE)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_demo_sessions_of_a_user_with_two_browsers_on_redis() {
+    let server = RedisServer::start();
+    let store = owned_demo_store(RedisBackend::connect(&server.url()).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app::app_with_sessions(store))
+            .await
+            .unwrap();
+    });
+    crate::support::http::two_browsers(addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_demo_sessions_of_a_user_with_two_browsers_on_memory() {
+    let store = owned_demo_store(MemoryBackend::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app::app_with_sessions(store))
+            .await
+            .unwrap();
+    });
+    crate::support::http::two_browsers(addr).await;
 }

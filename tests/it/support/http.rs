@@ -22,8 +22,60 @@ pub async fn request(
     cookie: Option<&str>,
     form: Option<&str>,
 ) -> Reply {
+    request_from(addr, method, path, cookie, form, None).await
+}
+
+/// A browser: its own cookie jar (the `id` cookie, replaced when a response sets one) and
+/// user agent.
+#[allow(dead_code)]
+pub struct Browser {
+    pub addr: SocketAddr,
+    pub cookie: Option<String>,
+    pub agent: &'static str,
+}
+
+#[allow(dead_code)]
+impl Browser {
+    pub fn new(addr: SocketAddr, agent: &'static str) -> Self {
+        Browser {
+            addr,
+            cookie: None,
+            agent,
+        }
+    }
+
+    /// Sends a request with the jar's cookie and keeps any cookie the reply sets.
+    pub async fn send(&mut self, method: &str, path: &str, form: Option<&str>) -> Reply {
+        let reply = request_from(
+            self.addr,
+            method,
+            path,
+            self.cookie.as_deref(),
+            form,
+            Some(self.agent),
+        )
+        .await;
+        if let Some(cookie) = &reply.cookie {
+            self.cookie = Some(cookie.clone());
+        }
+        reply
+    }
+}
+
+/// [`request`] with a `User-Agent`.
+pub async fn request_from(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    agent: Option<&str>,
+) -> Reply {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(agent) = agent {
+        head.push_str(&format!("User-Agent: {agent}\r\n"));
+    }
     if let Some(cookie) = cookie {
         head.push_str(&format!("Cookie: id={cookie}\r\n"));
     }
@@ -58,4 +110,94 @@ pub async fn request(
         cookie,
         body: body.to_owned(),
     }
+}
+
+/// Storage ids in a sessions page: the `value` of each revoke form.
+#[allow(dead_code)]
+fn listed_ids(page: &str) -> Vec<String> {
+    page.split("name=id value=")
+        .skip(1)
+        .filter_map(|rest| rest.get(..64))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The demo flow of a user's sessions, through HTTP with two cookie jars: two browsers
+/// logged in under one name see each other; a revoke in one logs the other out at its next
+/// request; "log out everywhere" ends both.
+#[allow(dead_code)]
+pub async fn two_browsers(addr: SocketAddr) {
+    let mut firefox = Browser::new(addr, "Firefox on Linux");
+    let mut safari = Browser::new(addr, "Safari on iOS");
+    for browser in [&mut firefox, &mut safari] {
+        browser.send("GET", "/", None).await;
+        let login = browser.send("POST", "/login", Some("user=alice")).await;
+        assert_eq!(login.status, 303);
+    }
+    let mut bob = Browser::new(addr, "Chrome on Windows");
+    bob.send("POST", "/login", Some("user=bob")).await;
+
+    let page = firefox.send("GET", "/sessions", None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<h1>2 sessions</h1>"), "{}", page.body);
+    assert!(page.body.contains("Firefox on Linux") && page.body.contains("Safari on iOS"));
+    assert!(
+        !page.body.contains("Chrome"),
+        "another user's session listed"
+    );
+    assert_eq!(page.body.matches("this device").count(), 1, "{}", page.body);
+    // The row marked "this device" is Firefox's; the other is Safari's.
+    let ids = listed_ids(&page.body);
+    assert_eq!(ids.len(), 2);
+    let firefox_row = page.body.find("Firefox on Linux").unwrap();
+    let marked = page.body.find("this device").unwrap();
+    let safari_id = if page.body.find("Safari on iOS").unwrap() < firefox_row {
+        &ids[0]
+    } else {
+        &ids[1]
+    };
+    assert!(marked > firefox_row);
+
+    // Safari sees both too.
+    let seen = safari.send("GET", "/sessions", None).await;
+    assert!(seen.body.contains("<h1>2 sessions</h1>"), "{}", seen.body);
+
+    // Bob cannot revoke alice's session by its storage id.
+    let denied = bob
+        .send("POST", "/sessions/revoke", Some(&format!("id={safari_id}")))
+        .await;
+    assert_eq!(denied.status, 303);
+    let still = safari.send("GET", "/", None).await;
+    assert!(
+        still.body.contains("Logged in as <b>alice</b>"),
+        "{}",
+        still.body
+    );
+
+    // Firefox revokes Safari: Safari is logged out at its next request.
+    let revoked = firefox
+        .send("POST", "/sessions/revoke", Some(&format!("id={safari_id}")))
+        .await;
+    assert_eq!(revoked.status, 303);
+    let out = safari.send("GET", "/", None).await;
+    assert!(!out.body.contains("Logged in"), "{}", out.body);
+    let page = firefox.send("GET", "/sessions", None).await;
+    assert!(page.body.contains("<h1>1 sessions</h1>"), "{}", page.body);
+
+    // Safari logs in again; "log out everywhere" from Firefox ends both.
+    safari.send("POST", "/login", Some("user=alice")).await;
+    let everywhere = firefox.send("POST", "/logout-everywhere", None).await;
+    assert_eq!(everywhere.status, 303);
+    for browser in [&mut firefox, &mut safari] {
+        let page = browser.send("GET", "/", None).await;
+        assert!(!page.body.contains("Logged in"), "{}", page.body);
+        let listed = browser.send("GET", "/sessions", None).await;
+        assert_eq!(listed.status, 303, "a logged-out browser is sent home");
+    }
+    let bobs = bob.send("GET", "/", None).await;
+    assert!(
+        bobs.body.contains("Logged in as <b>bob</b>"),
+        "{}",
+        bobs.body
+    );
 }
