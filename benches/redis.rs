@@ -4,6 +4,11 @@
 //!
 //! Run: `cargo bench --bench redis`
 //!
+//! Then the owner index, at 1 and 16 tasks: load + save and create + destroy of sessions
+//! bound to an owner against the same without an owner, in one store with an owner index,
+//! and the cost of listing an owner with 100 sessions (round trips counted by the server's
+//! `INFO commandstats`).
+//!
 //! The two contenders alternate in rounds (raw, store, raw, store, ...) so that the noise of
 //! a shared machine hits both; each figure is the median over rounds. CPU time is the
 //! client process's (all threads, from `/proc/self/task/*/schedstat`) over a round divided
@@ -255,6 +260,171 @@ async fn layers(manager: &ConnectionManager, store: &Store<WebSession, RedisBack
     }
 }
 
+/// `cmdstat_<name>` call counts from `INFO commandstats`.
+async fn command_calls(manager: &ConnectionManager, names: &[&str]) -> Vec<u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut manager.clone())
+        .await
+        .unwrap();
+    names
+        .iter()
+        .map(|name| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(&format!("cmdstat_{name}:calls=")))
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// The owner index: what binding sessions to an owner costs per request, and listing.
+async fn owner_index(manager: &ConnectionManager, smoke: bool) {
+    use sealed_session::{IndexKeys, Owner, Owners};
+    let backend = RedisBackend::from_connection_manager(manager.clone(), Duration::from_secs(1));
+    let keyring = Keyring::builder()
+        .primary(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap())
+        .index_keys(IndexKeys::new(1, KeyMaterial::generate().unwrap()))
+        .build()
+        .unwrap();
+    let store: Store<WebSession, RedisBackend> = Store::builder(backend)
+        .keyring(keyring)
+        .prefix("owned:")
+        .owners(Owners::new())
+        .build()
+        .unwrap();
+    let levels: &[usize] = if smoke { &[1] } else { &[1, 16] };
+    let rounds = if smoke { 1 } else { ROUNDS };
+    println!(
+        "\n| tasks | owner index: contender | pairs/s | p50 µs | p99 µs | client CPU µs/pair |\n|---:|---|---:|---:|---:|---:|"
+    );
+    let mut ratios = Vec::new();
+    for &tasks in levels {
+        let owned_session = |t: usize| {
+            let mut session = Session::new(session());
+            session.bind_owner(Owner::new(format!("user-{t}")).unwrap());
+            session
+        };
+        let plain_ids: Arc<Vec<SessionId>> =
+            Arc::new((0..tasks).map(|_| SessionId::generate().unwrap()).collect());
+        let owned_ids: Arc<Vec<SessionId>> =
+            Arc::new((0..tasks).map(|_| SessionId::generate().unwrap()).collect());
+        for (t, id) in plain_ids.iter().enumerate() {
+            let _ = t;
+            store
+                .create(id, &mut Session::new(session()))
+                .await
+                .unwrap();
+        }
+        for (t, id) in owned_ids.iter().enumerate() {
+            store.create(id, &mut owned_session(t)).await.unwrap();
+        }
+        let load_save = |ids: Arc<Vec<SessionId>>| {
+            let store = store.clone();
+            Arc::new(move |t: usize| {
+                let (store, ids) = (store.clone(), Arc::clone(&ids));
+                async move {
+                    let mut s = store.load(&ids[t]).await.unwrap().unwrap();
+                    s.data.user_id += 1;
+                    store.save(&ids[t], &mut s).await.unwrap();
+                }
+            })
+        };
+        let create_destroy = |owned: bool| {
+            let store = store.clone();
+            Arc::new(move |t: usize| {
+                let store = store.clone();
+                async move {
+                    let id = SessionId::generate().unwrap();
+                    let mut s = Session::new(session());
+                    if owned {
+                        s.bind_owner(Owner::new(format!("user-{t}")).unwrap());
+                    }
+                    store.create(&id, &mut s).await.unwrap();
+                    assert!(store.destroy(&id).await.unwrap());
+                }
+            })
+        };
+        let contenders = [
+            ("load + save, no owner", load_save(Arc::clone(&plain_ids))),
+            ("load + save, owned", load_save(Arc::clone(&owned_ids))),
+        ];
+        let (plain, owned) = (create_destroy(false), create_destroy(true));
+        let mut results: Vec<(&str, Vec<Round>)> = contenders
+            .iter()
+            .map(|(name, _)| (*name, Vec::new()))
+            .chain([
+                ("create + destroy, no owner", Vec::new()),
+                ("create + destroy, owned", Vec::new()),
+            ])
+            .collect();
+        for _ in 0..rounds {
+            for (i, (_, pair)) in contenders.iter().enumerate() {
+                results[i].1.push(run_round(tasks, Arc::clone(pair)).await);
+            }
+            results[2]
+                .1
+                .push(run_round(tasks, Arc::clone(&plain)).await);
+            results[3]
+                .1
+                .push(run_round(tasks, Arc::clone(&owned)).await);
+        }
+        let summaries: Vec<Summary> = results.iter().map(|(_, r)| summarize(r)).collect();
+        for ((name, _), s) in results.iter().zip(&summaries) {
+            println!(
+                "| {tasks} | {name} | {:.0} | {} | {} | {:.1} |",
+                s.ops_per_s, s.p50_us, s.p99_us, s.cpu_per_pair_us
+            );
+        }
+        ratios.push((tasks, summaries));
+    }
+    println!(
+        "\n| tasks | owned / no owner, load + save pairs/s | CPU µs added | owned / no owner, create + destroy pairs/s | CPU µs added |\n|---:|---:|---:|---:|---:|"
+    );
+    for (tasks, s) in ratios {
+        println!(
+            "| {tasks} | {:.1} % | {:.1} | {:.1} % | {:.1} |",
+            s[1].ops_per_s / s[0].ops_per_s * 100.0,
+            s[1].cpu_per_pair_us - s[0].cpu_per_pair_us,
+            s[3].ops_per_s / s[2].ops_per_s * 100.0,
+            s[3].cpu_per_pair_us - s[2].cpu_per_pair_us,
+        );
+    }
+
+    // Listing an owner with 100 sessions: time and commands per listing.
+    let owner = Owner::new("user-with-100-sessions").unwrap();
+    for _ in 0..100 {
+        let mut s = Session::new(session());
+        s.bind_owner(owner.clone());
+        store
+            .create(&SessionId::generate().unwrap(), &mut s)
+            .await
+            .unwrap();
+    }
+    let names = ["eval", "getrange"];
+    let before = command_calls(manager, &names).await;
+    assert_eq!(store.sessions_of(&owner).await.unwrap().len(), 100);
+    let after = command_calls(manager, &names).await;
+    let delta: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let listings = if smoke { 5 } else { 200 };
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    for _ in 0..listings {
+        assert_eq!(store.sessions_of(&owner).await.unwrap().len(), 100);
+    }
+    let elapsed = started.elapsed() / listings;
+    let cpu = (cpu_time() - cpu_before) / listings;
+    println!(
+        "\nlisting an owner with 100 sessions: {:.0} µs per listing, client CPU {:.0} µs; \
+         commands sent per listing: {} EVAL (the index read) and {} GETRANGE (one pipeline)",
+        elapsed.as_secs_f64() * 1e6,
+        cpu.as_secs_f64() * 1e6,
+        delta[0],
+        delta[1],
+    );
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run a short smoke.
     let smoke = !std::env::args().any(|a| a == "--bench");
@@ -352,6 +522,7 @@ fn main() {
         if !smoke {
             layers(&manager, &store).await;
         }
+        owner_index(&manager, smoke).await;
         println!("\n| tasks | store / raw pairs per second | added client CPU per pair |\n|---:|---:|---:|");
         for (tasks, ratio, cpu) in ratios {
             println!("| {tasks} | {:.1} % | {cpu:.1} µs |", ratio * 100.0);

@@ -1018,3 +1018,191 @@ async fn batched_swaps_over_several_pipelines_keep_their_order() {
     assert_eq!(raw_get(&backend, &keys[5]).await.unwrap(), new[5]);
     assert_eq!(raw_get(&backend, &keys[3]).await.unwrap(), b"changed");
 }
+
+// ---- the owner index on a server killed between its two writes ------------------------
+
+/// A Redis backend whose server is killed right after an owner-index write, once armed: the
+/// session write that follows meets a dead server, as in a crash between the two.
+struct KillAfterIndex {
+    inner: RedisBackend,
+    server: std::sync::Mutex<RedisServer>,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl Backend for KillAfterIndex {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.set(key, value, ttl, mode).await
+    }
+    async fn get(&self, key: &str, max: usize) -> Result<Fetched, sealed_session::BackendError> {
+        self.inner.get(key, max).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
+        self.inner.delete(key).await
+    }
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, sealed_session::BackendError> {
+        self.inner.expire(key, ttl).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.compare_and_swap(key, expected, new).await
+    }
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: sealed_session::ScanCursor,
+        count: usize,
+    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
+        self.inner.scan(prefix, cursor, count).await
+    }
+    async fn get_many(
+        &self,
+        keys: &[String],
+        max: usize,
+    ) -> Result<Vec<Fetched>, sealed_session::BackendError> {
+        self.inner.get_many(keys, max).await
+    }
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), sealed_session::BackendError> {
+        self.inner.index_add(key, member, expires_at, now).await?;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.server.lock().unwrap().kill();
+        }
+        Ok(())
+    }
+    async fn index_remove(
+        &self,
+        key: &str,
+        members: &[String],
+        now: u64,
+    ) -> Result<(), sealed_session::BackendError> {
+        self.inner.index_remove(key, members, now).await
+    }
+    async fn index_shorten(
+        &self,
+        key: &str,
+        members: &[String],
+        until: u64,
+        now: u64,
+    ) -> Result<(), sealed_session::BackendError> {
+        self.inner.index_shorten(key, members, until, now).await
+    }
+    async fn index_read(
+        &self,
+        key: &str,
+        now: u64,
+    ) -> Result<Vec<sealed_session::IndexEntry>, sealed_session::BackendError> {
+        self.inner.index_read(key, now).await
+    }
+    async fn take(&self, key: &str, max: usize) -> Result<Fetched, sealed_session::BackendError> {
+        self.inner.take(key, max).await
+    }
+    async fn compare_and_delete(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.compare_and_delete(key, expected).await
+    }
+}
+
+/// The server dies between the index write and the session write of a log-in (and comes
+/// back with its append-only file): the create fails, no session exists without its entry,
+/// the orphan entry is never listed, and "log out everywhere" still ends every session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_between_index_and_session_write_leaves_no_unindexed_session() {
+    use sealed_session::{IndexKeys, Owner, Owners};
+
+    let server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = server.url();
+    let backend = RedisBackend::builder()
+        .url(url)
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let keyring = Keyring::builder()
+        .primary(1, Suite::Aes256Gcm, KeyMaterial::from_slice(&[1; 32]).unwrap())
+        .index_keys(IndexKeys::new(1, KeyMaterial::from_slice(&[2; 32]).unwrap()))
+        .build()
+        .unwrap();
+    let store: Store<WebSession, KillAfterIndex> = Store::builder(KillAfterIndex {
+        inner: backend,
+        server: std::sync::Mutex::new(server),
+        armed: std::sync::atomic::AtomicBool::new(false),
+    })
+    .keyring(keyring)
+    .owners(Owners::new())
+    .build()
+    .unwrap();
+    let alice = Owner::new("alice").unwrap();
+    let sign_in = |id: &SessionId| {
+        let mut session = Session::new(WebSession::sample(1));
+        session.bind_owner(alice.clone());
+        let (store, id) = (&store, id.clone());
+        async move { store.create(&id, &mut session).await }
+    };
+    let earlier = SessionId::generate().unwrap();
+    sign_in(&earlier).await.unwrap();
+
+    store
+        .backend()
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let crashed = SessionId::generate().unwrap();
+    let err = sign_in(&crashed).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+
+    store.backend().server.lock().unwrap().restart();
+    let restarted = Instant::now();
+    let index = loop {
+        match store
+            .backend()
+            .scan("sess:owner.", sealed_session::ScanCursor::start(), 10)
+            .await
+        {
+            Ok(page) if !page.keys.is_empty() => break page.keys[0].clone(),
+            other => assert!(
+                restarted.elapsed() < Duration::from_secs(5),
+                "no recovery after the restart: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The entry written before the crash survived it (append-only file), without its
+    // session: never the other way round.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let members: Vec<String> = store
+        .backend()
+        .index_read(&index, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.member)
+        .collect();
+    assert!(members.contains(&store.storage_id(&crashed).as_str().to_owned()));
+    assert!(store.load(&crashed).await.unwrap().is_none());
+    let listed = store.sessions_of(&alice).await.unwrap();
+    assert_eq!(listed.len(), 1, "the orphan entry was listed");
+    assert_eq!(listed[0].storage_id, store.storage_id(&earlier));
+    assert_eq!(store.revoke_all(&alice).await.unwrap().revoked, 1);
+    assert!(store.load(&earlier).await.unwrap().is_none());
+}

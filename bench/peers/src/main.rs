@@ -246,6 +246,44 @@ async fn ours(
     }
 }
 
+/// Our store with an owner index, each task's session bound to its own user: load + save
+/// of a signed-in user's session (the index is not touched when the owner stays the same).
+async fn ours_owned(url: &str, tasks: usize) -> Contender {
+    use sealed_session::{IndexKeys, Owner, Owners};
+    let backend = RedisBackend::connect(url).await.unwrap();
+    let keyring = Keyring::builder()
+        .primary(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap())
+        .index_keys(IndexKeys::new(1, KeyMaterial::generate().unwrap()))
+        .build()
+        .unwrap();
+    let store: Store<WebSession, RedisBackend> = Store::builder(backend)
+        .keyring(keyring)
+        .prefix("ours-owned:")
+        .owners(Owners::new())
+        .codec(Bincode)
+        .build()
+        .unwrap();
+    let ids: Arc<Vec<SessionId>> =
+        Arc::new((0..tasks).map(|_| SessionId::generate().unwrap()).collect());
+    for (t, id) in ids.iter().enumerate() {
+        let mut session = Session::new(typed());
+        session.bind_owner(Owner::new(format!("user-{t}")).unwrap());
+        store.create(id, &mut session).await.unwrap();
+    }
+    Contender {
+        name: "sealed-session (AES-256-GCM, bincode, owner index)",
+        pair: Arc::new(move |t| {
+            let (store, ids) = (store.clone(), Arc::clone(&ids));
+            Box::pin(async move {
+                let id = &ids[t];
+                let mut s = store.load(id).await.unwrap().expect("session present");
+                s.data.user_id += 1;
+                store.save(id, &mut s).await.unwrap();
+            })
+        }),
+    }
+}
+
 /// A tower-sessions store as a contender: `tasks` records created, then per pair `load`,
 /// one field changed, `save` (the same calls for our adapter and for the peer, whose traits
 /// come from two tower-sessions-core versions, hence a macro).
@@ -515,6 +553,7 @@ fn main() {
                     tasks,
                 )
                 .await,
+                ours_owned(&url, tasks).await,
                 our_tower(&url, tasks).await,
                 tower(&url, tasks).await,
                 our_actix(&url, tasks).await,
