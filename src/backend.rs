@@ -17,7 +17,7 @@ mod index;
 #[cfg(feature = "memory")]
 mod memory;
 
-pub use self::index::IndexEntry;
+pub use self::index::{IndexEntry, is_index_id};
 
 #[cfg(feature = "memory")]
 pub use memory::MemoryBackend;
@@ -135,12 +135,10 @@ impl fmt::Debug for ScanPage {
 /// Six methods are required; the batched ones (`get_many`, `get_many_prefix`,
 /// `compare_and_swap_many`, `delete_many`) have defaults that call the single-key methods one
 /// after another, for a backend to override when it can save round trips. The owner index
-/// (`index_add`, `index_remove`, `index_shorten`, `index_read`, `take`,
-/// `compare_and_delete`) is optional:
+/// (`index_add`, `index_remove`, `index_read`, `take`, `compare_and_delete`) is optional:
 /// the defaults refuse with an error, and only a store built with an owner index calls
 /// them. Every one of them names one key, so a backend can serve them from a cluster whose
-/// keys live on different nodes. Every method must
-/// be safe to call concurrently, and [`Backend::compare_and_swap`] must be atomic with respect
+/// keys live on different nodes. Every method must be safe to call concurrently, and [`Backend::compare_and_swap`] must be atomic with respect
 /// to every other write: key rotation and the store's expiry repairs rely on it.
 ///
 /// # Implementing a backend
@@ -367,49 +365,38 @@ pub trait Backend: Send + Sync + 'static {
         }
     }
 
-    /// Adds `member` to the owner index under `key` with score `expires_at` (Unix seconds),
-    /// or updates its score; then removes every member scored at or before `now`, and sets
-    /// the key to expire with its highest-scored member. Atomic: a failure adds nothing.
-    /// A key that holds something other than an index is an error, never overwritten.
+    /// Adds an entry for session `id` to the owner index under `key` (replacing any entry
+    /// for that id), added at `added_at` and expiring at `expires_at` (Unix seconds); then
+    /// removes every entry expired at `now`, and sets the index to expire with its latest
+    /// entry. A key that holds something other than an index is an error, found before
+    /// anything is written, never overwritten. `id` is always [`is_index_id`].
     fn index_add(
         &self,
         key: &str,
-        member: &str,
+        id: &str,
+        added_at: u64,
         expires_at: u64,
         now: u64,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
-        let _ = (key, member, expires_at, now);
+        let _ = (key, id, added_at, expires_at, now);
         async { Err(index::unsupported()) }
     }
 
-    /// Removes `members` from the index under `key`, then prunes and re-expires it as
-    /// [`Backend::index_add`] does (an index left empty is gone).
+    /// Removes the entries of `ids` from the index under `key`, then prunes and re-expires
+    /// it as [`Backend::index_add`] does (an index left empty is gone).
     fn index_remove(
         &self,
         key: &str,
-        members: &[String],
+        ids: &[String],
         now: u64,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
-        let _ = (key, members, now);
+        let _ = (key, ids, now);
         async { Err(index::unsupported()) }
     }
 
-    /// Lowers the score of each of `members` still in the index under `key` to `until`
-    /// where it is higher (members not in the index are not added), then prunes and
-    /// re-expires it as [`Backend::index_add`] does.
-    fn index_shorten(
-        &self,
-        key: &str,
-        members: &[String],
-        until: u64,
-        now: u64,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send {
-        let _ = (key, members, until, now);
-        async { Err(index::unsupported()) }
-    }
-
-    /// Prunes the members scored at or before `now` from the index under `key` and returns
-    /// the rest, lowest score first (an absent key is an empty index).
+    /// Prunes the entries expired at `now` from the index under `key`, and anything in it
+    /// that is not an entry this trait wrote (a planted value of another shape), and returns
+    /// the rest, earliest expiry first (an absent key is an empty index).
     fn index_read(
         &self,
         key: &str,
@@ -548,30 +535,21 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     fn index_add(
         &self,
         key: &str,
-        member: &str,
+        id: &str,
+        added_at: u64,
         expires_at: u64,
         now: u64,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
-        (**self).index_add(key, member, expires_at, now)
+        (**self).index_add(key, id, added_at, expires_at, now)
     }
 
     fn index_remove(
         &self,
         key: &str,
-        members: &[String],
+        ids: &[String],
         now: u64,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
-        (**self).index_remove(key, members, now)
-    }
-
-    fn index_shorten(
-        &self,
-        key: &str,
-        members: &[String],
-        until: u64,
-        now: u64,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send {
-        (**self).index_shorten(key, members, until, now)
+        (**self).index_remove(key, ids, now)
     }
 
     fn index_read(

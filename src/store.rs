@@ -192,7 +192,7 @@ where
         session: &mut Session<T>,
         mode: SetMode,
     ) -> Result<(), Error> {
-        match (self.write(key, session, mode).await?, mode) {
+        match (self.write(key, session, mode, None).await?, mode) {
             (true, _) => Ok(()),
             (false, SetMode::UpdateOnly) => Err(Error::SessionGone),
             (false, _) => Err(Error::AlreadyExists),
@@ -226,10 +226,7 @@ where
             && let Ok((_, record)) = record::split(opened.plaintext())
             && let Some(owner) = record.owner
         {
-            let member = key
-                .strip_prefix(inner.settings.prefix.as_str())
-                .unwrap_or(key);
-            self.unindex(&owner, &[member.to_owned()]).await?;
+            self.forget(&owner, &[self.member_of(key)]).await;
         }
         Ok(true)
     }
@@ -286,7 +283,11 @@ where
             session.record = original_record.clone();
             Err(e)
         };
-        match self.write(&new_key, session, SetMode::CreateOnly).await {
+        let moving_from = self.member_of(&self.storage_key(old));
+        match self
+            .write(&new_key, session, SetMode::CreateOnly, Some(&moving_from))
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return restore(session, Error::AlreadyExists),
             Err(e) => return restore(session, e),
@@ -419,13 +420,15 @@ where
     /// wrote (create-only may not) and records the expiry written with in `session`.
     ///
     /// A session bound to an owner is added to the owner's index first when it is written
-    /// under a new key or its owner changed; an owner it no longer has loses its entry after
-    /// the write.
+    /// under a new key or its owner changed (`moving_from`: the storage id `cycle_id` moves
+    /// it from, which the cap does not count). An owner it no longer has keeps its entry,
+    /// which is never listed: a save racing the change could bind it again.
     async fn write(
         &self,
         key: &str,
         session: &mut Session<T>,
         mode: SetMode,
+        moving_from: Option<&str>,
     ) -> Result<bool, Error> {
         let in_place = mode == SetMode::UpdateOnly;
         let changed = session.record.owner != session.stored_owner;
@@ -440,6 +443,7 @@ where
                 Some(Owned {
                     record: &mut session.record,
                     index,
+                    moving_from,
                 }),
             )
             .await?;
@@ -447,14 +451,7 @@ where
             return Ok(false);
         };
         session.expires_at = Some(expires_at);
-        let previous = std::mem::replace(&mut session.stored_owner, session.record.owner.clone());
-        if in_place
-            && changed
-            && let Some(previous) = previous
-        {
-            let member = self.member_of(key);
-            self.unindex(&previous, &[member]).await?;
-        }
+        session.stored_owner = session.record.owner.clone();
         Ok(true)
     }
 
@@ -505,8 +502,12 @@ where
         let expires_at = self.effective_expiry(stored, now);
         let ttl = self.ttl_for(data, expires_at, now, idle)?;
         let empty = Record::default();
-        let (record, index) = match owned {
-            Some(Owned { record, index }) => {
+        let (record, index, moving_from) = match owned {
+            Some(Owned {
+                record,
+                index,
+                moving_from,
+            }) => {
                 if record.owner.is_some() {
                     if inner.settings.owners.is_none() {
                         return Err(Error::NoOwnerIndex);
@@ -524,24 +525,10 @@ where
                         record.created_at = now;
                     }
                 }
-                (&*record, index)
+                (&*record, index, moving_from)
             }
-            None => (&empty, false),
+            None => (&empty, false, None),
         };
-        // Index first, session second: a failure in between leaves an entry without a
-        // session, never the other way round.
-        if index && let Some(owner) = &record.owner {
-            let member = self.member_of(key);
-            if mode == SetMode::CreateOnly {
-                self.enforce_cap(owner, &member).await?;
-            }
-            let names = self.index_names(owner)?;
-            let primary = names.first().ok_or(Error::NoOwnerIndex)?;
-            inner
-                .backend
-                .index_add(primary, &member, expires_at, now)
-                .await?;
-        }
 
         // The session is encoded straight into the buffer that becomes the sealed value,
         // after the room the sealer reserves for its header: no second buffer, no copy.
@@ -586,6 +573,21 @@ where
                 max,
             });
         }
+        // Index first, session second: a failure in between leaves an entry without a
+        // session, never the other way round. Only once the value is ready, so a session
+        // that cannot be written (too large, say) evicts nothing and adds no entry.
+        if index && let Some(owner) = &record.owner {
+            let member = self.member_of(key);
+            let mut except = vec![member.as_str()];
+            except.extend(moving_from);
+            self.enforce_cap(owner, &except).await?;
+            let names = self.index_names(owner)?;
+            let primary = names.first().ok_or(Error::NoOwnerIndex)?;
+            inner
+                .backend
+                .index_add(primary, &member, now, expires_at, now)
+                .await?;
+        }
         let written = inner.backend.set(key, value, ttl, mode).await?;
         Ok(written.then_some(expires_at))
     }
@@ -624,6 +626,8 @@ pub(crate) struct Owned<'a> {
     pub(crate) record: &'a mut Record,
     /// Whether to add the session to its owner's index before writing it.
     pub(crate) index: bool,
+    /// The storage id the session moves from (`cycle_id`), which the cap does not count.
+    pub(crate) moving_from: Option<&'a str>,
 }
 
 /// What a framework adapter knows of a session's owner at a write: who (from the field it

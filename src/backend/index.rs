@@ -1,28 +1,30 @@
-//! What the owner index needs from a backend: a sorted set per owner, whose members are
-//! storage ids scored by the session's absolute expiry (Unix seconds), and two single-key
-//! conditional operations on session values.
-
-use std::fmt;
+//! What the owner index needs from a backend: one index per owner, holding for each of the
+//! owner's sessions its storage id, when the entry was added and the session's absolute
+//! expiry (Unix seconds), and two single-key conditional operations on session values.
 
 use crate::error::{BackendError, BackendErrorKind};
 
-/// One member of an owner index. `Debug` prints the expiry only (in plain-id mode a member
-/// is a session id).
-#[derive(Clone, PartialEq, Eq)]
+/// One entry of an owner index.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
-    /// The member: a storage id, as the store wrote it (anything, if someone planted it).
-    pub member: String,
-    /// Its score: the absolute expiry of the session, Unix seconds.
+    /// The session's storage id, as the store wrote it (anything of the storage-id alphabet,
+    /// if someone planted it).
+    pub id: String,
+    /// When the entry was written, Unix seconds: a read that finds no session for a fresh
+    /// entry cannot tell it from a create still in flight, and keeps it.
+    pub added_at: u64,
+    /// The session's absolute expiry, Unix seconds: the entry goes then.
     pub expires_at: u64,
 }
 
-impl fmt::Debug for IndexEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IndexEntry")
-            .field("member", &format_args!("[{} bytes]", self.member.len()))
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
+/// Whether `id` is made of the characters a storage id can hold (lowercase hex of a hashed
+/// id, or base64url): what a backend may store and hand back as an entry's id.
+pub fn is_index_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The error of a backend that does not implement an owner-index method.

@@ -43,10 +43,18 @@ struct Entry {
     expires_at: Option<u64>,
 }
 
-/// What a key holds: a value, or an owner index (member to score, as a Redis sorted set).
+/// What a key holds: a value, or an owner index (storage id to when it was added and when
+/// it expires).
 enum Value {
     Bytes(Vec<u8>),
-    Index(BTreeMap<String, u64>),
+    Index(BTreeMap<String, Added>),
+}
+
+/// One index entry's times, Unix seconds.
+#[derive(Clone, Copy)]
+struct Added {
+    added_at: u64,
+    expires_at: u64,
 }
 
 impl Value {
@@ -123,6 +131,48 @@ impl MemoryBackend {
 
     fn deadline(&self, now: u64, ttl: Option<Duration>) -> Option<u64> {
         ttl.map(|ttl| now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))
+    }
+}
+
+impl MemoryBackend {
+    /// Runs `change` on the index under `key` (empty when absent) under the lock, then
+    /// stores it pruned at `now` and expiring with its latest entry. A key holding a value
+    /// is `WRONGTYPE`, left as it is.
+    fn with_index(
+        &self,
+        key: &str,
+        now: u64,
+        change: impl FnOnce(&mut BTreeMap<String, Added>),
+    ) -> Result<(), BackendError> {
+        let mut state = self.lock();
+        let now_ms = self.clock.now_millis();
+        let mut index = match state.map.remove(key).filter(|e| e.live(now_ms)) {
+            None => BTreeMap::new(),
+            Some(Entry {
+                value: Value::Index(index),
+                ..
+            }) => index,
+            Some(other) => {
+                state.map.insert(key.to_owned(), other);
+                return Err(wrong_type());
+            }
+        };
+        change(&mut index);
+        index.retain(|_, a| a.expires_at > now);
+        let Some(latest) = index.values().map(|a| a.expires_at).max() else {
+            return Ok(());
+        };
+        // The index expires with its latest entry, measured from `now` as the store's TTLs
+        // are.
+        let ttl_ms = latest.saturating_sub(now).saturating_mul(1000);
+        state.map.insert(
+            key.to_owned(),
+            Entry {
+                value: Value::Index(index),
+                expires_at: Some(now_ms.saturating_add(ttl_ms)),
+            },
+        );
+        Ok(())
     }
 }
 
@@ -210,108 +260,44 @@ impl Backend for MemoryBackend {
     async fn index_add(
         &self,
         key: &str,
-        member: &str,
+        id: &str,
+        added_at: u64,
         expires_at: u64,
         now: u64,
     ) -> Result<(), BackendError> {
-        let mut state = self.lock();
-        let now_ms = self.clock.now_millis();
-        let mut members = match state.map.remove(key).filter(|e| e.live(now_ms)) {
-            None => BTreeMap::new(),
-            Some(Entry {
-                value: Value::Index(members),
-                ..
-            }) => members,
-            Some(other) => {
-                state.map.insert(key.to_owned(), other);
-                return Err(wrong_type());
-            }
-        };
-        members.insert(member.to_owned(), expires_at);
-        put_index(&mut state, key, members, now);
-        Ok(())
+        self.with_index(key, now, |index| {
+            index.insert(
+                id.to_owned(),
+                Added {
+                    added_at,
+                    expires_at,
+                },
+            );
+        })
     }
 
-    async fn index_remove(
-        &self,
-        key: &str,
-        members: &[String],
-        now: u64,
-    ) -> Result<(), BackendError> {
-        let mut state = self.lock();
-        let now_ms = self.clock.now_millis();
-        let mut index = match state.map.remove(key).filter(|e| e.live(now_ms)) {
-            None => return Ok(()),
-            Some(Entry {
-                value: Value::Index(index),
-                ..
-            }) => index,
-            Some(other) => {
-                state.map.insert(key.to_owned(), other);
-                return Err(wrong_type());
+    async fn index_remove(&self, key: &str, ids: &[String], now: u64) -> Result<(), BackendError> {
+        self.with_index(key, now, |index| {
+            for id in ids {
+                index.remove(id);
             }
-        };
-        for member in members {
-            index.remove(member);
-        }
-        put_index(&mut state, key, index, now);
-        Ok(())
-    }
-
-    async fn index_shorten(
-        &self,
-        key: &str,
-        members: &[String],
-        until: u64,
-        now: u64,
-    ) -> Result<(), BackendError> {
-        let mut state = self.lock();
-        let now_ms = self.clock.now_millis();
-        let mut index = match state.map.remove(key).filter(|e| e.live(now_ms)) {
-            None => return Ok(()),
-            Some(Entry {
-                value: Value::Index(index),
-                ..
-            }) => index,
-            Some(other) => {
-                state.map.insert(key.to_owned(), other);
-                return Err(wrong_type());
-            }
-        };
-        for member in members {
-            if let Some(at) = index.get_mut(member) {
-                *at = (*at).min(until);
-            }
-        }
-        put_index(&mut state, key, index, now);
-        Ok(())
+        })
     }
 
     async fn index_read(&self, key: &str, now: u64) -> Result<Vec<IndexEntry>, BackendError> {
-        let mut state = self.lock();
-        let now_ms = self.clock.now_millis();
-        let index = match state.map.remove(key).filter(|e| e.live(now_ms)) {
-            None => return Ok(Vec::new()),
-            Some(Entry {
-                value: Value::Index(index),
-                ..
-            }) => index,
-            Some(other) => {
-                state.map.insert(key.to_owned(), other);
-                return Err(wrong_type());
-            }
-        };
-        let mut entries: Vec<IndexEntry> = index
-            .iter()
-            .filter(|(_, at)| **at > now)
-            .map(|(member, at)| IndexEntry {
-                member: member.clone(),
-                expires_at: *at,
-            })
-            .collect();
-        // Redis orders by score, then member.
-        entries.sort_by(|a, b| (a.expires_at, &a.member).cmp(&(b.expires_at, &b.member)));
-        put_index(&mut state, key, index, now);
+        let mut entries = Vec::new();
+        self.with_index(key, now, |index| {
+            entries = index
+                .iter()
+                .filter(|(_, a)| a.expires_at > now)
+                .map(|(id, a)| IndexEntry {
+                    id: id.clone(),
+                    added_at: a.added_at,
+                    expires_at: a.expires_at,
+                })
+                .collect();
+        })?;
+        entries.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
         Ok(entries)
     }
 
@@ -383,22 +369,6 @@ fn fetched(entry: Option<&Entry>, max_len: usize) -> Fetched {
         Some(Value::Bytes(v)) if v.len() > max_len => Fetched::TooLarge { len: v.len() },
         Some(Value::Bytes(v)) => Fetched::Value(v.clone()),
     }
-}
-
-/// Stores an index after pruning the members scored at or before `now` (Unix seconds),
-/// expiring with its highest score; an empty index is not stored.
-fn put_index(state: &mut State, key: &str, mut index: BTreeMap<String, u64>, now: u64) {
-    index.retain(|_, at| *at > now);
-    let Some(latest) = index.values().copied().max() else {
-        return;
-    };
-    state.map.insert(
-        key.to_owned(),
-        Entry {
-            value: Value::Index(index),
-            expires_at: Some(latest.saturating_mul(1000)),
-        },
-    );
 }
 
 impl fmt::Debug for MemoryBackend {

@@ -10,8 +10,8 @@
 //! | touch | `EXPIRE key ttl` |
 //! | swap | `EVAL` of a compare-and-swap script (`SCRIPT LOAD` then `EVALSHA` in a standalone batch) |
 //! | list | `SCAN cursor MATCH prefix* COUNT n`, on every primary of a Cluster in turn |
-//! | owner index | `EVAL` of one script per operation on the owner's sorted set (`ZADD`, `ZREM`, `ZRANGE`, with `ZREMRANGEBYSCORE` and `EXPIREAT` in each) |
-//! | destroy of an owned session, revoke | `EVAL` of a take (`GETDEL`) or compare-and-delete script on the session's key |
+//! | owner index | `EVAL` of one script per operation on the owner's sorted set (members `id:added_at` scored by expiry; `ZADD`, `ZSCAN` + `ZREM`, `ZRANGE`, with `ZREMRANGEBYSCORE` and `EXPIRE` in each) |
+//! | destroy in a store with an owner index, revoke | `EVAL` of a take (`GET` + `DEL`) or compare-and-delete script on the session's key |
 //!
 //! Every command that names a key names one, so nothing ever spans hash slots on a Cluster.
 //! `all` and `clear` work page by page: on a standalone server each page's reads or
@@ -219,34 +219,21 @@ impl Backend for RedisBackend {
     async fn index_add(
         &self,
         key: &str,
-        member: &str,
+        id: &str,
+        added_at: u64,
         expires_at: u64,
         now: u64,
     ) -> Result<(), BackendError> {
-        self.index_add_member(key, member, expires_at, now).await
+        self.index_add_entry(key, id, added_at, expires_at, now)
+            .await
     }
 
-    async fn index_remove(
-        &self,
-        key: &str,
-        members: &[String],
-        now: u64,
-    ) -> Result<(), BackendError> {
-        self.index_remove_members(key, members, now).await
-    }
-
-    async fn index_shorten(
-        &self,
-        key: &str,
-        members: &[String],
-        until: u64,
-        now: u64,
-    ) -> Result<(), BackendError> {
-        self.index_shorten_members(key, members, until, now).await
+    async fn index_remove(&self, key: &str, ids: &[String], now: u64) -> Result<(), BackendError> {
+        self.index_remove_entries(key, ids, now).await
     }
 
     async fn index_read(&self, key: &str, now: u64) -> Result<Vec<IndexEntry>, BackendError> {
-        self.index_members(key, now).await
+        self.index_entries(key, now).await
     }
 
     async fn take(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {

@@ -83,24 +83,20 @@ impl Backend for Recorder {
         Ok(0)
     }
 
-    async fn index_add(&self, _: &str, _: &str, _: u64, _: u64) -> Result<(), BackendError> {
+    async fn index_add(
+        &self,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: u64,
+        _: u64,
+    ) -> Result<(), BackendError> {
         self.record("index_add");
         Ok(())
     }
 
     async fn index_remove(&self, _: &str, _: &[String], _: u64) -> Result<(), BackendError> {
         self.record("index_remove");
-        Ok(())
-    }
-
-    async fn index_shorten(
-        &self,
-        _: &str,
-        _: &[String],
-        _: u64,
-        _: u64,
-    ) -> Result<(), BackendError> {
-        self.record("index_shorten");
         Ok(())
     }
 
@@ -176,12 +172,10 @@ fn a_shared_backend_forwards_each_method_to_the_same_method() {
     check("compare_and_swap_many", inner.drain_calls());
     ready(shared.delete_many(&two_keys)).unwrap();
     check("delete_many", inner.drain_calls());
-    ready(shared.index_add("i", "a", 10, 1)).unwrap();
+    ready(shared.index_add("i", "a", 1, 10, 1)).unwrap();
     check("index_add", inner.drain_calls());
     ready(shared.index_remove("i", &two_keys, 1)).unwrap();
     check("index_remove", inner.drain_calls());
-    ready(shared.index_shorten("i", &two_keys, 5, 1)).unwrap();
-    check("index_shorten", inner.drain_calls());
     ready(shared.index_read("i", 1)).unwrap();
     check("index_read", inner.drain_calls());
     ready(shared.take("a", 10)).unwrap();

@@ -254,12 +254,15 @@ impl<B: Backend> Backend for Tally<B> {
     async fn index_add(
         &self,
         key: &str,
-        member: &str,
+        id: &str,
+        added_at: u64,
         expires_at: u64,
         now: u64,
     ) -> Result<(), sealed_session::BackendError> {
         self.record("index_add");
-        self.inner.index_add(key, member, expires_at, now).await?;
+        self.inner
+            .index_add(key, id, added_at, expires_at, now)
+            .await?;
         if self
             .fail_set_after_index
             .load(std::sync::atomic::Ordering::SeqCst)
@@ -271,21 +274,11 @@ impl<B: Backend> Backend for Tally<B> {
     async fn index_remove(
         &self,
         key: &str,
-        members: &[String],
+        ids: &[String],
         now: u64,
     ) -> Result<(), sealed_session::BackendError> {
         self.record("index_remove");
-        self.inner.index_remove(key, members, now).await
-    }
-    async fn index_shorten(
-        &self,
-        key: &str,
-        members: &[String],
-        until: u64,
-        now: u64,
-    ) -> Result<(), sealed_session::BackendError> {
-        self.record("index_shorten");
-        self.inner.index_shorten(key, members, until, now).await
+        self.inner.index_remove(key, ids, now).await
     }
     async fn index_read(
         &self,

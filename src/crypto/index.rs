@@ -1,8 +1,8 @@
 //! Index keys: what turns an owner (a user id) into the name of its index in the backend,
 //! so the backend holds a keyed hash and never the user id.
 //!
-//! The tag of an owner is HMAC-SHA256 under the index key of a fixed label and the owner's
-//! bytes. Without the key, a reader of the backend cannot tell which tag belongs to which
+//! The tag of an owner is HMAC-SHA256 under the index key of a fixed label, the store's key
+//! prefix (so stores sharing an index key do not share tags) and the owner's bytes. Without the key, a reader of the backend cannot tell which tag belongs to which
 //! user, nor test a guess. Index keys are separate from the keys that seal envelopes: they
 //! do not change when those rotate, and have a rotation of their own (`docs/ROTATION.md`).
 
@@ -106,11 +106,28 @@ impl IndexKeys {
         })
     }
 
-    /// The owner's tag under every key, the primary first.
-    pub(crate) fn tags<'a>(&'a self, owner: &'a [u8]) -> impl Iterator<Item = [u8; 32]> + 'a {
-        self.keys
-            .iter()
-            .map(move |k| hmac_sha256(k.material.expose_secret(), &[TAG_LABEL, owner]))
+    /// The owner's tag in the store with key prefix `prefix`, under every key, the primary
+    /// first: HMAC(key, label || u32(len(prefix)) || prefix || owner).
+    pub(crate) fn tags<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        owner: &'a [u8],
+    ) -> impl Iterator<Item = [u8; 32]> + 'a {
+        let len = u32::try_from(prefix.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes();
+        self.keys.iter().map(move |k| {
+            hmac_sha256(
+                k.material.expose_secret(),
+                &[TAG_LABEL, &len, prefix, owner],
+            )
+        })
+    }
+
+    /// Whether `id` is one of these keys.
+    #[cfg(feature = "config")]
+    pub(crate) fn has(&self, id: u32) -> bool {
+        self.keys.iter().any(|k| k.id == id)
     }
 }
 
@@ -174,11 +191,16 @@ mod tests {
         let keys = IndexKeys::new(2, KeyMaterial::from_bytes(&mut two))
             .previous(1, KeyMaterial::from_bytes(&mut one))
             .unwrap();
-        let tags: Vec<[u8; 32]> = keys.tags(b"alice").collect();
+        let tags: Vec<[u8; 32]> = keys.tags(b"sess:", b"alice").collect();
         assert_eq!(tags.len(), 2);
         assert_ne!(tags[0], tags[1]);
-        let other: Vec<[u8; 32]> = keys.tags(b"alicf").collect();
+        let other: Vec<[u8; 32]> = keys.tags(b"sess:", b"alicf").collect();
         assert_ne!(tags[0], other[0]);
+        let elsewhere: Vec<[u8; 32]> = keys.tags(b"other:", b"alice").collect();
+        assert_ne!(tags[0], elsewhere[0]);
+        // The prefix and the owner are delimited: moving a byte between them changes the tag.
+        let shifted: Vec<[u8; 32]> = keys.tags(b"sess:a", b"lice").collect();
+        assert_ne!(tags[0], shifted[0]);
 
         let again = IndexKeys::new(2, KeyMaterial::from_bytes(&mut [2u8; 32]));
         assert!(matches!(

@@ -99,6 +99,14 @@ impl Keyring {
         self.index.as_ref()
     }
 
+    /// The id of a sealing key whose material one of `index` uses, if any.
+    pub(crate) fn shares_material_with(&self, index: &IndexKeys) -> Option<u32> {
+        self.active
+            .iter()
+            .find(|k| index.uses(&k.material).is_some())
+            .map(|k| k.id)
+    }
+
     pub(crate) fn primary_key(&self) -> Option<&ActiveKey> {
         self.active.get(self.primary)
     }
@@ -114,6 +122,12 @@ impl Keyring {
                     return Some(ConfigError::IndexKeys(Box::new(ConfigError::KeyChanged {
                         id,
                     })));
+                }
+                // The primary names every index written until now: it must stay readable
+                // (as a previous key) until those indexes have expired.
+                let primary = old.primary_id();
+                if !new.has(primary) {
+                    return Some(ConfigError::IndexKeyDropped { id: primary });
                 }
             }
             // A store with an owner index would refuse every owned session from then on.

@@ -210,6 +210,14 @@ pub enum ConfigError {
         id: u32,
     },
     #[cfg(feature = "config")]
+    /// A reload would drop the primary index key at once: every index written until now
+    /// would become unreadable, and "log out everywhere" would miss their sessions. Keep it
+    /// as a previous index key until its sessions have expired.
+    IndexKeyDropped {
+        /// The id.
+        id: u32,
+    },
+    #[cfg(feature = "config")]
     /// A reload would promote a key with a lower id than the current primary. Key ids grow
     /// with age and re-sealing only moves envelopes to higher ids; give the new key an id
     /// above every id in use.
@@ -465,6 +473,13 @@ impl fmt::Display for ConfigError {
                 "a variable name or path contains what looks like base64 key material (43 or 44 \
                  base64 characters that decode to 32 bytes); put the secret in the variable or \
                  file and its name here, or rename a directory whose name is such a token",
+            ),
+            #[cfg(feature = "config")]
+            ConfigError::IndexKeyDropped { id } => write!(
+                f,
+                "index key {id} names the indexes written so far; keep it with state = \
+                 \"previous\" until the sessions created before the change have expired, then \
+                 remove it"
             ),
             #[cfg(feature = "config")]
             ConfigError::PrimaryIdDecreased { previous, next } => write!(

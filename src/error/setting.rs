@@ -36,6 +36,9 @@ pub enum SettingError {
     OwnersWithoutLifetime,
     /// An owner index needs index keys: in the keyring, or given to the owner settings.
     OwnersWithoutIndexKeys,
+    /// An owner index lists sessions by storage id, which in plain-id mode is the session id
+    /// itself: it needs hashed storage keys.
+    OwnersWithPlainIds,
     /// The framework adapter needs a store that hashes session ids into storage keys.
     #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
     PlainIdsWithAdapter,
@@ -77,6 +80,10 @@ impl fmt::Display for SettingError {
             SettingError::OwnersWithoutLifetime => f.write_str(
                 "an owner index keeps each entry until the session's absolute expiry; set an \
                  absolute lifetime (remove no_absolute_lifetime)",
+            ),
+            SettingError::OwnersWithPlainIds => f.write_str(
+                "an owner index lists sessions by storage id, which with StorageKeys::PlainIds \
+                 is the session id itself; build the store without StorageKeys::PlainIds",
             ),
             SettingError::OwnersWithoutIndexKeys => f.write_str(
                 "an owner index needs index keys; add index_keys to the keyring configuration \

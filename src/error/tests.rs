@@ -31,6 +31,7 @@ fn variant_setting(e: &SettingError) -> usize {
         SettingError::LifetimeWithTowerSessions => 9,
         SettingError::OwnersWithoutLifetime => 10,
         SettingError::OwnersWithoutIndexKeys => 11,
+        SettingError::OwnersWithPlainIds => 12,
     }
 }
 
@@ -42,7 +43,7 @@ fn setting_variants() -> Vec<usize> {
     if cfg!(feature = "tower-sessions") {
         all.extend([8, 9]);
     }
-    all.extend([10, 11]);
+    all.extend([10, 11, 12]);
     all
 }
 
@@ -63,6 +64,11 @@ fn setting_messages() -> Vec<(SettingError, &'static str)> {
             SettingError::OwnersWithoutLifetime,
             "an owner index keeps each entry until the session's absolute expiry; set an \
              absolute lifetime (remove no_absolute_lifetime)",
+        ),
+        (
+            SettingError::OwnersWithPlainIds,
+            "an owner index lists sessions by storage id, which with StorageKeys::PlainIds is \
+             the session id itself; build the store without StorageKeys::PlainIds",
         ),
         (
             SettingError::OwnersWithoutIndexKeys,
@@ -196,6 +202,8 @@ fn variant_config(e: &ConfigError) -> usize {
         ConfigError::PrimaryIdDecreased { .. } => 33,
         ConfigError::IndexKeys(_) => 34,
         ConfigError::SharedWithSealingKey { .. } => 35,
+        #[cfg(feature = "config")]
+        ConfigError::IndexKeyDropped { .. } => 36,
     }
 }
 
@@ -205,6 +213,9 @@ fn config_variants() -> Vec<usize> {
         all.extend(14..34);
     }
     all.extend([34, 35]);
+    if cfg!(feature = "config") {
+        all.push(36);
+    }
     all
 }
 
@@ -457,6 +468,14 @@ fn config_file_messages() -> Vec<(ConfigError, String)> {
             s(
                 "key 1 is retired in the keyring in use; a retired id never opens again, give \
                the key a new id",
+            ),
+        ),
+        (
+            ConfigError::IndexKeyDropped { id: 2 },
+            s(
+                "index key 2 names the indexes written so far; keep it with state = \
+                 \"previous\" until the sessions created before the change have expired, then \
+                 remove it",
             ),
         ),
         (

@@ -64,7 +64,7 @@ use crate::error::{ConfigError, Error, RejectKind, SettingError};
 use crate::id::{SessionId, StorageId};
 use crate::store::{MAX_LIFETIME, Owned, Session, StorageKeys, Store, adapter_record};
 
-use super::owner_field::{OwnerFields, label_of, owner_of, owner_since};
+use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
 
 /// The session data actix-session keeps: a map of strings (each a JSON text).
@@ -95,10 +95,10 @@ const SAVE_ATTEMPTS: usize = 4;
 /// What `load` remembers for the `update` of the same request: the absolute expiry (Unix
 /// seconds, 0 for none), which never changes while the session lives (an update keeps it; a
 /// new session gets a new id), and when the session was bound to its owner (0: unknown).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Loaded {
     expires_at: u64,
-    owner_since: u64,
+    bound: Option<Bound>,
 }
 
 /// actix-session's [`SessionStore`] over a [`Store`] of [`SessionState`]. Any codec works
@@ -174,13 +174,13 @@ impl<B: Backend> ActixSessionStore<B> {
 
     /// Writes `state` under `key`; `stored` is the absolute expiry it keeps (`None` for a
     /// new session). Returns whether the mode let it write.
-    /// `owner_since`: when the stored session was bound to its owner (0: unknown, or new).
+    /// `bound`: the stored session's owner and when it was bound (`None` for a new one).
     async fn write(
         &self,
         key: &str,
         state: &SessionState,
         stored: Option<u64>,
-        owner_since: u64,
+        bound: Option<&Bound>,
         mode: SetMode,
         ttl: &time::Duration,
     ) -> Result<bool, Error> {
@@ -191,7 +191,8 @@ impl<B: Backend> ActixSessionStore<B> {
         };
         let owner = field(&self.fields.owner).as_ref().and_then(owner_of);
         let label = field(&self.fields.label);
-        let mut record = adapter_record(owner, owner_since, label.as_ref().and_then(label_of));
+        let since = Bound::since_for(bound, owner.as_ref());
+        let mut record = adapter_record(owner, since, label.as_ref().and_then(label_of));
         let index = record.owner.is_some();
         self.store
             .write_data(
@@ -203,6 +204,7 @@ impl<B: Backend> ActixSessionStore<B> {
                 Some(Owned {
                     record: &mut record,
                     index,
+                    moving_from: None,
                 }),
             )
             .await
@@ -251,12 +253,11 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         match self.store.load_stored(&id).await {
             Ok(Some(session)) => {
                 let expires_at = expiry_secs(&session);
-                let owner_since = owner_since(&session);
                 self.loaded.remember(
                     id,
                     Loaded {
                         expires_at,
-                        owner_since,
+                        bound: Bound::of(&session),
                     },
                 );
                 let mut state = session.into_data();
@@ -304,7 +305,7 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                     .map_err(|e| SaveError::Other(anyhow::Error::new(e)))
             };
             match self
-                .write(&key, &state, carried, 0, SetMode::CreateOnly, ttl)
+                .write(&key, &state, carried, None, SetMode::CreateOnly, ttl)
                 .await
             {
                 Ok(true) => return session_key(),
@@ -342,15 +343,12 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         // The absolute expiry stored in the envelope must be kept: remembered from this
         // adapter's load, or read from the current entry.
         let id = storage_id(&session_key);
-        let Loaded {
-            expires_at,
-            owner_since,
-        } = match self.loaded.take(&id) {
+        let Loaded { expires_at, bound } = match self.loaded.take(&id) {
             Some(loaded) => loaded,
             None => match self.store.load_stored(&id).await {
                 Ok(Some(current)) => Loaded {
                     expires_at: expiry_secs(&current),
-                    owner_since: owner_since(&current),
+                    bound: Bound::of(&current),
                 },
                 Ok(None) | Err(Error::Rejected(_)) => {
                     tracing::debug!("session entry gone before update; not recreated");
@@ -364,7 +362,7 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                 &key,
                 &state,
                 Some(expires_at),
-                owner_since,
+                bound.as_ref(),
                 SetMode::UpdateOnly,
                 ttl,
             )

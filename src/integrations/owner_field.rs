@@ -38,6 +38,32 @@ pub(crate) fn owner_since<T>(session: &Session<T>) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A loaded session's owner and when it was bound: kept from a load to the save of the same
+/// request, and used only if the save names the same owner (a new owner starts anew).
+#[derive(Clone)]
+pub(crate) struct Bound {
+    pub(crate) owner: Owner,
+    pub(crate) since: u64,
+}
+
+impl Bound {
+    /// What a loaded session carries, if it has an owner.
+    pub(crate) fn of<T>(session: &Session<T>) -> Option<Bound> {
+        session.owner().map(|owner| Bound {
+            owner: owner.clone(),
+            since: owner_since(session),
+        })
+    }
+
+    /// The bind time to write for `owner`: this one if it is the same owner, else 0 (now).
+    pub(crate) fn since_for(bound: Option<&Bound>, owner: Option<&Owner>) -> u64 {
+        match (bound, owner) {
+            (Some(b), Some(o)) if b.owner == *o => b.since,
+            _ => 0,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

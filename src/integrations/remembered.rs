@@ -30,6 +30,19 @@ impl<V> Remembered<V> {
         map.insert(id, value);
     }
 
+    /// The value remembered for `id`, left in place (concurrent requests of one session may
+    /// each need it).
+    pub(crate) fn get(&self, id: &StorageId) -> Option<V>
+    where
+        V: Clone,
+    {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
     pub(crate) fn take(&self, id: &StorageId) -> Option<V> {
         self.0
             .lock()

@@ -78,8 +78,9 @@ use crate::id::StorageId;
 use crate::store::StoreBuilder;
 use crate::store::{Owned, StorageKeys, Store, adapter_record};
 
-use super::owner_field::{OwnerFields, label_of, owner_of, owner_since};
+use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
+use crate::id::Owner;
 
 #[cfg(feature = "bincode")]
 mod record;
@@ -97,8 +98,8 @@ const CREATE_ATTEMPTS: usize = 8;
 pub struct TowerSessionStore<B> {
     store: Store<RecordData, B>,
     fields: OwnerFields,
-    /// When each loaded session was bound to its owner, for the save of the same request.
-    owner_since: Arc<Remembered<u64>>,
+    /// Each loaded session's owner and when it was bound, for the saves of the same session.
+    bound: Arc<Remembered<Bound>>,
 }
 
 impl<B> Clone for TowerSessionStore<B> {
@@ -106,7 +107,7 @@ impl<B> Clone for TowerSessionStore<B> {
         TowerSessionStore {
             store: self.store.clone(),
             fields: self.fields.clone(),
-            owner_since: Arc::clone(&self.owner_since),
+            bound: Arc::clone(&self.bound),
         }
     }
 }
@@ -145,7 +146,7 @@ impl<B: Backend> TowerSessionStore<B> {
         Ok(TowerSessionStore {
             store,
             fields: OwnerFields::default(),
-            owner_since: Arc::default(),
+            bound: Arc::default(),
         })
     }
 
@@ -201,15 +202,11 @@ impl<B: Backend> TowerSessionStore<B> {
         let key = self.storage_key(&record.id);
         let field = |name: &Option<String>| name.as_ref().and_then(|n| record.data.get(n));
         let owner = field(&self.fields.owner).and_then(owner_of);
-        let since = match mode {
-            SetMode::UpdateOnly => self.owner_since.take(&storage_id(&record.id)),
-            _ => None,
+        let since = match (&owner, mode) {
+            (Some(owner), SetMode::UpdateOnly) => self.bound_since(&record.id, owner).await?,
+            _ => 0,
         };
-        let mut owned = adapter_record(
-            owner,
-            since.unwrap_or(0),
-            field(&self.fields.label).and_then(label_of),
-        );
+        let mut owned = adapter_record(owner, since, field(&self.fields.label).and_then(label_of));
         let index = owned.owner.is_some();
         // Written from the record as it is: no copy of its map.
         let written = self
@@ -223,6 +220,7 @@ impl<B: Backend> TowerSessionStore<B> {
                 Some(Owned {
                     record: &mut owned,
                     index,
+                    moving_from: None,
                 }),
             )
             .await;
@@ -232,6 +230,22 @@ impl<B: Backend> TowerSessionStore<B> {
             Err(Error::SessionExpired) => Ok(WriteOutcome::Expired),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl<B: Backend> TowerSessionStore<B> {
+    /// When the stored session was bound to `owner`: remembered from its load, or read from
+    /// the entry when this instance did not load it; 0 (now) for a new owner.
+    async fn bound_since(&self, id: &Id, owner: &Owner) -> Result<u64, Error> {
+        let sid = storage_id(id);
+        if let Some(bound) = self.bound.get(&sid) {
+            return Ok(Bound::since_for(Some(&bound), Some(owner)));
+        }
+        Ok(match self.store.load_stored(&sid).await {
+            Ok(Some(current)) => Bound::since_for(Bound::of(&current).as_ref(), Some(owner)),
+            Ok(None) | Err(Error::Rejected(_)) => 0,
+            Err(e) => return Err(e),
+        })
     }
 }
 
@@ -304,9 +318,8 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self.store.load_stored(&storage_id(id)).await {
             Ok(Some(session)) => {
-                if session.owner().is_some() {
-                    self.owner_since
-                        .remember(storage_id(id), owner_since(&session));
+                if let Some(bound) = Bound::of(&session) {
+                    self.bound.remember(storage_id(id), bound);
                 }
                 let expiry_date = session
                     .expires_at()
@@ -336,6 +349,7 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.bound.take(&storage_id(id));
         self.store
             .destroy_stored(&storage_id(id))
             .await
@@ -349,7 +363,7 @@ impl<B> fmt::Debug for TowerSessionStore<B> {
         let TowerSessionStore {
             store,
             fields,
-            owner_since: _,
+            bound: _,
         } = self;
         f.debug_struct("TowerSessionStore")
             .field("store", store)

@@ -196,6 +196,18 @@ fn assemble<T: 'static, B>(
     settings
         .check(sealer.as_ref(), keyring_index_keys)
         .map_err(|e| Error::Config(ConfigError::InvalidSetting(e)))?;
+    // Index keys given to the owner settings get the keyring's checks: well formed, and no
+    // material shared with a sealing key.
+    if let Some(keys) = settings.owners.as_ref().and_then(|o| o.keys()) {
+        let index_error = |e| Error::Config(ConfigError::IndexKeys(Box::new(e)));
+        keys.check().map_err(index_error)?;
+        if let Some(id) = keyring
+            .as_ref()
+            .and_then(|k| k.current().shares_material_with(keys))
+        {
+            return Err(index_error(ConfigError::SharedWithSealingKey { id }));
+        }
+    }
     Ok(Store {
         inner: Arc::new(Inner {
             backend,

@@ -11,25 +11,32 @@
 //! # Order of writes
 //! A session bound to an owner is added to the owner's index before it is written, so a
 //! session never exists without its entry: a failure in between leaves an entry without a
-//! session, which a later read prunes. Entries are removed only after their session is
-//! gone. A read that finds an entry whose session is missing (or names another owner)
-//! cannot tell a dead entry from a create still in flight, so it shortens the entry to
-//! expire [`STALE_GRACE`] later instead of removing it: a create would have to stall that
-//! long between its two writes for its session to outlive its entry.
+//! session. Entries are removed only once their session is gone: by `destroy` and the
+//! revocations, after they removed it, and by reads, for an entry whose session is missing
+//! and which was added more than [`STALE_GRACE`] ago (a younger one may belong to a create
+//! still in flight, between its two writes). An entry whose session exists but names another
+//! owner, or none (unbound in place), is kept, and never listed nor revoked: a save racing
+//! the unbinding may bind it again. Every entry goes at its session's absolute expiry.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use super::Store;
 use super::record::{self, Record};
 use super::session::secs;
-use crate::backend::{Backend, Fetched};
+use super::{MAX_LIFETIME, Store};
+use crate::backend::{Backend, Fetched, IndexEntry};
 use crate::crypto::IndexKeys;
-use crate::error::{BackendError, BackendErrorKind, Error};
+use crate::error::Error;
 use crate::id::{Owner, StorageId, hex_lower};
 
-/// How long an index entry whose session was found missing is kept before it is pruned.
+/// How old an index entry must be before a read that finds its session missing removes it:
+/// far longer than a create takes between its index write and its session write.
 pub const STALE_GRACE: Duration = Duration::from_secs(600);
+
+/// How many times a revocation reads the owner's indexes again while it still finds
+/// sessions to remove (a concurrent `cycle_id` moves a session to an id the first read did
+/// not see).
+const REVOKE_PASSES: usize = 4;
 
 /// What separates an index key from session keys under the prefix.
 pub(crate) const INDEX_INFIX: &str = "owner.";
@@ -88,6 +95,10 @@ impl Owners {
     pub(super) fn has_keys(&self) -> bool {
         self.keys.is_some()
     }
+
+    pub(super) fn keys(&self) -> Option<&IndexKeys> {
+        self.keys.as_ref()
+    }
 }
 
 impl fmt::Debug for Owners {
@@ -100,8 +111,9 @@ impl fmt::Debug for Owners {
     }
 }
 
-/// One live session of an owner, as [`Store::sessions_of`] lists it. Never the data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One live session of an owner, as [`Store::sessions_of`] lists it. Never the data; its
+/// `Debug` leaves the label out.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OwnedSession {
     /// The session's storage id: compare with [`Store::storage_id`] of the current session
@@ -117,15 +129,35 @@ pub struct OwnedSession {
     pub label: Option<String>,
 }
 
+impl fmt::Debug for OwnedSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let OwnedSession {
+            storage_id,
+            created_at,
+            last_seen,
+            expires_at,
+            label,
+        } = self;
+        f.debug_struct("OwnedSession")
+            .field("storage_id", storage_id)
+            .field("created_at", created_at)
+            .field("last_seen", last_seen)
+            .field("expires_at", expires_at)
+            .field("label", &label.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
 /// What a revocation did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Revoked {
     /// Sessions removed.
     pub revoked: usize,
-    /// Entries whose session could not be opened (a retired or unknown key, a damaged
-    /// value): not provably this owner's, so left alone. Such a session cannot be loaded
-    /// either, unless its key comes back into the keyring.
+    /// Entries whose session could not be opened (a retired or unknown key, a damaged or
+    /// oversized value): not provably this owner's, so left alone. Such a session cannot be
+    /// loaded either, unless its key comes back into the keyring (or the store's size limit
+    /// is raised).
     pub unverified: usize,
 }
 
@@ -187,13 +219,14 @@ where
         };
         let revoked = self.remove_verified(owner, found).await?;
         if revoked {
-            self.unindex(owner, &[id.as_str().to_owned()]).await?;
+            self.forget(owner, &[id.as_str().to_owned()]).await;
         }
         Ok(revoked)
     }
 
     /// Revokes every session of the owner ("log out everywhere"). Every session whose
-    /// creation completed before this call started cannot be loaded once it returns.
+    /// creation completed before this call started cannot be loaded once it returns; so is
+    /// one moved to a new id meanwhile (`cycle_id`), within a few passes.
     pub async fn revoke_all(&self, owner: &Owner) -> Result<Revoked, Error> {
         self.revoke_where(owner, None).await
     }
@@ -209,28 +242,33 @@ where
     }
 
     async fn revoke_where(&self, owner: &Owner, keep: Option<&str>) -> Result<Revoked, Error> {
-        let census = self.owned_census(owner).await?;
-        let mut report = Revoked {
-            revoked: 0,
-            unverified: census.unverified,
-        };
-        let mut gone = Vec::new();
-        for found in census.found {
-            if keep == Some(found.storage_id.as_str()) {
-                continue;
+        let mut report = Revoked::default();
+        for _ in 0..REVOKE_PASSES {
+            let census = self.owned_census(owner).await?;
+            report.unverified = census.unverified;
+            let mut gone = Vec::new();
+            for found in census.found {
+                if keep == Some(found.storage_id.as_str()) {
+                    continue;
+                }
+                let id = found.storage_id.clone();
+                if self.remove_verified(owner, found).await? {
+                    report.revoked += 1;
+                    gone.push(id);
+                }
             }
-            let id = found.storage_id.clone();
-            if self.remove_verified(owner, found).await? {
-                report.revoked += 1;
+            if gone.is_empty() {
+                break;
             }
-            gone.push(id);
+            self.forget(owner, &gone).await;
         }
-        self.unindex(owner, &gone).await?;
         Ok(report)
     }
 
     /// Removes a verified session only while it is the value that was verified; if it
     /// changed (a save raced), reads and verifies it again. Returns whether it removed.
+    /// After [`REVOKE_TRIES`] changes (a client saving without pause), the value last
+    /// verified as this owner's is removed whatever it became since.
     async fn remove_verified(&self, owner: &Owner, found: Found) -> Result<bool, Error> {
         let backend = &self.inner.backend;
         let max = self.inner.settings.max_envelope_len;
@@ -252,14 +290,12 @@ where
                 None => return Ok(false),
             }
         }
-        Err(BackendError::from_kind(BackendErrorKind::Other)
-            .with_detail("a session kept changing while it was being revoked")
-            .into())
+        Ok(backend.delete(&key).await?)
     }
 
-    /// Opens `value` (stored under `key`) and returns it if it names `owner`. `None` for a
-    /// value that opens but names no or another owner; a value that does not open is an
-    /// error only for a backend failure, and `None` otherwise.
+    /// Opens `value` (stored under `key`) and returns it if it names `owner`; `None` for a
+    /// value that opens but names no or another owner, or is refused. Other failures (a
+    /// backend, a custom sealer) are errors.
     fn verify(
         &self,
         owner: &Owner,
@@ -277,7 +313,9 @@ where
                     expires_at,
                 }))
             }
-            Ok(_) | Err(_) => Ok(None),
+            Ok(_) => Ok(None),
+            Err(e) if e.is_rejected() => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -290,84 +328,88 @@ where
     }
 
     /// Reads every index of the owner, opens the sessions it names and keeps those that
-    /// name the owner. Malformed members are removed; members whose session is missing or
-    /// names another owner are shortened to expire after [`STALE_GRACE`]; members whose
-    /// session does not open are left to expire.
+    /// name the owner. Prunes, as the module docs say: entries that are no storage id or
+    /// expire later than any session can, and entries added more than [`STALE_GRACE`] ago
+    /// whose session is missing. Entries whose session names another owner, or does not
+    /// open, are left.
     async fn owned_census(&self, owner: &Owner) -> Result<OwnedCensus, Error> {
         let backend = &self.inner.backend;
         let now = self.inner.settings.clock.now_secs();
         let max = self.inner.settings.max_envelope_len;
+        let latest = now.saturating_add(MAX_LIFETIME.as_secs());
         let mut census = OwnedCensus {
             found: Vec::new(),
             unverified: 0,
         };
         for index in self.index_names(owner)? {
             let entries = backend.index_read(&index, now).await?;
-            let (valid, malformed): (Vec<_>, Vec<_>) = entries
-                .into_iter()
-                .partition(|e| self.is_storage_id(&e.member));
-            let malformed: Vec<String> = malformed.into_iter().map(|e| e.member).collect();
-            if !malformed.is_empty() {
-                backend.index_remove(&index, &malformed, now).await?;
-            }
-            let fresh: Vec<String> = valid
-                .into_iter()
-                .map(|e| e.member)
-                .filter(|m| !census.found.iter().any(|f| &f.storage_id == m))
-                .collect();
-            if fresh.is_empty() {
-                continue;
+            let mut prune = Vec::new();
+            let mut fresh: Vec<IndexEntry> = Vec::new();
+            for entry in entries {
+                if !self.is_storage_id(&entry.id) || entry.expires_at > latest {
+                    prune.push(entry.id);
+                } else if !census.found.iter().any(|f| f.storage_id == entry.id)
+                    && !fresh.iter().any(|f| f.id == entry.id)
+                {
+                    fresh.push(entry);
+                }
             }
             let keys: Vec<String> = fresh
                 .iter()
-                .map(|m| format!("{}{m}", self.inner.settings.prefix))
+                .map(|e| format!("{}{}", self.inner.settings.prefix, e.id))
                 .collect();
-            let values = backend.get_many(&keys, max).await?;
-            let mut stale = Vec::new();
-            for ((member, key), fetched) in fresh.into_iter().zip(keys).zip(values) {
+            let values = if keys.is_empty() {
+                Vec::new()
+            } else {
+                backend.get_many(&keys, max).await?
+            };
+            for ((entry, key), fetched) in fresh.into_iter().zip(keys).zip(values) {
                 match fetched {
                     Fetched::Value(value) => match self.open_owned(&key, value.clone()) {
                         Ok((record, expires_at))
                             if record.owner.as_ref().is_some_and(|o| o == owner) =>
                         {
                             census.found.push(Found {
-                                storage_id: member,
+                                storage_id: entry.id,
                                 key,
                                 value,
                                 record,
                                 expires_at,
                             });
                         }
-                        Ok(_) => stale.push(member),
+                        // Another owner's, or unbound: left in the index, never listed.
+                        Ok(_) => {}
                         Err(e) if e.is_rejected() => census.unverified += 1,
                         Err(e) => return Err(e),
                     },
-                    Fetched::Missing | Fetched::NotBytes | Fetched::TooLarge { .. } => {
-                        stale.push(member)
+                    Fetched::Missing => {
+                        if entry.added_at.saturating_add(STALE_GRACE.as_secs()) <= now {
+                            prune.push(entry.id);
+                        }
                     }
+                    Fetched::NotBytes | Fetched::TooLarge { .. } => census.unverified += 1,
                 }
             }
-            if !stale.is_empty() {
-                let until = now.saturating_add(STALE_GRACE.as_secs());
-                backend.index_shorten(&index, &stale, until, now).await?;
+            if !prune.is_empty() {
+                backend.index_remove(&index, &prune, now).await?;
             }
         }
         Ok(census)
     }
 
-    /// Removes members from every index of the owner.
-    pub(super) async fn unindex(&self, owner: &Owner, members: &[String]) -> Result<(), Error> {
-        if members.is_empty() {
-            return Ok(());
+    /// Removes entries from every index of the owner, after their sessions are gone. Best
+    /// effort: an entry left behind names a missing session, which a later read prunes.
+    pub(super) async fn forget(&self, owner: &Owner, ids: &[String]) {
+        if ids.is_empty() {
+            return;
         }
         let now = self.inner.settings.clock.now_secs();
-        for index in self.index_names(owner)? {
-            self.inner
-                .backend
-                .index_remove(&index, members, now)
-                .await?;
+        let Ok(names) = self.index_names(owner) else {
+            return;
+        };
+        for index in names {
+            let _ = self.inner.backend.index_remove(&index, ids, now).await;
         }
-        Ok(())
     }
 
     /// The names of the owner's indexes, the primary index key's first.
@@ -385,8 +427,9 @@ where
                 hex_lower(&tag)
             )
         };
+        let prefix = self.inner.settings.prefix.as_bytes();
         if let Some(keys) = &owners.keys {
-            return Ok(keys.tags(owner.as_bytes()).map(name).collect());
+            return Ok(keys.tags(prefix, owner.as_bytes()).map(name).collect());
         }
         let ring = self
             .inner
@@ -395,12 +438,13 @@ where
             .ok_or(Error::NoOwnerIndex)?
             .current();
         let keys = ring.index_keys().ok_or(Error::NoOwnerIndex)?;
-        Ok(keys.tags(owner.as_bytes()).map(name).collect())
+        Ok(keys.tags(prefix, owner.as_bytes()).map(name).collect())
     }
 
-    /// Makes room under the cap for one more session of `owner` (other than `except`, the
-    /// storage id about to be written), or refuses.
-    pub(super) async fn enforce_cap(&self, owner: &Owner, except: &str) -> Result<(), Error> {
+    /// Makes room under the cap for one more session of `owner`, or refuses. `except`: the
+    /// storage ids that do not count, the one about to be written and, for `cycle_id`, the
+    /// one it moves from.
+    pub(super) async fn enforce_cap(&self, owner: &Owner, except: &[&str]) -> Result<(), Error> {
         let Some((cap, policy)) = self.inner.settings.owners.as_ref().and_then(|o| o.cap) else {
             return Ok(());
         };
@@ -408,7 +452,7 @@ where
         let mut others: Vec<Found> = census
             .found
             .into_iter()
-            .filter(|f| f.storage_id != except)
+            .filter(|f| !except.contains(&f.storage_id.as_str()))
             .collect();
         if others.len() < cap {
             return Ok(());
@@ -421,10 +465,12 @@ where
         let mut gone = Vec::new();
         for found in others.into_iter().take(excess) {
             let id = found.storage_id.clone();
-            self.remove_verified(owner, found).await?;
-            gone.push(id);
+            if self.remove_verified(owner, found).await? {
+                gone.push(id);
+            }
         }
-        self.unindex(owner, &gone).await
+        self.forget(owner, &gone).await;
+        Ok(())
     }
 
     fn hashed(&self) -> bool {

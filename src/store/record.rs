@@ -14,6 +14,7 @@
 //! `MAGIC` gets an empty record (`owner_len` 0) appended, so its data is never mistaken for
 //! a record. `docs/FORMAT.md` states the layout for other implementations.
 
+use crate::codec::WipingWriter;
 use crate::error::{RejectKind, Rejection};
 use crate::id::Owner;
 
@@ -57,6 +58,11 @@ impl Record {
         let label_len = u16::try_from(label.len()).unwrap_or(0);
         let owner = owner.get(..usize::from(owner_len)).unwrap_or_default();
         let label = label.get(..usize::from(label_len)).unwrap_or_default();
+        // Room first, through the wiping writer: a reallocation here would otherwise free a
+        // copy of the plaintext without wiping it. (Reserving fails only when memory is
+        // exhausted, which the appends below would report the same way.)
+        let total = 2 + owner.len() + 16 + 2 + label.len() + TRAILER;
+        let _ = WipingWriter::new(out).reserve(total);
         let start = out.len();
         out.extend_from_slice(&owner_len.to_be_bytes());
         out.extend_from_slice(owner);
@@ -70,15 +76,15 @@ impl Record {
         true
     }
 
-    /// Bytes [`Record::append`] adds at most for this record (to size a buffer).
+    /// Bytes [`Record::append`] adds at most for this record (to size a buffer): without
+    /// an owner, the empty record it may need.
     pub(crate) fn len_hint(&self) -> usize {
-        match &self.owner {
+        let owner = self.owner.as_ref().map_or(0, |o| o.as_bytes().len());
+        let label = match &self.owner {
+            Some(_) => self.label.as_ref().map_or(0, String::len),
             None => 0,
-            Some(owner) => {
-                let label = self.label.as_ref().map_or(0, String::len);
-                2 + owner.as_bytes().len() + 16 + 2 + label + TRAILER
-            }
-        }
+        };
+        2 + owner + 16 + 2 + label + TRAILER
     }
 }
 
@@ -107,6 +113,11 @@ pub(crate) fn split(plaintext: &[u8]) -> Result<(&[u8], Record), Rejection> {
     let label = reader.take(label_len).ok_or_else(refuse)?;
     if !reader.0.is_empty() || owner.len() > crate::id::MAX_OWNER_LEN || label.len() > MAX_LABEL_LEN
     {
+        return Err(refuse());
+    }
+    // The empty record is all zeros: anything else without an owner is not one this
+    // format writes.
+    if owner.is_empty() && (created_at != 0 || last_seen != 0 || !label.is_empty()) {
         return Err(refuse());
     }
     let owner = match owner {
@@ -178,6 +189,9 @@ mod tests {
         assert!(owned().append(&mut plaintext, 0));
         assert!(plaintext.ends_with(&MAGIC));
         assert_eq!(plaintext.len(), 12 + owned().len_hint());
+        let mut escaped = MAGIC.to_vec();
+        Record::default().append(&mut escaped, 0);
+        assert_eq!(escaped.len(), MAGIC.len() + Record::default().len_hint());
         let (data, record) = split(&plaintext).unwrap();
         assert_eq!(data, b"codec output");
         assert!(record == owned());
@@ -224,6 +238,13 @@ mod tests {
             assert!(split(&bad).is_err(), "length {len}");
         }
         assert!(split(&MAGIC).is_err());
+        // An empty owner with a time or a label is not the empty record.
+        let mut empty = MAGIC.to_vec();
+        Record::default().append(&mut empty, 0);
+        let mut bad = empty.clone();
+        bad[MAGIC.len() + 3] = 1;
+        assert!(split(&bad).is_err());
+        assert!(split(&empty).is_ok());
         // A label that is not UTF-8.
         let mut bad = good.clone();
         let label_at = n - 12 - "Firefox on Linux".len();

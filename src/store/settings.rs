@@ -95,6 +95,10 @@ impl<T: 'static> Settings<T> {
             if !owners.has_keys() && !keyring_index_keys {
                 return Err(SettingError::OwnersWithoutIndexKeys);
             }
+            // A listing names sessions by storage id: in plain mode, their live ids.
+            if self.storage_keys == StorageKeys::PlainIds {
+                return Err(SettingError::OwnersWithPlainIds);
+            }
         }
         let in_range = |d: Duration| (1..=MAX_LIFETIME.as_secs()).contains(&d.as_secs());
         if let IdleTtl::Fixed(ttl) = self.idle_ttl

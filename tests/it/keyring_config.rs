@@ -1085,4 +1085,20 @@ fn a_reload_never_changes_an_index_key_nor_drops_them_all() {
     reloader.reload().unwrap();
     let current = reloader.handle().current();
     assert_eq!(current.index_keys().unwrap().ids(), [4, 3]);
+    // A previous key may go; the primary may not go at once.
+    write(
+        &path,
+        entry(1, "primary", "K1") + &index_entry(4, "primary", "K4"),
+    )
+    .unwrap();
+    reloader.reload().unwrap();
+    write(
+        &path,
+        entry(1, "primary", "K1") + &index_entry(3, "primary", "K3"),
+    )
+    .unwrap();
+    assert_eq!(
+        reloader.reload().unwrap_err(),
+        ConfigError::IndexKeyDropped { id: 4 }
+    );
 }

@@ -1074,11 +1074,14 @@ impl Backend for KillAfterIndex {
     async fn index_add(
         &self,
         key: &str,
-        member: &str,
+        id: &str,
+        added_at: u64,
         expires_at: u64,
         now: u64,
     ) -> Result<(), sealed_session::BackendError> {
-        self.inner.index_add(key, member, expires_at, now).await?;
+        self.inner
+            .index_add(key, id, added_at, expires_at, now)
+            .await?;
         if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
             self.server.lock().unwrap().kill();
         }
@@ -1087,19 +1090,10 @@ impl Backend for KillAfterIndex {
     async fn index_remove(
         &self,
         key: &str,
-        members: &[String],
+        ids: &[String],
         now: u64,
     ) -> Result<(), sealed_session::BackendError> {
-        self.inner.index_remove(key, members, now).await
-    }
-    async fn index_shorten(
-        &self,
-        key: &str,
-        members: &[String],
-        until: u64,
-        now: u64,
-    ) -> Result<(), sealed_session::BackendError> {
-        self.inner.index_shorten(key, members, until, now).await
+        self.inner.index_remove(key, ids, now).await
     }
     async fn index_read(
         &self,
@@ -1137,8 +1131,15 @@ async fn a_server_killed_between_index_and_session_write_leaves_no_unindexed_ses
         .await
         .unwrap();
     let keyring = Keyring::builder()
-        .primary(1, Suite::Aes256Gcm, KeyMaterial::from_slice(&[1; 32]).unwrap())
-        .index_keys(IndexKeys::new(1, KeyMaterial::from_slice(&[2; 32]).unwrap()))
+        .primary(
+            1,
+            Suite::Aes256Gcm,
+            KeyMaterial::from_slice(&[1; 32]).unwrap(),
+        )
+        .index_keys(IndexKeys::new(
+            1,
+            KeyMaterial::from_slice(&[2; 32]).unwrap(),
+        ))
         .build()
         .unwrap();
     let store: Store<WebSession, KillAfterIndex> = Store::builder(KillAfterIndex {
@@ -1196,7 +1197,7 @@ async fn a_server_killed_between_index_and_session_write_leaves_no_unindexed_ses
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.member)
+        .map(|e| e.id)
         .collect();
     assert!(members.contains(&store.storage_id(&crashed).as_str().to_owned()));
     assert!(store.load(&crashed).await.unwrap().is_none());

@@ -10,50 +10,73 @@ use super::errors::{map_err, unexpected};
 use crate::backend::{Fetched, IndexEntry};
 use crate::error::BackendError;
 
-/// The tail every index script shares: drop members scored at or before `now` (the last
-/// argument), then expire the key with its highest score (an empty set no longer exists).
-macro_rules! prune_and_expire {
+/// Functions every index script starts with. An entry is the member `id:added_at` scored
+/// by the session's absolute expiry. `drop` removes the entries of one storage id (ids hold
+/// no glob characters: the store checks them with `is_index_id`); `settle` removes the
+/// entries expired at `now` and sets the key to expire with its latest entry, counted from
+/// `now` as the store's TTLs are (an index left empty no longer exists; a planted score that
+/// is not a finite number sets no expiry, and a read removes it).
+macro_rules! index_functions {
     () => {
-        "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[#ARGV]) \
-local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES') \
-if top[2] then redis.call('EXPIREAT', KEYS[1], top[2]) end "
+        "local function drop(k, id) \
+local cursor = '0' \
+repeat \
+local r = redis.call('ZSCAN', k, cursor, 'MATCH', id .. ':*', 'COUNT', 1000) \
+cursor = r[1] \
+for i = 1, #r[2], 2 do redis.call('ZREM', k, r[2][i]) end \
+until cursor == '0' \
+end \
+local function settle(k, now) \
+redis.call('ZREMRANGEBYSCORE', k, '-inf', now) \
+local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES') \
+local t = top[2] and tonumber(top[2]) \
+if t and t == t and t < 9007199254740992 then \
+local ttl = math.ceil(t) - tonumber(now) \
+if ttl > 0 then redis.call('EXPIRE', k, ttl) end \
+end \
+end "
     };
 }
 
-/// `ARGV`: member, score, now. `ZADD` on a key of another type fails before anything is
-/// written.
+/// `ARGV`: id, added_at, expires_at, now. `ZSCAN` on a key of another type fails before
+/// anything is written.
 const ADD_SCRIPT: &str = concat!(
-    "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) ",
-    prune_and_expire!(),
+    index_functions!(),
+    "drop(KEYS[1], ARGV[1]) ",
+    "redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1] .. ':' .. ARGV[2]) ",
+    "settle(KEYS[1], ARGV[4]) ",
     "return 1"
 );
 
-/// `ARGV`: members…, now.
+/// `ARGV`: ids…, now.
 const REMOVE_SCRIPT: &str = concat!(
+    index_functions!(),
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end ",
-    "if #ARGV > 1 then redis.call('ZREM', KEYS[1], unpack(ARGV, 1, #ARGV - 1)) end ",
-    prune_and_expire!(),
+    "for i = 1, #ARGV - 1 do drop(KEYS[1], ARGV[i]) end ",
+    "settle(KEYS[1], ARGV[#ARGV]) ",
     "return 1"
 );
 
-/// `ARGV`: members…, until, now.
-const SHORTEN_SCRIPT: &str = concat!(
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end ",
-    "local limit = tonumber(ARGV[#ARGV - 1]) ",
-    "for i = 1, #ARGV - 2 do \
-local s = redis.call('ZSCORE', KEYS[1], ARGV[i]) \
-if s and tonumber(s) > limit then redis.call('ZADD', KEYS[1], 'XX', limit, ARGV[i]) end end ",
-    prune_and_expire!(),
-    "return 1"
-);
-
-/// `ARGV`: now. Returns the members left, with their scores, lowest score first.
+/// `ARGV`: now. Removes what is not an entry of this shape (a member that is not
+/// `id:digits`, a score that is not a whole number below 2^53) and returns the entries
+/// left as a flat list of (id, added_at, expires_at), earliest expiry first.
 const READ_SCRIPT: &str = concat!(
+    index_functions!(),
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {} end ",
     "if redis.call('TYPE', KEYS[1]).ok ~= 'zset' then \
 return redis.error_reply('WRONGTYPE the key holds something other than an owner index') end ",
-    prune_and_expire!(),
-    "return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) ",
+    "local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES') ",
+    "local out = {} ",
+    "for i = 1, #all, 2 do \
+local id, added = string.match(all[i], '^([%w_%-]+):(%d+)$') \
+local s = tonumber(all[i + 1]) \
+if id and #id <= 128 and #added <= 15 and s and s == math.floor(s) and s < 9007199254740992 then \
+out[#out + 1] = id out[#out + 1] = added out[#out + 1] = all[i + 1] \
+else redis.call('ZREM', KEYS[1], all[i]) end \
+end ",
+    "settle(KEYS[1], ARGV[1]) ",
+    "return out"
 );
 
 /// `ARGV`: max_len. Removes the key whatever it holds; returns the value, its length when
@@ -63,14 +86,16 @@ if t == 'none' then return false end \
 if t ~= 'string' then redis.call('DEL', KEYS[1]) return -1 end \
 local n = redis.call('STRLEN', KEYS[1]) \
 if n > tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return n end \
-return redis.call('GETDEL', KEYS[1])";
+local v = redis.call('GET', KEYS[1]) \
+redis.call('DEL', KEYS[1]) \
+return v";
 
 /// `ARGV`: expected. Removes the key only while it holds exactly that string.
 const CAD_SCRIPT: &str = "if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end \
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end \
 return 0";
 
-/// Members removed per script call: `unpack` has a stack limit.
+/// Ids removed per script call, so one call stays short.
 const REMOVE_CHUNK: usize = 1000;
 
 fn eval(script: &str, key: &str) -> Cmd {
@@ -88,15 +113,16 @@ fn server_error(reply: &Value) -> Option<BackendError> {
 
 impl RedisBackend {
     /// `index_add`: a write, one attempt.
-    pub(super) async fn index_add_member(
+    pub(super) async fn index_add_entry(
         &self,
         key: &str,
-        member: &str,
+        id: &str,
+        added_at: u64,
         expires_at: u64,
         now: u64,
     ) -> Result<(), BackendError> {
         let mut cmd = eval(ADD_SCRIPT, key);
-        cmd.arg(member).arg(expires_at).arg(now);
+        cmd.arg(id).arg(added_at).arg(expires_at).arg(now);
         let reply: Value = deadline_op(self.response_timeout, self.query(&cmd)).await?;
         match reply {
             Value::Int(1) => Ok(()),
@@ -104,21 +130,17 @@ impl RedisBackend {
         }
     }
 
-    /// `index_remove`: a write, one attempt per chunk of members.
-    pub(super) async fn index_remove_members(
+    /// `index_remove`: a write, one attempt per chunk of ids.
+    pub(super) async fn index_remove_entries(
         &self,
         key: &str,
-        members: &[String],
+        ids: &[String],
         now: u64,
     ) -> Result<(), BackendError> {
-        let mut chunks: Vec<&[String]> = members.chunks(REMOVE_CHUNK).collect();
-        if chunks.is_empty() {
-            chunks.push(&[]);
-        }
-        for chunk in chunks {
+        for chunk in ids.chunks(REMOVE_CHUNK) {
             let mut cmd = eval(REMOVE_SCRIPT, key);
-            for member in chunk {
-                cmd.arg(member);
+            for id in chunk {
+                cmd.arg(id);
             }
             cmd.arg(now);
             let reply: Value = deadline_op(self.response_timeout, self.query(&cmd)).await?;
@@ -132,33 +154,8 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// `index_shorten`: a write (lowering a score twice is lowering it once), one attempt.
-    pub(super) async fn index_shorten_members(
-        &self,
-        key: &str,
-        members: &[String],
-        until: u64,
-        now: u64,
-    ) -> Result<(), BackendError> {
-        for chunk in members.chunks(REMOVE_CHUNK) {
-            let mut cmd = eval(SHORTEN_SCRIPT, key);
-            for member in chunk {
-                cmd.arg(member);
-            }
-            cmd.arg(until).arg(now);
-            let reply: Value = deadline_op(self.response_timeout, self.query(&cmd)).await?;
-            match reply {
-                Value::Int(0 | 1) => {}
-                other => {
-                    return Err(server_error(&other).unwrap_or_else(|| unexpected("EVAL", &other)));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// `index_read`: prunes and reads; retried once like a read (pruning twice is pruning).
-    pub(super) async fn index_members(
+    pub(super) async fn index_entries(
         &self,
         key: &str,
         now: u64,
@@ -173,28 +170,25 @@ impl RedisBackend {
         let Value::Array(items) = reply else {
             return Err(server_error(&reply).unwrap_or_else(|| unexpected("EVAL", &reply)));
         };
-        let mut out = Vec::with_capacity(items.len() / 2);
-        for pair in items.chunks(2) {
-            let [member, score] = pair else {
-                return Err(unexpected("EVAL", &Value::Nil));
-            };
-            let member = match member {
-                Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-                Value::SimpleString(s) => s.clone(),
-                other => return Err(unexpected("EVAL", other)),
-            };
-            let score = match score {
-                Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(parse_score),
-                Value::SimpleString(s) => parse_score(s),
-                Value::Int(n) => u64::try_from(*n).ok(),
+        let text = |v: &Value| match v {
+            Value::BulkString(b) => std::str::from_utf8(b).ok().map(str::to_owned),
+            Value::SimpleString(s) => Some(s.clone()),
+            Value::Int(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(items.len() / 3);
+        for triple in items.chunks(3) {
+            let entry = match triple {
+                [id, added, expires] => (|| {
+                    Some(IndexEntry {
+                        id: text(id)?,
+                        added_at: text(added)?.parse().ok()?,
+                        expires_at: text(expires)?.parse().ok()?,
+                    })
+                })(),
                 _ => None,
             };
-            // A planted member with a score that is no Unix time (negative, fractional, inf)
-            // is returned with score 0: the store then treats it as expired.
-            out.push(IndexEntry {
-                member,
-                expires_at: score.unwrap_or(0),
-            });
+            out.push(entry.ok_or_else(|| unexpected("EVAL", &Value::Nil))?);
         }
         Ok(out)
     }
@@ -231,9 +225,4 @@ impl RedisBackend {
             other => Err(server_error(&other).unwrap_or_else(|| unexpected("EVAL", &other))),
         }
     }
-}
-
-/// A score as Redis prints it, when it is a whole number of seconds.
-fn parse_score(text: &str) -> Option<u64> {
-    text.parse::<u64>().ok()
 }

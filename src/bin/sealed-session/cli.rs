@@ -16,7 +16,7 @@ use sealed_session::{Argon2Params, Suite};
     // The codes are those of `crate::exit::Exit` (a unit test there checks this text).
     after_help = "Exit codes: 0 success, 1 operation failed, 2 usage error, 3 invalid keyring \
                   configuration, 4 check failed (not an envelope; envelopes left under a key \
-                  given to --require-none)."
+                  given to --require-none; sessions a revocation could not verify)."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -66,7 +66,7 @@ pub(crate) struct SessionsTarget {
     pub(crate) config: PathBuf,
     /// The user id the application binds sessions to. Give `-` to read it from stdin,
     /// keeping it out of the process list and shell history.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub(crate) user: String,
     /// The store's key prefix.
     #[arg(long, default_value = "sess:")]

@@ -3,7 +3,7 @@
 //! the keyring configuration; prints storage ids and times, never session data nor the
 //! user id.
 
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sealed_session::{
@@ -45,6 +45,11 @@ async fn open(
 fn owner(target: &SessionsTarget) -> Result<Owner, Failure> {
     let invalid = || Failure::new(Exit::Usage, "--user must be 1 to 1024 bytes");
     if target.user != "-" {
+        let _ = writeln!(
+            std::io::stderr(),
+            "sealed-session: note: a user id given to --user is visible to other users of this \
+             machine (ps) and kept in shell history; give --user - and the id on stdin instead"
+        );
         return Owner::new(&target.user).map_err(|_| invalid());
     }
     let mut line = zeroize::Zeroizing::new(String::with_capacity(1100));
@@ -133,18 +138,28 @@ pub(crate) async fn revoke(args: &Revoke, files: FilePermissions) -> Result<(), 
         );
     } else {
         say!("revoked {revoked} sessions");
-        if unverified > 0 {
-            say!(
-                "  {unverified} index entries name sessions that do not open with this keyring \
-                 (retired or unknown key, damaged value): left alone; they cannot be loaded \
-                 either"
-            );
-        }
     }
     if args.id.is_some() && revoked == 0 {
         return Err(Failure::new(
             Exit::Failed,
             "no session of this user has that storage id",
+        ));
+    }
+    if revoked == 0 && unverified == 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "sealed-session: note: no session of this user was found; check the user id (exact \
+             bytes) and that the configuration's [[index_keys]] are the application's"
+        );
+    }
+    if unverified > 0 {
+        return Err(Failure::new(
+            Exit::Check,
+            format!(
+                "{unverified} index entries name sessions that do not open with this keyring \
+                 (retired or unknown key, damaged or oversized value): not revoked; they cannot \
+                 be loaded with this keyring either"
+            ),
         ));
     }
     Ok(())

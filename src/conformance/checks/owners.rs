@@ -197,7 +197,7 @@ pub async fn revoking_another_owners_session_is_refused<B: Backend>(
     assert_eq!(store.sessions_of(&alice()).await.unwrap(), []);
 }
 
-pub async fn destroy_and_unbind_take_a_session_out_of_the_index<B: Backend>(
+pub async fn destroy_and_unbind_take_a_session_out_of_the_listing<B: Backend>(
     make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
@@ -208,28 +208,102 @@ pub async fn destroy_and_unbind_take_a_session_out_of_the_index<B: Backend>(
     assert!(!store.destroy(&one).await.unwrap());
     let listed = store.sessions_of(&alice()).await.unwrap();
     assert_eq!(listed.len(), 1);
-    // Log-out that keeps an anonymous session: unbound, saved, out of the index.
+    // Log-out that keeps an anonymous session: unbound, saved, no longer listed.
     let mut session = store.load(&two).await.unwrap().unwrap();
     session.unbind_owner();
     store.save(&two, &mut session).await.unwrap();
     assert_eq!(store.sessions_of(&alice()).await.unwrap(), []);
     let reloaded = store.load(&two).await.unwrap().unwrap();
     assert!(reloaded.owner().is_none());
-    assert!(
-        index_keys(store.backend()).await.is_empty(),
-        "an empty index is removed"
-    );
-    // Binding a loaded anonymous session (log-in without a new id) indexes it again.
+    // Binding a loaded anonymous session (log-in without a new id) lists it.
     let mut session = reloaded;
     session.bind_owner(bob());
     store.save(&two, &mut session).await.unwrap();
     assert_eq!(store.sessions_of(&bob()).await.unwrap().len(), 1);
-    // Changing the owner in place moves the entry.
+    // Changing the owner in place moves it from one listing to the other.
     let mut session = store.load(&two).await.unwrap().unwrap();
     session.bind_owner(alice());
     store.save(&two, &mut session).await.unwrap();
     assert_eq!(store.sessions_of(&bob()).await.unwrap(), []);
     assert_eq!(store.sessions_of(&alice()).await.unwrap().len(), 1);
+    // Destroying the last session empties the index, which then no longer exists.
+    assert!(store.destroy(&two).await.unwrap());
+    assert_eq!(store.sessions_of(&alice()).await.unwrap(), []);
+    clock.advance(sealed_session::STALE_GRACE + Duration::from_secs(1));
+    store.sessions_of(&bob()).await.unwrap();
+    assert_eq!(
+        index_keys(store.backend()).await,
+        Vec::<String>::new(),
+        "an emptied index is removed"
+    );
+}
+
+/// Two requests load a bound session; one unbinds it (log-out keeping an anonymous
+/// session), the other saves its stale copy, which still names the owner, afterwards. The
+/// session is bound again, and "log out everywhere" must still find it.
+pub async fn a_stale_save_after_an_unbinding_stays_revocable<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = owned_store(make(&clock).await, &clock, Owners::new());
+    let id = sign_in(&store, &alice(), "tab").await;
+    let mut first = store.load(&id).await.unwrap().unwrap();
+    let mut second = store.load(&id).await.unwrap().unwrap();
+    first.unbind_owner();
+    store.save(&id, &mut first).await.unwrap();
+    store.save(&id, &mut second).await.unwrap();
+    assert_eq!(
+        store.load(&id).await.unwrap().unwrap().owner(),
+        Some(&alice())
+    );
+    clock.advance(sealed_session::STALE_GRACE + Duration::from_secs(1));
+    assert_eq!(store.sessions_of(&alice()).await.unwrap().len(), 1);
+    assert_eq!(store.revoke_all(&alice()).await.unwrap().revoked, 1);
+    assert!(!loads(&store, &id).await);
+}
+
+/// A read that finds an entry without its session keeps it while it is young (a create may
+/// be between its index write and its session write) and prunes it once it is old.
+pub async fn a_fresh_entry_without_its_session_survives_reads<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = owned_store(make(&clock).await, &clock, Owners::new());
+    sign_in(&store, &alice(), "here").await;
+    let index = index_keys(store.backend()).await.remove(0);
+    let in_flight = store
+        .storage_id(&SessionId::generate().unwrap())
+        .as_str()
+        .to_owned();
+    let expiry = T0 + DEFAULT_ABSOLUTE_LIFETIME.as_secs();
+    store
+        .backend()
+        .index_add(&index, &in_flight, T0, expiry, T0)
+        .await
+        .unwrap();
+    let ids = |entries: Vec<sealed_session::IndexEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.id).collect()
+    };
+    clock.advance(sealed_session::STALE_GRACE - Duration::from_secs(1));
+    assert_eq!(store.sessions_of(&alice()).await.unwrap().len(), 1);
+    let left = ids(store
+        .backend()
+        .index_read(&index, clock.now_secs())
+        .await
+        .unwrap());
+    assert!(left.contains(&in_flight), "a fresh entry was pruned");
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(store.sessions_of(&alice()).await.unwrap().len(), 1);
+    let left = ids(store
+        .backend()
+        .index_read(&index, clock.now_secs())
+        .await
+        .unwrap());
+    assert!(
+        !left.contains(&in_flight),
+        "a stale entry outlived the grace period"
+    );
+    assert_eq!(left.len(), 1);
 }
 
 pub async fn cycle_id_binds_and_keeps_the_owner<B: Backend>(make: impl AsyncFn(&ManualClock) -> B) {
@@ -297,6 +371,44 @@ pub async fn the_cap_evicts_the_oldest_or_refuses<B: Backend>(
     );
     // Other owners are not affected.
     sign_in(&refusing, &bob(), "bob").await;
+
+    // Moving a session to a new id (a re-authentication) at the cap neither evicts it nor
+    // is refused: the count does not grow.
+    let mut session = evicting.load(&third).await.unwrap().unwrap();
+    let moved = evicting.cycle_id(&third, &mut session).await.unwrap();
+    assert!(
+        loads(&evicting, &moved).await,
+        "the moved session was evicted"
+    );
+    assert!(
+        loads(&evicting, &second).await,
+        "another session was evicted"
+    );
+    let again = refusing.cycle_id(&moved, &mut session).await.unwrap();
+    assert!(
+        loads(&refusing, &again).await,
+        "a move at the cap was refused"
+    );
+    assert!(loads(&refusing, &second).await);
+    // A session bound in place (log-in without a new id) counts against the cap too.
+    let anonymous = SessionId::generate().unwrap();
+    refusing
+        .create(&anonymous, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let mut session = refusing.load(&anonymous).await.unwrap().unwrap();
+    session.bind_owner(alice());
+    let err = refusing.save(&anonymous, &mut session).await.unwrap_err();
+    assert!(matches!(err, Error::OwnerCapReached { cap: 2 }), "{err:?}");
+    assert!(
+        refusing
+            .load(&anonymous)
+            .await
+            .unwrap()
+            .unwrap()
+            .owner()
+            .is_none()
+    );
 }
 
 pub async fn planted_index_members_never_reveal_or_revoke_another_owner<B: Backend>(
@@ -311,10 +423,11 @@ pub async fn planted_index_members_never_reveal_or_revoke_another_owner<B: Backe
     let theirs = sign_in(&store, &bob(), "theirs").await;
     let far = T0 + 100_000;
     let backend = store.backend();
-    // Bob's session, a missing one, and garbage, planted in alice's index.
+    // Bob's session, a missing one, something that is no storage id and an entry that
+    // would outlive any session, planted in alice's index.
     let bobs = store.storage_id(&theirs).as_str().to_owned();
     backend
-        .index_add(alice_index, &bobs, far, T0)
+        .index_add(alice_index, &bobs, T0, far, T0)
         .await
         .unwrap();
     let ghost = store
@@ -322,15 +435,21 @@ pub async fn planted_index_members_never_reveal_or_revoke_another_owner<B: Backe
         .as_str()
         .to_owned();
     backend
-        .index_add(alice_index, &ghost, far, T0)
+        .index_add(alice_index, &ghost, T0, far, T0)
         .await
         .unwrap();
     backend
-        .index_add(alice_index, "../../etc/passwd", far, T0)
+        .index_add(alice_index, "not-a-storage-id", T0, far, T0)
         .await
         .unwrap();
-    // A plain value planted under bob's storage key can be "revoked" by nobody but is not
-    // bob's: it must be left alone too.
+    let forever = store
+        .storage_id(&SessionId::generate().unwrap())
+        .as_str()
+        .to_owned();
+    backend
+        .index_add(alice_index, &forever, T0, T0 + 20 * 365 * 86_400, T0)
+        .await
+        .unwrap();
     let listed = store.sessions_of(&alice()).await.unwrap();
     assert_eq!(listed.len(), 1, "another owner's session was revealed");
     assert_eq!(listed[0].storage_id, store.storage_id(&mine));
@@ -338,20 +457,23 @@ pub async fn planted_index_members_never_reveal_or_revoke_another_owner<B: Backe
     assert_eq!(report.revoked, 1);
     assert!(loads(&store, &theirs).await, "bob's session was revoked");
     assert!(!loads(&store, &mine).await);
-    // The garbage member is gone; bob's and the ghost expire after the grace period.
-    let left: Vec<String> = backend
-        .index_read(alice_index, T0)
+    // What is no storage id, or would outlive every session, is gone; a missing session's
+    // entry goes once it is older than the grace period; bob's stays until it expires,
+    // never listed.
+    let ids = |entries: Vec<sealed_session::IndexEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.id).collect()
+    };
+    let left = ids(backend.index_read(alice_index, T0).await.unwrap());
+    assert!(!left.iter().any(|m| m == "not-a-storage-id"), "{left:?}");
+    assert!(!left.contains(&forever), "{left:?}");
+    clock.advance(sealed_session::STALE_GRACE + Duration::from_secs(1));
+    assert_eq!(store.sessions_of(&alice()).await.unwrap(), []);
+    let left = ids(backend
+        .index_read(alice_index, clock.now_secs())
         .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.member)
-        .collect();
-    assert!(!left.iter().any(|m| m == "../../etc/passwd"), "{left:?}");
-    let later = backend
-        .index_read(alice_index, T0 + sealed_session::STALE_GRACE.as_secs() + 1)
-        .await
-        .unwrap();
-    assert_eq!(later, [], "stale entries outlived the grace period");
+        .unwrap());
+    assert_eq!(left, [bobs]);
+    assert!(loads(&store, &theirs).await);
 }
 
 pub async fn an_index_key_holding_something_else_is_an_error_not_overwritten<B: Backend>(
@@ -454,8 +576,8 @@ pub async fn the_owner_appears_nowhere_in_the_backend<B: Backend>(
             }
             Fetched::NotBytes => {
                 for entry in backend.index_read(&key, T0).await.unwrap() {
-                    assert!(!contains(entry.member.as_bytes()), "in an index member");
-                    assert!(!entry.member.contains(&hex));
+                    assert!(!contains(entry.id.as_bytes()), "in an index entry");
+                    assert!(!entry.id.contains(&hex));
                 }
             }
             other => panic!("unexpected {other:?}"),
@@ -502,8 +624,14 @@ pub async fn loads_and_saves_of_owned_sessions_cost_what_they_did<B: Backend>(
     assert_eq!(tally.calls(), ["index_add", "set", "delete"]);
     assert!(store.destroy(&new).await.unwrap());
     assert_eq!(tally.calls(), ["take", "index_remove"]);
-    store.sessions_of(&alice()).await.unwrap();
-    assert!(tally.calls().starts_with(&["index_read"]));
+
+    // Listing an owner with 100 sessions: one index read and one batched read.
+    for n in 0..100 {
+        sign_in(&store, &alice(), &format!("device {n}")).await;
+    }
+    tally.calls();
+    assert_eq!(store.sessions_of(&alice()).await.unwrap().len(), 100);
+    assert_eq!(tally.calls(), ["index_read", "get_many"]);
 }
 
 pub async fn a_failure_between_index_and_session_write_leaves_only_an_entry<B: Backend>(

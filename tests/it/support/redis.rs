@@ -489,30 +489,18 @@ impl<S: Send + Sync + 'static> Backend for Served<S> {
     async fn index_add(
         &self,
         key: &str,
-        member: &str,
+        id: &str,
+        added_at: u64,
         expires_at: u64,
         now: u64,
     ) -> Result<(), BackendError> {
-        self.backend.index_add(key, member, expires_at, now).await
+        self.backend
+            .index_add(key, id, added_at, expires_at, now)
+            .await
     }
 
-    async fn index_remove(
-        &self,
-        key: &str,
-        members: &[String],
-        now: u64,
-    ) -> Result<(), BackendError> {
-        self.backend.index_remove(key, members, now).await
-    }
-
-    async fn index_shorten(
-        &self,
-        key: &str,
-        members: &[String],
-        until: u64,
-        now: u64,
-    ) -> Result<(), BackendError> {
-        self.backend.index_shorten(key, members, until, now).await
+    async fn index_remove(&self, key: &str, ids: &[String], now: u64) -> Result<(), BackendError> {
+        self.backend.index_remove(key, ids, now).await
     }
 
     async fn index_read(&self, key: &str, now: u64) -> Result<Vec<IndexEntry>, BackendError> {
