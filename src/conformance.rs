@@ -104,6 +104,7 @@ macro_rules! store_conformance {
             loads_and_saves_of_owned_sessions_cost_what_they_did,
             a_failure_between_index_and_session_write_leaves_only_an_entry,
             revoke_all_ends_every_session_created_before_it,
+            rotation_tools_and_clear_tell_indexes_from_sessions,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

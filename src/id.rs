@@ -193,6 +193,17 @@ impl Drop for StorageId {
     }
 }
 
+/// What separates an owner index's name from session keys under a store's prefix.
+pub(crate) const INDEX_INFIX: &str = "owner.";
+
+/// Whether the part of a key after the prefix names an owner index: `owner.` and 64
+/// lowercase hex digits.
+pub(crate) fn is_index_name(rest: &str) -> bool {
+    rest.strip_prefix(INDEX_INFIX).is_some_and(|tag| {
+        tag.len() == 64 && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().saturating_mul(2));
     push_hex_lower(&mut out, bytes);

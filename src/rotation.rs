@@ -51,6 +51,8 @@ pub struct Census {
     pub other_ids: u64,
     /// Values whose header does not parse as envelope v1 (or that are not byte strings).
     pub not_envelopes: u64,
+    /// Owner indexes under the prefix (`prefix + "owner." + 64 hex digits`): not read.
+    pub owner_indexes: u64,
 }
 
 impl Census {
@@ -69,6 +71,7 @@ impl Census {
             .values()
             .fold(self.other_ids, |sum, n| sum.saturating_add(*n))
             .saturating_add(self.not_envelopes)
+            .saturating_add(self.owner_indexes)
     }
 
     fn add(&mut self, value: &Fetched) {
@@ -93,6 +96,12 @@ impl Census {
             Fetched::TooLarge { .. } => {}
         }
     }
+}
+
+/// Whether `key` names an owner index under `prefix`: never an envelope, never read.
+fn is_owner_index(prefix: &str, key: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(crate::id::is_index_name)
 }
 
 /// Settings for [`census`] and [`rewrap`].
@@ -228,7 +237,12 @@ pub async fn census<B: Backend>(
     let mut cursor = ScanCursor::start();
     loop {
         let page = backend.scan(prefix, cursor, options.page_size()).await?;
-        let values = backend.get_many_prefix(&page.keys, OVERHEAD).await?;
+        let (indexes, keys): (Vec<String>, Vec<String>) = page
+            .keys
+            .into_iter()
+            .partition(|k| is_owner_index(prefix, k));
+        census.owner_indexes = census.owner_indexes.saturating_add(indexes.len() as u64);
+        let values = backend.get_many_prefix(&keys, OVERHEAD).await?;
         for value in &values {
             census.add(value);
         }
@@ -399,7 +413,11 @@ async fn read_page<B: Backend>(
     options: &RewrapOptions,
 ) -> Result<Page, Error> {
     let page = backend.scan(prefix, cursor, options.page_size()).await?;
-    let keys: Vec<String> = page.keys.into_iter().filter(|k| keep(k)).collect();
+    let keys: Vec<String> = page
+        .keys
+        .into_iter()
+        .filter(|k| keep(k) && !is_owner_index(prefix, k))
+        .collect();
     let values = backend.get_many(&keys, options.read_limit()).await?;
     Ok(Page {
         keys,

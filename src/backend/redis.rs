@@ -10,8 +10,8 @@
 //! | touch | `EXPIRE key ttl` |
 //! | swap | `EVAL` of a compare-and-swap script (`SCRIPT LOAD` then `EVALSHA` in a standalone batch) |
 //! | list | `SCAN cursor MATCH prefix* COUNT n`, on every primary of a Cluster in turn |
-//! | owner index | `EVAL` of one script per operation on the owner's sorted set (members `id:added_at` scored by expiry; `ZADD`, `ZSCAN` + `ZREM`, `ZRANGE`, with `ZREMRANGEBYSCORE` and `EXPIRE` in each) |
-//! | destroy in a store with an owner index, revoke | `EVAL` of a take (`GET` + `DEL`) or compare-and-delete script on the session's key |
+//! | owner index | `EVALSHA` (`EVAL` when the server has not cached it) of one script per operation on the owner's sorted set: members are storage ids, scored by expiry plus the write time in the fraction; `ZADD`, `ZREM` or `ZRANGE`, with `ZREMRANGEBYSCORE` and `EXPIRE` in each |
+//! | destroy in a store with an owner index, revoke | `EVALSHA` of a take (`GET` + `DEL`) or compare-and-delete script on the session's key |
 //!
 //! Every command that names a key names one, so nothing ever spans hash slots on a Cluster.
 //! `all` and `clear` work page by page: on a standalone server each page's reads or

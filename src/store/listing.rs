@@ -173,19 +173,10 @@ where
             };
             if self.is_storage_id(rest) {
                 ids.push(StorageId::from_stored(rest, hashed));
-            } else if is_index_name(rest) {
+            } else if crate::id::is_index_name(rest) {
                 indexes.push(key);
             }
         }
         Ok((ids, page.next, indexes))
     }
-}
-
-/// Whether the part of a key after the prefix names an owner index: `owner.` and 64
-/// lowercase hex digits.
-fn is_index_name(rest: &str) -> bool {
-    rest.strip_prefix(super::owners::INDEX_INFIX)
-        .is_some_and(|tag| {
-            tag.len() == 64 && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        })
 }

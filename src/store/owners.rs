@@ -27,7 +27,7 @@ use super::{MAX_LIFETIME, Store};
 use crate::backend::{Backend, Fetched, IndexEntry};
 use crate::crypto::IndexKeys;
 use crate::error::Error;
-use crate::id::{Owner, StorageId, hex_lower};
+use crate::id::{INDEX_INFIX, Owner, StorageId, hex_lower};
 
 /// How old an index entry must be before a read that finds its session missing removes it:
 /// far longer than a create takes between its index write and its session write.
@@ -37,9 +37,6 @@ pub const STALE_GRACE: Duration = Duration::from_secs(600);
 /// sessions to remove (a concurrent `cycle_id` moves a session to an id the first read did
 /// not see).
 const REVOKE_PASSES: usize = 4;
-
-/// What separates an index key from session keys under the prefix.
-pub(crate) const INDEX_INFIX: &str = "owner.";
 
 /// Conditional removals tried per session before revoking gives up on one that keeps
 /// changing under it.

@@ -10,41 +10,37 @@ use super::errors::{map_err, unexpected};
 use crate::backend::{Fetched, IndexEntry};
 use crate::error::BackendError;
 
-/// Functions every index script starts with. An entry is the member `id:added_at` scored
-/// by the session's absolute expiry. `drop` removes the entries of one storage id (ids hold
-/// no glob characters: the store checks them with `is_index_id`); `settle` removes the
-/// entries expired at `now` and sets the key to expire with its latest entry, counted from
+/// An entry is the member `id` scored by `expires_at + (added_at mod 2^20) / 2^20`: the
+/// whole part is the session's absolute expiry, the fraction when the entry was written,
+/// modulo 2^20 seconds (about twelve days). Below 2^32 a double holds 20 fractional bits
+/// exactly, and Redis prints scores with enough digits to read them back exactly. Writes and
+/// removals are then single `ZADD` and `ZREM` calls.
+const ADDED_MODULUS: u64 = 1 << 20;
+
+/// Functions every index script starts with. `settle` removes the entries expired at `now`
+/// (whole part at most `now`) and sets the key to expire with its latest entry, counted from
 /// `now` as the store's TTLs are (an index left empty no longer exists; a planted score that
 /// is not a finite number sets no expiry, and a read removes it).
 macro_rules! index_functions {
     () => {
-        "local function drop(k, id) \
-local cursor = '0' \
-repeat \
-local r = redis.call('ZSCAN', k, cursor, 'MATCH', id .. ':*', 'COUNT', 1000) \
-cursor = r[1] \
-for i = 1, #r[2], 2 do redis.call('ZREM', k, r[2][i]) end \
-until cursor == '0' \
-end \
-local function settle(k, now) \
-redis.call('ZREMRANGEBYSCORE', k, '-inf', now) \
+        "local function settle(k, now) \
+now = tonumber(now) \
+redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (now + 1)) \
 local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES') \
 local t = top[2] and tonumber(top[2]) \
-if t and t == t and t < 9007199254740992 then \
-local ttl = math.ceil(t) - tonumber(now) \
+if t and t == t and t < 4294967296 then \
+local ttl = math.ceil(t) - now \
 if ttl > 0 then redis.call('EXPIRE', k, ttl) end \
 end \
 end "
     };
 }
 
-/// `ARGV`: id, added_at, expires_at, now. `ZSCAN` on a key of another type fails before
-/// anything is written.
+/// `ARGV`: id, score, now. `ZADD` on a key of another type fails before anything is written.
 const ADD_SCRIPT: &str = concat!(
     index_functions!(),
-    "drop(KEYS[1], ARGV[1]) ",
-    "redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1] .. ':' .. ARGV[2]) ",
-    "settle(KEYS[1], ARGV[4]) ",
+    "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) ",
+    "settle(KEYS[1], ARGV[3]) ",
     "return 1"
 );
 
@@ -52,27 +48,26 @@ const ADD_SCRIPT: &str = concat!(
 const REMOVE_SCRIPT: &str = concat!(
     index_functions!(),
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end ",
-    "for i = 1, #ARGV - 1 do drop(KEYS[1], ARGV[i]) end ",
+    "if #ARGV > 1 then redis.call('ZREM', KEYS[1], unpack(ARGV, 1, #ARGV - 1)) end ",
     "settle(KEYS[1], ARGV[#ARGV]) ",
     "return 1"
 );
 
-/// `ARGV`: now. Removes what is not an entry of this shape (a member that is not
-/// `id:digits`, a score that is not a whole number below 2^53) and returns the entries
-/// left as a flat list of (id, added_at, expires_at), earliest expiry first.
+/// `ARGV`: now. Removes what is not an entry of this shape (a member that is not of the
+/// storage-id alphabet, a score that is not a number between 1 and 2^32) and returns the
+/// entries left as a flat list of (id, score), earliest expiry first.
 const READ_SCRIPT: &str = concat!(
     index_functions!(),
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {} end ",
     "if redis.call('TYPE', KEYS[1]).ok ~= 'zset' then \
 return redis.error_reply('WRONGTYPE the key holds something other than an owner index') end ",
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) ",
+    "settle(KEYS[1], ARGV[1]) ",
     "local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES') ",
     "local out = {} ",
     "for i = 1, #all, 2 do \
-local id, added = string.match(all[i], '^([%w_%-]+):(%d+)$') \
 local s = tonumber(all[i + 1]) \
-if id and #id <= 128 and #added <= 15 and s and s == math.floor(s) and s < 9007199254740992 then \
-out[#out + 1] = id out[#out + 1] = added out[#out + 1] = all[i + 1] \
+if #all[i] <= 128 and string.match(all[i], '^[%w_%-]+$') and s and s >= 1 and s < 4294967296 then \
+out[#out + 1] = all[i] out[#out + 1] = all[i + 1] \
 else redis.call('ZREM', KEYS[1], all[i]) end \
 end ",
     "settle(KEYS[1], ARGV[1]) ",
@@ -95,13 +90,53 @@ const CAD_SCRIPT: &str = "if redis.call('TYPE', KEYS[1]).ok ~= 'string' then ret
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end \
 return 0";
 
-/// Ids removed per script call, so one call stays short.
+/// Ids removed per script call (`unpack` has a stack limit).
 const REMOVE_CHUNK: usize = 1000;
+
+/// A script and its SHA-1, as `EVALSHA` wants it, computed once.
+struct Lua {
+    text: &'static str,
+    hash: std::sync::OnceLock<String>,
+}
+
+impl Lua {
+    const fn new(text: &'static str) -> Lua {
+        Lua {
+            text,
+            hash: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn hash(&self) -> &str {
+        self.hash
+            .get_or_init(|| redis::Script::new(self.text).get_hash().to_owned())
+    }
+}
+
+static ADD: Lua = Lua::new(ADD_SCRIPT);
+static REMOVE: Lua = Lua::new(REMOVE_SCRIPT);
+static READ: Lua = Lua::new(READ_SCRIPT);
+static TAKE: Lua = Lua::new(TAKE_SCRIPT);
+static CAD: Lua = Lua::new(CAD_SCRIPT);
 
 fn eval(script: &str, key: &str) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(script).arg(1).arg(key);
     cmd
+}
+
+fn evalsha(script: &Lua, key: &str) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.hash()).arg(1).arg(key);
+    cmd
+}
+
+fn noscript(reply: &Result<Value, BackendError>) -> bool {
+    match reply {
+        Err(e) => e.code() == Some("NOSCRIPT"),
+        Ok(Value::ServerError(e)) => e.code() == "NOSCRIPT",
+        Ok(_) => false,
+    }
 }
 
 fn server_error(reply: &Value) -> Option<BackendError> {
@@ -112,6 +147,26 @@ fn server_error(reply: &Value) -> Option<BackendError> {
 }
 
 impl RedisBackend {
+    /// Runs `script` on `key` with the arguments `args` adds: `EVALSHA`, so the script's text
+    /// crosses the network and is hashed by the server only when the server does not have it
+    /// cached (`NOSCRIPT`: the script did not run, so sending it with `EVAL` is no replay).
+    async fn run_script(
+        &self,
+        script: &Lua,
+        key: &str,
+        args: impl Fn(&mut Cmd),
+    ) -> Result<Value, BackendError> {
+        let mut cmd = evalsha(script, key);
+        args(&mut cmd);
+        let reply = self.query::<Value>(&cmd).await;
+        if !noscript(&reply) {
+            return reply;
+        }
+        let mut cmd = eval(script.text, key);
+        args(&mut cmd);
+        self.query::<Value>(&cmd).await
+    }
+
     /// `index_add`: a write, one attempt.
     pub(super) async fn index_add_entry(
         &self,
@@ -121,9 +176,13 @@ impl RedisBackend {
         expires_at: u64,
         now: u64,
     ) -> Result<(), BackendError> {
-        let mut cmd = eval(ADD_SCRIPT, key);
-        cmd.arg(id).arg(added_at).arg(expires_at).arg(now);
-        let reply: Value = deadline_op(self.response_timeout, self.query(&cmd)).await?;
+        let reply = deadline_op(
+            self.response_timeout,
+            self.run_script(&ADD, key, |cmd| {
+                cmd.arg(id).arg(score(added_at, expires_at)).arg(now);
+            }),
+        )
+        .await?;
         match reply {
             Value::Int(1) => Ok(()),
             other => Err(server_error(&other).unwrap_or_else(|| unexpected("EVAL", &other))),
@@ -138,12 +197,16 @@ impl RedisBackend {
         now: u64,
     ) -> Result<(), BackendError> {
         for chunk in ids.chunks(REMOVE_CHUNK) {
-            let mut cmd = eval(REMOVE_SCRIPT, key);
-            for id in chunk {
-                cmd.arg(id);
-            }
-            cmd.arg(now);
-            let reply: Value = deadline_op(self.response_timeout, self.query(&cmd)).await?;
+            let reply = deadline_op(
+                self.response_timeout,
+                self.run_script(&REMOVE, key, |cmd| {
+                    for id in chunk {
+                        cmd.arg(id);
+                    }
+                    cmd.arg(now);
+                }),
+            )
+            .await?;
             match reply {
                 Value::Int(0 | 1) => {}
                 other => {
@@ -160,11 +223,13 @@ impl RedisBackend {
         key: &str,
         now: u64,
     ) -> Result<Vec<IndexEntry>, BackendError> {
-        let mut cmd = eval(READ_SCRIPT, key);
-        cmd.arg(now);
-        let reply: Value = deadline_op(
+        let reply = deadline_op(
             self.response_timeout,
-            self.read(|| self.query::<Value>(&cmd)),
+            self.read(|| {
+                self.run_script(&READ, key, |cmd| {
+                    cmd.arg(now);
+                })
+            }),
         )
         .await?;
         let Value::Array(items) = reply else {
@@ -176,19 +241,22 @@ impl RedisBackend {
             Value::Int(n) => Some(n.to_string()),
             _ => None,
         };
-        let mut out = Vec::with_capacity(items.len() / 3);
-        for triple in items.chunks(3) {
-            let entry = match triple {
-                [id, added, expires] => (|| {
-                    Some(IndexEntry {
-                        id: text(id)?,
-                        added_at: text(added)?.parse().ok()?,
-                        expires_at: text(expires)?.parse().ok()?,
-                    })
-                })(),
+        let mut out = Vec::with_capacity(items.len() / 2);
+        for pair in items.chunks(2) {
+            let entry = match pair {
+                [id, score] => text(id).zip(text(score).and_then(|s| s.parse::<f64>().ok())),
                 _ => None,
             };
-            out.push(entry.ok_or_else(|| unexpected("EVAL", &Value::Nil))?);
+            let (id, score) = entry.ok_or_else(|| unexpected("EVAL", &Value::Nil))?;
+            // Scores the script returns are finite, from 1 to 2^32; one with a fraction that is
+            // not a multiple of 2^-20 was not written by this backend and reads as just added
+            // (kept, never pruned as stale, until it expires).
+            let (expires_at, added_at) = entry_times(score, now);
+            out.push(IndexEntry {
+                id,
+                added_at,
+                expires_at,
+            });
         }
         Ok(out)
     }
@@ -199,9 +267,13 @@ impl RedisBackend {
         key: &str,
         max_len: usize,
     ) -> Result<Fetched, BackendError> {
-        let mut cmd = eval(TAKE_SCRIPT, key);
-        cmd.arg(max_len);
-        let reply: Value = deadline_op(self.response_timeout, self.query(&cmd)).await?;
+        let reply = deadline_op(
+            self.response_timeout,
+            self.run_script(&TAKE, key, |cmd| {
+                cmd.arg(max_len);
+            }),
+        )
+        .await?;
         match reply {
             Value::Nil => Ok(Fetched::Missing),
             Value::BulkString(v) if v.len() <= max_len => Ok(Fetched::Value(v)),
@@ -216,13 +288,73 @@ impl RedisBackend {
 
     /// `compare_and_delete`: a write, one attempt.
     pub(super) async fn delete_if(&self, key: &str, expected: &[u8]) -> Result<bool, BackendError> {
-        let mut cmd = eval(CAD_SCRIPT, key);
-        cmd.arg(expected);
-        let reply: Value = deadline_op(self.response_timeout, self.query(&cmd)).await?;
+        let reply = deadline_op(
+            self.response_timeout,
+            self.run_script(&CAD, key, |cmd| {
+                cmd.arg(expected);
+            }),
+        )
+        .await?;
         match reply {
             Value::Int(1) => Ok(true),
             Value::Int(0) => Ok(false),
             other => Err(server_error(&other).unwrap_or_else(|| unexpected("EVAL", &other))),
         }
+    }
+}
+
+/// The score of an entry: see [`ADDED_MODULUS`].
+fn score(added_at: u64, expires_at: u64) -> String {
+    // Whole seconds below 2^32 and a fraction of 20 bits: the sum is exact in an f64, and
+    // `Display` prints the shortest text that reads back as the same number.
+    let fraction = (added_at % ADDED_MODULUS) as f64 / ADDED_MODULUS as f64;
+    format!("{}", expires_at.min(u64::from(u32::MAX)) as f64 + fraction)
+}
+
+/// The expiry and the time written of a score read at `now`: the latest time at or before
+/// `now` with the score's `added_at mod 2^20` (exact for entries younger than twelve days;
+/// an older one reads as younger than it is, which only keeps it longer).
+fn entry_times(score: f64, now: u64) -> (u64, u64) {
+    let whole = score.floor();
+    let scaled = (score - whole) * ADDED_MODULUS as f64;
+    let expires_at = whole as u64;
+    if scaled != scaled.floor() {
+        return (expires_at, now);
+    }
+    let added_mod = scaled as u64 % ADDED_MODULUS;
+    let back = (now % ADDED_MODULUS + ADDED_MODULUS - added_mod) % ADDED_MODULUS;
+    (expires_at, now.saturating_sub(back))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_carry_expiry_and_write_time_exactly() {
+        let now = 1_800_000_000;
+        for (added, expires) in [
+            (now, now + 604_800),
+            (now - 599, now + 1),
+            (now - 1, now + 10 * 365 * 86_400),
+            (now - (ADDED_MODULUS - 1), now + 5),
+            (0, 1),
+        ] {
+            let text = score(added, expires);
+            let back: f64 = text.parse().unwrap_or(f64::NAN);
+            let (e, a) = entry_times(back, now);
+            assert_eq!(e, expires, "{text}");
+            if now - added < ADDED_MODULUS {
+                assert_eq!(a, added, "{text}");
+            }
+            // What Redis prints (17 significant digits) reads back to the same score.
+            let printed = format!("{:.*e}", 16, back);
+            assert_eq!(printed.parse::<f64>().ok(), Some(back), "{printed}");
+        }
+        // A fraction this backend never writes reads as just added.
+        assert_eq!(
+            entry_times(1_800_000_000.1, 1_800_000_000),
+            (1_800_000_000, 1_800_000_000)
+        );
     }
 }

@@ -36,6 +36,7 @@ pub(crate) fn census_json(census: &Census) -> serde_json::Value {
         "by_key_id": by_key,
         "other_ids": census.other_ids,
         "not_envelopes": census.not_envelopes,
+        "owner_indexes": census.owner_indexes,
     })
 }
 
@@ -64,6 +65,12 @@ pub(crate) async fn stats(args: &Stats) -> Result<(), Failure> {
             );
         }
         say!("  not envelopes: {}", census.not_envelopes);
+        if census.owner_indexes > 0 {
+            say!(
+                "  owner indexes (not envelopes, not read): {}",
+                census.owner_indexes
+            );
+        }
     }
     let left: Vec<String> = args
         .require_none

@@ -708,3 +708,32 @@ pub async fn revoke_all_ends_every_session_created_before_it<B: Backend>(
         assert!(!loads(&store, id).await);
     }
 }
+
+/// Key statistics and bulk re-sealing scan the prefix: owner indexes are counted apart, never
+/// read as envelopes nor re-sealed, and `clear` removes them with the sessions.
+pub async fn rotation_tools_and_clear_tell_indexes_from_sessions<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    use sealed_session::{RewrapOptions, rotation};
+
+    let clock = clock();
+    let store = owned_store(make(&clock).await, &clock, Owners::new());
+    sign_in(&store, &alice(), "one").await;
+    sign_in(&store, &bob(), "two").await;
+    let census = rotation::census(store.backend(), "sess:", &RewrapOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(census.owner_indexes, 2);
+    assert_eq!(census.not_envelopes, 0);
+    assert_eq!(census.count(1), 2);
+    assert_eq!(store.ids().await.unwrap().len(), 2);
+    assert_eq!(
+        store.clear().await.unwrap(),
+        4,
+        "two sessions and two indexes"
+    );
+    assert_eq!(
+        keys_under(store.backend(), "sess:").await,
+        Vec::<String>::new()
+    );
+}
