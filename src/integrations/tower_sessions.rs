@@ -152,7 +152,7 @@ impl<B: Backend> TowerSessionStore<B> {
 
     /// Keeps the store's owner index in step: every record saved with a field `field` is
     /// bound to the owner its value names (a string's text, or a number's decimal text; see
-    /// [`Owner`](crate::Owner)), and unbound when the field is gone. Each save of a bound
+    /// [`Owner`]), and unbound when the field is gone. Each save of a bound
     /// record also updates its index entry, since tower-sessions may have moved its expiry
     /// (one more round trip). [`Error::NoOwnerIndex`] unless the store has an owner index
     /// ([`StoreBuilder::owners`]).
