@@ -365,8 +365,9 @@ pub trait Backend: Send + Sync + 'static {
         }
     }
 
-    /// Adds an entry for session `id` to the owner index under `key` (replacing any entry
-    /// for that id), added at `added_at` and expiring at `expires_at` (Unix seconds); then
+    /// Adds an entry for session `id` to the owner index under `key`, added at `added_at`
+    /// and expiring at `expires_at` (Unix seconds); an entry already there for that id keeps
+    /// the later expiry (two writes of one session may race); then
     /// removes every entry expired at `now`, and sets the index to expire with its latest
     /// entry. A key that holds something other than an index is an error, found before
     /// anything is written, never overwritten. `id` is always [`is_index_id`].

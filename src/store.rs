@@ -265,7 +265,8 @@ where
     /// again and the result is [`Error::SessionGone`]. If removing the old entry fails, the
     /// new one is removed again (best effort) and the error returned, so the old id stays
     /// the valid one. A session bound to an owner is added to the owner's index under its
-    /// new id first; the entry of the old id is pruned by the next read of the index. (A timeout is ambiguous: the old entry may in fact be gone, and then
+    /// new id first; the entry of the old id is pruned by a read of the index once it is
+    /// older than [`STALE_GRACE`]. (A timeout is ambiguous: the old entry may in fact be gone, and then
     /// the user must log in again; if the clean-up fails too, the unused new entry expires.)
     pub async fn cycle_id(
         &self,
@@ -576,19 +577,28 @@ where
         // Index first, session second: a failure in between leaves an entry without a
         // session, never the other way round. Only once the value is ready, so a session
         // that cannot be written (too large, say) evicts nothing and adds no entry.
+        let mut evict = Vec::new();
         if index && let Some(owner) = &record.owner {
             let member = self.member_of(key);
             let mut except = vec![member.as_str()];
             except.extend(moving_from);
-            self.enforce_cap(owner, &except).await?;
+            evict = self.check_cap(owner, &except).await?;
             let names = self.index_names(owner)?;
             let primary = names.first().ok_or(Error::NoOwnerIndex)?;
+            // The entry goes at the session's expiry, or ten years from now for a session
+            // that would outlive that (a reader prunes entries beyond it as planted).
+            let until = expires_at.min(now.saturating_add(MAX_LIFETIME.as_secs()));
             inner
                 .backend
-                .index_add(primary, &member, now, expires_at, now)
+                .index_add(primary, &member, now, until, owners::prune_time(now))
                 .await?;
         }
         let written = inner.backend.set(key, value, ttl, mode).await?;
+        // Room under the cap is made only once the new session is stored: a write that
+        // fails evicts nothing.
+        if written && let Some(owner) = &record.owner {
+            self.evict(owner, evict).await?;
+        }
         Ok(written.then_some(expires_at))
     }
 

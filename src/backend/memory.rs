@@ -266,13 +266,15 @@ impl Backend for MemoryBackend {
         now: u64,
     ) -> Result<(), BackendError> {
         self.with_index(key, now, |index| {
-            index.insert(
-                id.to_owned(),
-                Added {
-                    added_at,
-                    expires_at,
-                },
-            );
+            let new = Added {
+                added_at,
+                expires_at,
+            };
+            // The later expiry wins, as `ZADD GT` on Redis.
+            let entry = index.entry(id.to_owned()).or_insert(new);
+            if (new.expires_at, new.added_at) > (entry.expires_at, entry.added_at) {
+                *entry = new;
+            }
         })
     }
 

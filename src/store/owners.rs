@@ -33,6 +33,14 @@ use crate::id::{INDEX_INFIX, Owner, StorageId, hex_lower};
 /// far longer than a create takes between its index write and its session write.
 pub const STALE_GRACE: Duration = Duration::from_secs(600);
 
+/// The time index entries are pruned at: `STALE_GRACE` before `now`, so that a reader whose
+/// clock runs ahead (an operator's shell, another host) never prunes an entry whose session
+/// is still open to the application, and an index expires that much after its last entry.
+/// Expired sessions are refused when opened anyway.
+pub(crate) fn prune_time(now: u64) -> u64 {
+    now.saturating_sub(STALE_GRACE.as_secs())
+}
+
 /// How many times a revocation reads the owner's indexes again while it still finds
 /// sessions to remove (a concurrent `cycle_id` moves a session to an id the first read did
 /// not see).
@@ -72,10 +80,11 @@ impl Owners {
         Owners::default()
     }
 
-    /// At most `max` sessions per owner (at least 1); `policy` says what a create beyond it
-    /// does. The cap is checked before each create of an owned session, so concurrent
-    /// creates for one owner may pass it together; the next create evicts (or refuses)
-    /// again.
+    /// At most `max` sessions per owner (at least 1); `policy` says what a new session
+    /// beyond it does. The cap is checked whenever a session joins an owner (created bound,
+    /// moved by `cycle_id` without counting twice, or bound in place); eviction happens once
+    /// the new session is stored. Concurrent log-ins of one owner may pass it together; the
+    /// next one evicts (or refuses) again. Costs a read of the owner's index per log-in.
     #[must_use]
     pub fn cap(mut self, max: usize, policy: CapPolicy) -> Owners {
         self.cap = Some((max.max(1), policy));
@@ -159,7 +168,7 @@ pub struct Revoked {
 }
 
 /// An index entry whose session was read and opened and names the owner.
-struct Found {
+pub(super) struct Found {
     storage_id: String,
     key: String,
     /// The stored envelope, as read: removals are conditional on it.
@@ -243,19 +252,23 @@ where
         for _ in 0..REVOKE_PASSES {
             let census = self.owned_census(owner).await?;
             report.unverified = census.unverified;
+            let targets: Vec<Found> = census
+                .found
+                .into_iter()
+                .filter(|f| keep != Some(f.storage_id.as_str()))
+                .collect();
+            // Found nothing left to end: done. Otherwise another pass, since a session found
+            // here may have moved to a new id (cycle_id) before it could be removed.
+            if targets.is_empty() {
+                break;
+            }
             let mut gone = Vec::new();
-            for found in census.found {
-                if keep == Some(found.storage_id.as_str()) {
-                    continue;
-                }
+            for found in targets {
                 let id = found.storage_id.clone();
                 if self.remove_verified(owner, found).await? {
                     report.revoked += 1;
                     gone.push(id);
                 }
-            }
-            if gone.is_empty() {
-                break;
             }
             self.forget(owner, &gone).await;
         }
@@ -333,18 +346,24 @@ where
         let backend = &self.inner.backend;
         let now = self.inner.settings.clock.now_secs();
         let max = self.inner.settings.max_envelope_len;
-        let latest = now.saturating_add(MAX_LIFETIME.as_secs());
+        // Writers clamp entries at their `now` plus ten years; another host's clock may run
+        // a little ahead.
+        let latest = now
+            .saturating_add(MAX_LIFETIME.as_secs())
+            .saturating_add(STALE_GRACE.as_secs());
         let mut census = OwnedCensus {
             found: Vec::new(),
             unverified: 0,
         };
         for index in self.index_names(owner)? {
-            let entries = backend.index_read(&index, now).await?;
+            let entries = backend.index_read(&index, prune_time(now)).await?;
             let mut prune = Vec::new();
             let mut fresh: Vec<IndexEntry> = Vec::new();
             for entry in entries {
                 if !self.is_storage_id(&entry.id) || entry.expires_at > latest {
                     prune.push(entry.id);
+                } else if entry.expires_at <= now {
+                    // Its session has expired (the index keeps it a little longer).
                 } else if !census.found.iter().any(|f| f.storage_id == entry.id)
                     && !fresh.iter().any(|f| f.id == entry.id)
                 {
@@ -387,8 +406,9 @@ where
                     Fetched::NotBytes | Fetched::TooLarge { .. } => census.unverified += 1,
                 }
             }
+            // Best effort: what is left is pruned by a later read.
             if !prune.is_empty() {
-                backend.index_remove(&index, &prune, now).await?;
+                let _ = backend.index_remove(&index, &prune, prune_time(now)).await;
             }
         }
         Ok(census)
@@ -405,7 +425,11 @@ where
             return;
         };
         for index in names {
-            let _ = self.inner.backend.index_remove(&index, ids, now).await;
+            let _ = self
+                .inner
+                .backend
+                .index_remove(&index, ids, prune_time(now))
+                .await;
         }
     }
 
@@ -438,29 +462,48 @@ where
         Ok(keys.tags(prefix, owner.as_bytes()).map(name).collect())
     }
 
-    /// Makes room under the cap for one more session of `owner`, or refuses. `except`: the
-    /// storage ids that do not count, the one about to be written and, for `cycle_id`, the
-    /// one it moves from.
-    pub(super) async fn enforce_cap(&self, owner: &Owner, except: &[&str]) -> Result<(), Error> {
+    /// Whether the cap leaves room for one more session of `owner`: `Ok` with the sessions to
+    /// evict once it is stored (the oldest, by when they were bound), or
+    /// [`Error::OwnerCapReached`]. `except`: the storage ids that do not count, the one
+    /// about to be written and, for `cycle_id`, the one it moves from. A session already
+    /// among the owner's (a save that re-indexes it) needs no room.
+    pub(super) async fn check_cap(
+        &self,
+        owner: &Owner,
+        except: &[&str],
+    ) -> Result<Vec<Found>, Error> {
         let Some((cap, policy)) = self.inner.settings.owners.as_ref().and_then(|o| o.cap) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let census = self.owned_census(owner).await?;
+        if census
+            .found
+            .iter()
+            .any(|f| except.first() == Some(&f.storage_id.as_str()))
+        {
+            return Ok(Vec::new());
+        }
         let mut others: Vec<Found> = census
             .found
             .into_iter()
             .filter(|f| !except.contains(&f.storage_id.as_str()))
             .collect();
         if others.len() < cap {
-            return Ok(());
+            return Ok(Vec::new());
         }
         if policy == CapPolicy::Refuse {
             return Err(Error::OwnerCapReached { cap });
         }
         others.sort_by_key(|f| f.record.created_at);
         let excess = others.len() + 1 - cap;
+        others.truncate(excess);
+        Ok(others)
+    }
+
+    /// Revokes the sessions [`Store::check_cap`] chose, once the new one is stored.
+    pub(super) async fn evict(&self, owner: &Owner, victims: Vec<Found>) -> Result<(), Error> {
         let mut gone = Vec::new();
-        for found in others.into_iter().take(excess) {
+        for found in victims {
             let id = found.storage_id.clone();
             if self.remove_verified(owner, found).await? {
                 gone.push(id);

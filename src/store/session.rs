@@ -59,7 +59,9 @@ impl<T> Session<T> {
     }
 
     /// Unbinds the session from its owner (at log-out, for an application that keeps an
-    /// anonymous session); the next save removes it from the owner's index.
+    /// anonymous session); once saved, it is no longer listed nor revoked as the owner's.
+    /// (Its index entry stays until the session's expiry: a save racing the log-out may bind
+    /// it again, and must find it indexed.)
     pub fn unbind_owner(&mut self) {
         self.record.owner = None;
         self.record.created_at = 0;

@@ -36,10 +36,11 @@ end "
     };
 }
 
-/// `ARGV`: id, score, now. `ZADD` on a key of another type fails before anything is written.
+/// `ARGV`: id, score, now. `ZADD` on a key of another type fails before anything is written;
+/// `GT` keeps an entry's later expiry when two writes of one session race.
 const ADD_SCRIPT: &str = concat!(
     index_functions!(),
-    "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) ",
+    "redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1]) ",
     "settle(KEYS[1], ARGV[3]) ",
     "return 1"
 );
@@ -311,9 +312,10 @@ fn score(added_at: u64, expires_at: u64) -> String {
     format!("{}", expires_at.min(u64::from(u32::MAX)) as f64 + fraction)
 }
 
-/// The expiry and the time written of a score read at `now`: the latest time at or before
-/// `now` with the score's `added_at mod 2^20` (exact for entries younger than twelve days;
-/// an older one reads as younger than it is, which only keeps it longer).
+/// The expiry and the time written of a score, read near `now`: the time within six days of
+/// `now` (before or after it: the caller's `now` may be a pruning time, and a writer's clock
+/// may run ahead) with the score's `added_at mod 2^20`. Exact for entries written within six
+/// days of `now`; an older one reads as younger than it is, which only keeps it longer.
 fn entry_times(score: f64, now: u64) -> (u64, u64) {
     let whole = score.floor();
     let scaled = (score - whole) * ADDED_MODULUS as f64;
@@ -322,8 +324,13 @@ fn entry_times(score: f64, now: u64) -> (u64, u64) {
         return (expires_at, now);
     }
     let added_mod = scaled as u64 % ADDED_MODULUS;
-    let back = (now % ADDED_MODULUS + ADDED_MODULUS - added_mod) % ADDED_MODULUS;
-    (expires_at, now.saturating_sub(back))
+    let ahead = (added_mod + ADDED_MODULUS - now % ADDED_MODULUS) % ADDED_MODULUS;
+    let added_at = if ahead <= ADDED_MODULUS / 2 {
+        now.saturating_add(ahead)
+    } else {
+        now.saturating_sub(ADDED_MODULUS - ahead)
+    };
+    (expires_at, added_at)
 }
 
 #[cfg(test)]
@@ -344,8 +351,11 @@ mod tests {
             let back: f64 = text.parse().unwrap_or(f64::NAN);
             let (e, a) = entry_times(back, now);
             assert_eq!(e, expires, "{text}");
-            if now - added < ADDED_MODULUS {
+            if now - added <= ADDED_MODULUS / 2 {
                 assert_eq!(a, added, "{text}");
+            } else {
+                // Older than six days: never read as older than it is.
+                assert!(a >= added, "{text}");
             }
             // What Redis prints (17 significant digits) reads back to the same score.
             let printed = format!("{:.*e}", 16, back);
