@@ -105,6 +105,7 @@ macro_rules! store_conformance {
             a_failure_between_index_and_session_write_leaves_only_an_entry,
             revoke_all_ends_every_session_created_before_it,
             rotation_tools_and_clear_tell_indexes_from_sessions,
+            revoke_all_ends_a_session_moved_during_it,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

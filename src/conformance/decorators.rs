@@ -159,11 +159,16 @@ impl<B: Backend> Interfering<B> {
     }
 }
 
+/// Work to run inside a backend call, as another request would between two commands.
+type Hook = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// A backend that records which of its methods ran, around a real one, and can fail the
-/// first session write after an index write (a server that died between the two).
+/// first session write after an index write (a server that died between the two), or run
+/// another request's work before the next compare-and-delete.
 pub(super) struct Tally<B> {
     pub(super) inner: B,
     calls: std::sync::Mutex<Vec<&'static str>>,
+    before_delete: std::sync::Mutex<Option<Hook>>,
     /// When set, the next `set` after an `index_add` fails, as a connection that dropped.
     pub(super) fail_set_after_index: std::sync::atomic::AtomicBool,
     armed: std::sync::atomic::AtomicBool,
@@ -174,6 +179,7 @@ impl<B> Tally<B> {
         Tally {
             inner,
             calls: std::sync::Mutex::new(Vec::new()),
+            before_delete: std::sync::Mutex::new(None),
             fail_set_after_index: std::sync::atomic::AtomicBool::new(false),
             armed: std::sync::atomic::AtomicBool::new(false),
         }
@@ -186,6 +192,11 @@ impl<B> Tally<B> {
 
     fn record(&self, name: &'static str) {
         self.calls.lock().unwrap().push(name);
+    }
+
+    /// Runs `work` at the start of the next `compare_and_delete`.
+    pub(super) fn before_next_delete(&self, work: Hook) {
+        *self.before_delete.lock().unwrap() = Some(work);
     }
 }
 
@@ -302,6 +313,10 @@ impl<B: Backend> Backend for Tally<B> {
         expected: &[u8],
     ) -> Result<bool, sealed_session::BackendError> {
         self.record("compare_and_delete");
+        let hook = self.before_delete.lock().unwrap().take();
+        if let Some(work) = hook {
+            work.await;
+        }
         self.inner.compare_and_delete(key, expected).await
     }
 }

@@ -740,3 +740,33 @@ pub async fn rotation_tools_and_clear_tell_indexes_from_sessions<B: Backend>(
         Vec::<String>::new()
     );
 }
+
+/// A session moved to a new id (`cycle_id`, a re-authentication) while `revoke_all` runs
+/// ends too: the move lands between the revocation's read of the index and its removal.
+pub async fn revoke_all_ends_a_session_moved_during_it<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let inner = Arc::new(make(&clock).await);
+    let store = owned_store(Tally::new(Arc::clone(&inner)), &clock, Owners::new());
+    let mover = owned_store(Arc::clone(&inner), &clock, Owners::new());
+    let id = sign_in(&store, &alice(), "moving").await;
+    let moved: Arc<Mutex<Option<SessionId>>> = Arc::default();
+    let (slot, other, old) = (Arc::clone(&moved), mover.clone(), id.clone());
+    store.backend().before_next_delete(Box::pin(async move {
+        let mut session = other.load(&old).await.unwrap().unwrap();
+        let new = other.cycle_id(&old, &mut session).await.unwrap();
+        *slot.lock().unwrap() = Some(new);
+    }));
+    store.revoke_all(&alice()).await.unwrap();
+    let new = moved
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the move ran inside the revocation");
+    assert!(!loads(&store, &id).await);
+    assert!(
+        !loads(&store, &new).await,
+        "a session moved during revoke_all survived it"
+    );
+}
