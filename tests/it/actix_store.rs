@@ -477,9 +477,13 @@ async fn the_actix_demo_end_to_end_on_redis() {
     handle.stop(false).await;
 }
 
-fn owned_adapter<B: Backend>(
+/// An adapter over a store with an owner index (index key 1, material `0x06`), bound by
+/// the entries `owner` and `label`, on `clock` when given.
+fn owned<B: Backend>(
     backend: B,
-    clock: &sealed_session::ManualClock,
+    clock: Option<&ManualClock>,
+    owner: &str,
+    label: &str,
 ) -> ActixSessionStore<B> {
     let keyring = Keyring::builder()
         .primary(
@@ -493,18 +497,22 @@ fn owned_adapter<B: Backend>(
         ))
         .build()
         .unwrap();
-    ActixSessionStore::new(
-        Store::builder(backend)
-            .keyring(keyring)
-            .owners(sealed_session::Owners::new())
-            .clock(clock.clone())
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
-    .owner_field("user_id")
-    .unwrap()
-    .label_field("device")
+    let builder = Store::builder(backend)
+        .keyring(keyring)
+        .owners(sealed_session::Owners::new());
+    let builder = match clock {
+        Some(clock) => builder.clock(clock.clone()),
+        None => builder,
+    };
+    ActixSessionStore::new(builder.build().unwrap())
+        .unwrap()
+        .owner_field(owner)
+        .unwrap()
+        .label_field(label)
+}
+
+fn owned_adapter<B: Backend>(backend: B, clock: &ManualClock) -> ActixSessionStore<B> {
+    owned(backend, Some(clock), "user_id", "device")
 }
 
 /// The application keeps writing its user id into the session state; the adapter keeps
@@ -568,29 +576,7 @@ async fn the_owner_field_keeps_the_index_in_step_on_redis() {
 }
 
 fn owned_demo_store<B: Backend>(backend: B) -> ActixSessionStore<B> {
-    let keyring = Keyring::builder()
-        .primary(
-            1,
-            Suite::Aes256Gcm,
-            KeyMaterial::from_slice(&[5; 32]).unwrap(),
-        )
-        .index_keys(sealed_session::IndexKeys::new(
-            1,
-            KeyMaterial::from_slice(&[9; 32]).unwrap(),
-        ))
-        .build()
-        .unwrap();
-    ActixSessionStore::new(
-        Store::builder(backend)
-            .keyring(keyring)
-            .owners(sealed_session::Owners::new())
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
-    .owner_field(app::USER)
-    .unwrap()
-    .label_field(app::DEVICE)
+    owned(backend, None, app::USER, app::DEVICE)
 }
 
 /// The demo's pages of a user's sessions, through HTTP with two cookie jars (the same flow

@@ -418,9 +418,13 @@ async fn a_refused_envelope_is_a_warning_naming_the_kind_not_the_id() {
     assert!(!log.contains(&key[5..]), "{log}");
 }
 
-fn owned_adapter<B: Backend>(
+/// An adapter over a store with an owner index (index key 1, material `0x08`), bound by
+/// the fields `owner` and `label`, on `clock` when given.
+fn owned<B: Backend>(
     backend: B,
-    clock: &sealed_session::ManualClock,
+    clock: Option<&sealed_session::ManualClock>,
+    owner: &str,
+    label: &str,
 ) -> TowerSessionStore<B> {
     let keyring = Keyring::builder()
         .primary(
@@ -434,18 +438,25 @@ fn owned_adapter<B: Backend>(
         ))
         .build()
         .unwrap();
-    TowerSessionStore::new(
-        TowerSessionStore::builder(backend)
-            .keyring(keyring)
-            .owners(sealed_session::Owners::new())
-            .clock(clock.clone())
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
-    .owner_field("user_id")
-    .unwrap()
-    .label_field("device")
+    let builder = TowerSessionStore::builder(backend)
+        .keyring(keyring)
+        .owners(sealed_session::Owners::new());
+    let builder = match clock {
+        Some(clock) => builder.clock(clock.clone()),
+        None => builder,
+    };
+    TowerSessionStore::new(builder.build().unwrap())
+        .unwrap()
+        .owner_field(owner)
+        .unwrap()
+        .label_field(label)
+}
+
+fn owned_adapter<B: Backend>(
+    backend: B,
+    clock: &sealed_session::ManualClock,
+) -> TowerSessionStore<B> {
+    owned(backend, Some(clock), "user_id", "device")
 }
 
 fn signed_in(user: serde_json::Value, device: &str) -> Record {
@@ -548,29 +559,7 @@ fn an_owner_field_needs_a_store_with_an_owner_index() {
 }
 
 fn owned_demo_store<B: Backend>(backend: B) -> TowerSessionStore<B> {
-    let keyring = Keyring::builder()
-        .primary(
-            1,
-            Suite::Aes256Gcm,
-            KeyMaterial::from_slice(&[7; 32]).unwrap(),
-        )
-        .index_keys(sealed_session::IndexKeys::new(
-            1,
-            KeyMaterial::from_slice(&[9; 32]).unwrap(),
-        ))
-        .build()
-        .unwrap();
-    TowerSessionStore::new(
-        TowerSessionStore::builder(backend)
-            .keyring(keyring)
-            .owners(sealed_session::Owners::new())
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
-    .owner_field(app::USER)
-    .unwrap()
-    .label_field(app::DEVICE)
+    owned(backend, None, app::USER, app::DEVICE)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
