@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use crate::error::BackendError;
 
+mod conditional;
 mod index;
 #[cfg(feature = "memory")]
 mod memory;
 
+pub use self::conditional::{Expect, SetIf};
 pub use self::index::{IndexEntry, is_index_id};
 
 #[cfg(feature = "memory")]
@@ -132,7 +134,8 @@ impl fmt::Debug for ScanPage {
 
 /// Stores bytes under string keys with optional expiry.
 ///
-/// Six methods are required; the batched ones (`get_many`, `get_many_prefix`,
+/// Six methods are required; `set_if` (optimistic saves) has a default built from them,
+/// and the batched ones (`get_many`, `get_many_prefix`,
 /// `compare_and_swap_many`, `delete_many`) have defaults that call the single-key methods one
 /// after another, for a backend to override when it can save round trips. The owner index
 /// (`index_add`, `index_remove`, `index_read`, `take`, `compare_and_delete`) is optional:
@@ -284,6 +287,53 @@ pub trait Backend: Send + Sync + 'static {
         expected: &[u8],
         new: &[u8],
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Replaces the value under `key` with `value`, expiring after `ttl` as
+    /// [`Backend::set`] does, only if the stored value holds `expect` (an optimistic save:
+    /// the session is still the one that was loaded). A missing key and a different value
+    /// are told apart ([`SetIf::Missing`], [`SetIf::Changed`]); in both cases nothing is
+    /// written, and something other than a byte string under the key is
+    /// [`SetIf::Changed`], never overwritten.
+    ///
+    /// The comparison and the write must be one atomic step with respect to every other
+    /// write (Redis: a script; the memory backend: under its lock). The default is correct
+    /// but not one step: it reads the value, compares, replaces it with
+    /// [`Backend::compare_and_swap`] (atomic on the whole value, so nothing written in
+    /// between is lost) and then sets the TTL with [`Backend::expire`]; a backend
+    /// overrides it to save the round trips.
+    fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: Expect<'_>,
+    ) -> impl Future<Output = Result<SetIf, BackendError>> + Send {
+        async move {
+            let stored = match self
+                .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
+                .await?
+            {
+                Fetched::Missing => return Ok(SetIf::Missing),
+                Fetched::Value(stored) if expect.matches(&stored) => stored,
+                Fetched::Value(_) | Fetched::TooLarge { .. } | Fetched::NotBytes => {
+                    return Ok(SetIf::Changed);
+                }
+            };
+            if !self.compare_and_swap(key, &stored, value).await? {
+                // Removed or replaced since the read: which one decides the outcome.
+                return Ok(match self.get(key, 0).await? {
+                    Fetched::Missing => SetIf::Missing,
+                    _ => SetIf::Changed,
+                });
+            }
+            // compare_and_swap kept the old value's expiry; a store without a TTL stored
+            // that one without one too.
+            if let Some(ttl) = ttl {
+                self.expire(key, ttl).await?;
+            }
+            Ok(SetIf::Written)
+        }
+    }
 
     /// Lists keys that start with `prefix`, about `count` at a time.
     fn scan(
@@ -492,6 +542,16 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         count: usize,
     ) -> impl Future<Output = Result<ScanPage, BackendError>> + Send {
         (**self).scan(prefix, cursor, count)
+    }
+
+    fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: Expect<'_>,
+    ) -> impl Future<Output = Result<SetIf, BackendError>> + Send {
+        (**self).set_if(key, value, ttl, expect)
     }
 
     fn get_many(

@@ -106,6 +106,16 @@ macro_rules! store_conformance {
             revoke_all_ends_every_session_created_before_it,
             rotation_tools_and_clear_tell_indexes_from_sessions,
             revoke_all_ends_a_session_moved_during_it,
+            of_two_optimistic_saves_of_one_load_the_later_conflicts,
+            an_optimistic_save_after_a_log_out_is_session_gone,
+            an_optimistic_save_of_a_new_session_creates_it,
+            optimistic_saves_never_overwrite_what_they_did_not_load,
+            update_retries_until_it_wins_and_gives_up_after_its_attempts,
+            update_returns_the_data_it_saved,
+            update_under_contention_loses_nothing,
+            plain_saves_cost_what_they_did_and_optimistic_ones_one_write,
+            a_session_resealed_at_its_load_saves_optimistically,
+            an_optimistic_save_keeps_the_absolute_expiry_and_renews_the_ttl,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -57,6 +57,14 @@ pub enum Error {
     SessionGone,
     /// The session's absolute lifetime is over, so it cannot be saved or touched.
     SessionExpired,
+    /// An optimistic save ([`Store::save_if_unchanged`](crate::Store::save_if_unchanged),
+    /// or any save of a store with
+    /// [`StoreBuilder::optimistic_saves`](crate::StoreBuilder::optimistic_saves)) found
+    /// that the stored session is no longer the one that was loaded: another request saved
+    /// it meanwhile (or something else now sits under its key). Nothing was written.
+    /// Sending the same save again would fail the same way: load the session again and
+    /// re-apply the change, as [`Store::update`](crate::Store::update) does.
+    Conflict,
     /// A session id from untrusted input is not 43 characters of canonical base64url.
     InvalidSessionId,
     /// The operating system's random number generator failed.
@@ -115,6 +123,10 @@ impl fmt::Display for Error {
             Error::AlreadyExists => f.write_str("a session already exists under that id"),
             Error::SessionGone => f.write_str("the session no longer exists"),
             Error::SessionExpired => f.write_str("the session's absolute lifetime is over"),
+            Error::Conflict => f.write_str(
+                "the session was saved by another request since it was loaded; nothing was \
+                 written: load it again and re-apply the change",
+            ),
             Error::Rng => f.write_str("the operating system's random number generator failed"),
             Error::InvalidSessionId => f.write_str("malformed session id"),
             Error::InvalidOwner => f.write_str("an owner must be 1 to 1024 bytes long"),
@@ -143,6 +155,7 @@ impl StdError for Error {
             | Error::AlreadyExists
             | Error::SessionGone
             | Error::SessionExpired
+            | Error::Conflict
             | Error::Rng
             | Error::InvalidSessionId
             | Error::InvalidOwner

@@ -25,6 +25,8 @@ pub mod tower_sessions;
 pub mod actix_session;
 
 #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
+mod merge;
+#[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
 mod owner_field;
 #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
 mod remembered;

@@ -39,7 +39,9 @@ mod store;
 
 #[cfg(feature = "memory")]
 pub use backend::MemoryBackend;
-pub use backend::{Backend, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode, Swap};
+pub use backend::{
+    Backend, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetIf, SetMode, Swap,
+};
 #[cfg(feature = "redis")]
 pub use backend::{RedisBackend, RedisBackendBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -65,6 +67,6 @@ pub use sealer::{KeyringSealer, OpenContext, Opened, SaltSource, SealContext, Se
 pub use store::{
     CapPolicy, DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_MAX_ENVELOPE_LEN,
     DEFAULT_PREFIX, DEFAULT_SCAN_COUNT, MAX_ENVELOPE_LEN_LIMIT, MAX_LABEL_LEN, MAX_LIFETIME,
-    OwnedSession, Owners, ResealStats, Revoked, STALE_GRACE, Session, StorageKeys, Store,
+    OwnedSession, Owners, ResealStats, Retries, Revoked, STALE_GRACE, Session, StorageKeys, Store,
     StoreBuilder, WantsSealer, WithKeyring, WithSealer,
 };

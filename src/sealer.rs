@@ -245,6 +245,16 @@ pub trait Sealer: fmt::Debug + Send + Sync + 'static {
         let _ = value;
         false
     }
+
+    /// The bytes of a sealed `value` that no other value this sealer seals shares (random
+    /// per value): an optimistic save compares only them to tell whether the stored value
+    /// is still the one a session was loaded from. Default `None`: the whole value is
+    /// compared, which is always correct but keeps a copy of every loaded value. Must be a
+    /// non-empty range inside `value`.
+    fn identity(&self, value: &[u8]) -> Option<std::ops::Range<usize>> {
+        let _ = value;
+        None
+    }
 }
 
 /// Where the 32-byte salt of each envelope comes from.
@@ -476,6 +486,11 @@ impl Sealer for KeyringSealer {
         let keyring = self.keyring.snapshot();
         header.key_id < keyring.primary_id()
             && keyring.state(header.key_id) == Some(crate::KeyState::DecryptOnly)
+    }
+
+    /// The salt: 32 bytes drawn fresh for every envelope.
+    fn identity(&self, value: &[u8]) -> Option<std::ops::Range<usize>> {
+        (value.len() >= OVERHEAD).then_some(SALT_RANGE)
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::backend::{Backend, Fetched, SetMode};
+use crate::backend::{Backend, Fetched, SetIf, SetMode};
 #[cfg(feature = "bincode")]
 use crate::codec::Bincode;
 use crate::codec::CodecId;
@@ -23,6 +23,7 @@ use crate::sealer::{OpenContext, Opened, SealContext, Sealer};
 
 mod builder;
 mod listing;
+mod optimistic;
 mod owners;
 mod record;
 mod reseal;
@@ -30,6 +31,8 @@ mod session;
 mod settings;
 
 pub use self::builder::{StoreBuilder, WantsSealer, WithKeyring, WithSealer};
+pub use self::optimistic::Retries;
+pub(crate) use self::optimistic::{Origin, backoff};
 pub use self::owners::{CapPolicy, OwnedSession, Owners, Revoked, STALE_GRACE};
 pub use self::record::MAX_LABEL_LEN;
 use self::record::Record;
@@ -169,12 +172,14 @@ where
     /// destroyed or expired since the load, nothing is written and the result is
     /// [`Error::SessionGone`] (a request that raced a log-out cannot bring the session back).
     /// A new session ([`Session::new`]) is created as by [`Store::create`]. The session
-    /// records the expiry it was stored with, which is why it is `&mut`.
+    /// records the expiry and the envelope it was stored with, which is why it is `&mut`.
+    ///
+    /// By default the save replaces whatever another request saved since the load (the
+    /// last save wins). In a store built with
+    /// [`StoreBuilder::optimistic_saves`] it is [`Store::save_if_unchanged`] instead, and
+    /// such a race is [`Error::Conflict`].
     pub async fn save(&self, id: &SessionId, session: &mut Session<T>) -> Result<(), Error> {
-        let mode = match session.expires_at {
-            None => SetMode::CreateOnly,
-            Some(_) => SetMode::UpdateOnly,
-        };
+        let mode = self.save_mode(session, self.inner.settings.optimistic);
         self.write_checked(&self.storage_key(id), session, mode)
             .await
     }
@@ -182,7 +187,7 @@ where
     /// Stores a session under an id that must be unused, refusing with
     /// [`Error::AlreadyExists`] otherwise.
     pub async fn create(&self, id: &SessionId, session: &mut Session<T>) -> Result<(), Error> {
-        self.write_checked(&self.storage_key(id), session, SetMode::CreateOnly)
+        self.write_checked(&self.storage_key(id), session, WriteMode::CreateOnly)
             .await
     }
 
@@ -190,12 +195,13 @@ where
         &self,
         key: &str,
         session: &mut Session<T>,
-        mode: SetMode,
+        mode: WriteMode,
     ) -> Result<(), Error> {
-        match (self.write(key, session, mode, None).await?, mode) {
+        let create = mode == WriteMode::CreateOnly;
+        match (self.write(key, session, mode, None).await?, create) {
             (true, _) => Ok(()),
-            (false, SetMode::UpdateOnly) => Err(Error::SessionGone),
-            (false, _) => Err(Error::AlreadyExists),
+            (false, false) => Err(Error::SessionGone),
+            (false, true) => Err(Error::AlreadyExists),
         }
     }
 
@@ -278,15 +284,17 @@ where
         let original = session.expires_at;
         let original_owner = session.stored_owner.clone();
         let original_record = session.record.clone();
+        let original_origin = session.origin.clone();
         let restore = |session: &mut Session<T>, e: Error| {
             session.expires_at = original;
             session.stored_owner = original_owner.clone();
             session.record = original_record.clone();
+            session.origin = original_origin.clone();
             Err(e)
         };
         let moving_from = self.member_of(&self.storage_key(old));
         match self
-            .write(&new_key, session, SetMode::CreateOnly, Some(&moving_from))
+            .write(&new_key, session, WriteMode::CreateOnly, Some(&moving_from))
             .await
         {
             Ok(true) => {}
@@ -334,7 +342,7 @@ where
         let unlimited = inner.settings.absolute_lifetime.is_some()
             && Header::parse(&value).is_ok_and(|h| h.expires_at == 0);
         let stored = (rekey || unlimited).then(|| value.clone());
-        let (session, opened) = self.open(key, value)?;
+        let (mut session, opened) = self.open(key, value)?;
         let Some(stored) = stored else {
             return Ok(Some(session));
         };
@@ -349,7 +357,12 @@ where
         let ctx = SealContext::new(key.as_bytes(), opened.codec, expires_at);
         let sealed = inner.sealer.seal(&ctx, opened.plaintext());
         drop(opened);
+        // Written back, the session comes from the re-sealed envelope.
+        let resealed = sealed.as_ref().ok().map(|v| self.origin_of(v));
         let outcome = self.reseal(key, &stored, sealed).await;
+        if let (Ok(true), Some(origin)) = (&outcome, resealed) {
+            session.origin = Some(origin);
+        }
         match outcome {
             // An envelope without an expiry would open forever, and a touch would slide the
             // TTL it is given: it is written back with its cap or not returned at all. A
@@ -367,6 +380,7 @@ where
     /// stored expiry.
     fn open(&self, key: &str, value: Vec<u8>) -> Result<(Session<T>, Opened), Error> {
         let now = self.inner.settings.clock.now_secs();
+        let origin = self.origin_of(&value);
         let opened = self.open_envelope(key, value, now)?;
         let (data, record) = record::split(opened.plaintext())?;
         let data = self.decode(opened.codec, data)?;
@@ -375,8 +389,14 @@ where
             expires_at: Some(self.effective_expiry(Some(opened.expires_at), now)),
             stored_owner: record.owner.clone(),
             record,
+            origin: Some(origin),
         };
         Ok((session, opened))
+    }
+
+    /// Which stored value `value` is, as the sealer identifies it.
+    fn origin_of(&self, value: &[u8]) -> Origin {
+        Origin::of(value, self.inner.sealer.identity(value))
     }
 
     /// Opening steps 1 to 7 in the sealer. The size and the expiry are checked here as
@@ -428,10 +448,10 @@ where
         &self,
         key: &str,
         session: &mut Session<T>,
-        mode: SetMode,
+        mode: WriteMode,
         moving_from: Option<&str>,
     ) -> Result<bool, Error> {
-        let in_place = mode == SetMode::UpdateOnly;
+        let in_place = mode != WriteMode::CreateOnly;
         let changed = session.record.owner != session.stored_owner;
         let index = session.record.owner.is_some() && (!in_place || changed);
         let written = self
@@ -448,10 +468,11 @@ where
                 }),
             )
             .await?;
-        let Some(expires_at) = written else {
+        let Some(written) = written else {
             return Ok(false);
         };
-        session.expires_at = Some(expires_at);
+        session.expires_at = Some(written.expires_at);
+        session.origin = Some(written.origin);
         session.stored_owner = session.record.owner.clone();
         Ok(true)
     }
@@ -483,8 +504,9 @@ where
     /// [`Store::write`] and for framework adapters (whose ids are not [`SessionId`]s and
     /// whose data they hold by reference). `stored` is the expiry as [`Session`] keeps it;
     /// `idle` a framework's own idle TTL, used instead of the store's (the absolute expiry
-    /// still caps it). Returns the expiry written with, or `None` when the mode forbade the
-    /// write.
+    /// still caps it). Returns the expiry and identity written with, or `None` when the mode
+    /// forbade the write (for [`WriteMode::IfUnchanged`]: the key was gone). A value found
+    /// changed by an optimistic write is [`Error::Conflict`].
     ///
     /// `owned` carries the session's owner record, updated here (last seen, and created at
     /// on its first write), and whether to add the session to its owner's index before the
@@ -494,10 +516,10 @@ where
         key: &str,
         data: &T,
         stored: Option<u64>,
-        mode: SetMode,
+        mode: WriteMode,
         idle: Option<Duration>,
         owned: Option<Owned<'_>>,
-    ) -> Result<Option<u64>, Error> {
+    ) -> Result<Option<Written>, Error> {
         let inner = &self.inner;
         let now = inner.settings.clock.now_secs();
         let expires_at = self.effective_expiry(stored, now);
@@ -593,13 +615,40 @@ where
                 .index_add(primary, &member, now, until, owners::prune_time(now))
                 .await?;
         }
-        let written = inner.backend.set(key, value, ttl, mode).await?;
+        let written = match &mode {
+            WriteMode::CreateOnly => {
+                inner
+                    .backend
+                    .set(key, value, ttl, SetMode::CreateOnly)
+                    .await?
+            }
+            WriteMode::UpdateOnly => {
+                inner
+                    .backend
+                    .set(key, value, ttl, SetMode::UpdateOnly)
+                    .await?
+            }
+            WriteMode::IfUnchanged(origin) => {
+                match inner
+                    .backend
+                    .set_if(key, value, ttl, origin.expect())
+                    .await?
+                {
+                    SetIf::Written => true,
+                    SetIf::Missing => false,
+                    SetIf::Changed => return Err(Error::Conflict),
+                }
+            }
+        };
         // Room under the cap is made only once the new session is stored: a write that
         // fails evicts nothing.
         if written && let Some(owner) = &record.owner {
             self.evict(owner, evict).await?;
         }
-        Ok(written.then_some(expires_at))
+        Ok(written.then(|| Written {
+            expires_at,
+            origin: self.origin_of(value),
+        }))
     }
 
     /// The TTL to store with: the idle TTL, capped by the time left until `expires_at`.
@@ -629,6 +678,23 @@ where
         // Whole seconds (what Redis's EX takes), at least one.
         Ok(ttl.map(|d| Duration::from_secs(d.as_secs().max(1))))
     }
+}
+
+/// How [`Store::write_data`] may write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    /// Only if the key is unused (a new session).
+    CreateOnly,
+    /// Only if the key exists, whatever it holds (today's save of a loaded session).
+    UpdateOnly,
+    /// Only if the key holds the envelope the session came from (an optimistic save).
+    IfUnchanged(Origin),
+}
+
+/// What [`Store::write_data`] wrote: the absolute expiry, and which envelope it is.
+pub(crate) struct Written {
+    pub(crate) expires_at: u64,
+    pub(crate) origin: Origin,
 }
 
 /// A session's owner record on its way to [`Store::write_data`].

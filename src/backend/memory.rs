@@ -4,7 +4,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::{Backend, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode};
+use super::{Backend, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetIf, SetMode};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{BackendError, BackendErrorKind};
 
@@ -255,6 +255,34 @@ impl Backend for MemoryBackend {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: Expect<'_>,
+    ) -> Result<SetIf, BackendError> {
+        if ttl.is_some_and(|t| t.is_zero()) {
+            return Err(BackendError::from_kind(BackendErrorKind::Other)
+                .with_detail("a TTL of zero is not a valid expiry"));
+        }
+        let now = self.clock.now_millis();
+        let expires_at = self.deadline(now, ttl);
+        // One lock around the comparison and the write.
+        let mut state = self.lock();
+        let Some(entry) = state.map.get_mut(key).filter(|e| e.live(now)) else {
+            return Ok(SetIf::Missing);
+        };
+        if !entry.value.bytes().is_some_and(|v| expect.matches(v)) {
+            return Ok(SetIf::Changed);
+        }
+        *entry = Entry {
+            value: Value::Bytes(value.to_vec()),
+            expires_at,
+        };
+        Ok(SetIf::Written)
     }
 
     async fn index_add(

@@ -62,7 +62,9 @@ use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline};
 
-use crate::backend::{Backend, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode, Swap};
+use crate::backend::{
+    Backend, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetIf, SetMode, Swap,
+};
 use crate::error::BackendError;
 
 // How a backend comes to be.
@@ -76,6 +78,8 @@ mod retry;
 // The operations, each with its standalone and Cluster form.
 mod index;
 mod load;
+mod lua;
+mod optimistic;
 mod scan;
 mod script;
 mod write;
@@ -197,6 +201,16 @@ impl Backend for RedisBackend {
         new: &[u8],
     ) -> Result<bool, BackendError> {
         self.swap(key, expected, new).await
+    }
+
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: Expect<'_>,
+    ) -> Result<SetIf, BackendError> {
+        self.set_if_unchanged(key, value, ttl, expect).await
     }
 
     async fn compare_and_swap_many(&self, swaps: &[Swap<'_>]) -> Result<Vec<bool>, BackendError> {

@@ -114,6 +114,17 @@ impl Backend for Recorder {
         self.record("compare_and_delete");
         Ok(false)
     }
+
+    async fn set_if(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: Option<Duration>,
+        _: Expect<'_>,
+    ) -> Result<SetIf, BackendError> {
+        self.record("set_if");
+        Ok(SetIf::Missing)
+    }
 }
 
 /// Runs a future that never waits (every `Recorder` method is ready at once).
@@ -182,6 +193,9 @@ fn a_shared_backend_forwards_each_method_to_the_same_method() {
     check("take", inner.drain_calls());
     ready(shared.compare_and_delete("a", b"x")).unwrap();
     check("compare_and_delete", inner.drain_calls());
+    let expect = Expect { at: 0, bytes: b"x" };
+    ready(shared.set_if("a", b"y", None, expect)).unwrap();
+    check("set_if", inner.drain_calls());
 
     // Every method of the trait was exercised above: the list is read from the source, so a
     // method added to the trait fails this test until the forwarding and the check exist.

@@ -15,7 +15,9 @@ use sealed_session::{
 
 use super::decorators::{CountingScans, Interfering};
 
+mod concurrency;
 mod owners;
+pub use self::concurrency::*;
 pub use self::owners::*;
 use super::fixtures::{T0, WebSession, configured, keyring, material, raw_get, store_on};
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sealed_session::{Backend, SetMode, Swap};
+use sealed_session::{Backend, Expect, SetIf, SetMode, Swap};
 
 /// A backend that counts the scan pages asked of it, around a real one.
 pub(super) struct CountingScans<B> {
@@ -131,6 +131,17 @@ impl<B: Backend> Backend for Interfering<B> {
         self.interfere(key).await?;
         self.inner.compare_and_swap(key, expected, new).await
     }
+    /// The optimistic write of the backend under test, after the interference.
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: Expect<'_>,
+    ) -> Result<SetIf, sealed_session::BackendError> {
+        self.interfere(key).await?;
+        self.inner.set_if(key, value, ttl, expect).await
+    }
     /// The batched path of the backend under test, after the interference.
     async fn compare_and_swap_many(
         &self,
@@ -241,6 +252,16 @@ impl<B: Backend> Backend for Tally<B> {
         self.record("compare_and_swap");
         self.inner.compare_and_swap(key, expected, new).await
     }
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: Expect<'_>,
+    ) -> Result<SetIf, sealed_session::BackendError> {
+        self.record("set_if");
+        self.inner.set_if(key, value, ttl, expect).await
+    }
     async fn scan(
         &self,
         prefix: &str,
@@ -318,5 +339,78 @@ impl<B: Backend> Backend for Tally<B> {
             work.await;
         }
         self.inner.compare_and_delete(key, expected).await
+    }
+}
+
+/// A backend where another request stores a new value of the key right before each
+/// optimistic write, taking its values in turn: every such write then finds a value it did
+/// not load.
+pub(super) struct Rival<B> {
+    pub(super) inner: B,
+    values: Vec<Vec<u8>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl<B> Rival<B> {
+    pub(super) fn new(inner: B, values: Vec<Vec<u8>>) -> Self {
+        Rival {
+            inner,
+            values,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<B: Backend> Backend for Rival<B> {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.set(key, value, ttl, mode).await
+    }
+    async fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
+        self.inner.get(key, max_len).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
+        self.inner.delete(key).await
+    }
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, sealed_session::BackendError> {
+        self.inner.expire(key, ttl).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.compare_and_swap(key, expected, new).await
+    }
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: sealed_session::ScanCursor,
+        count: usize,
+    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
+        self.inner.scan(prefix, cursor, count).await
+    }
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: Expect<'_>,
+    ) -> Result<SetIf, sealed_session::BackendError> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(rival) = self.values.get(n % self.values.len().max(1)) {
+            self.inner.set(key, rival, None, SetMode::Upsert).await?;
+        }
+        self.inner.set_if(key, value, ttl, expect).await
     }
 }

@@ -59,11 +59,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 
-use crate::backend::{Backend, SetMode};
+use crate::backend::Backend;
 use crate::error::{ConfigError, Error, RejectKind, SettingError};
 use crate::id::{SessionId, StorageId};
-use crate::store::{MAX_LIFETIME, Owned, Session, StorageKeys, Store, adapter_record};
+use crate::store::{
+    MAX_LIFETIME, Owned, Session, StorageKeys, Store, WriteMode, adapter_record, backoff,
+};
 
+use super::merge::{LOADED_ENTRY, Loaded};
 use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
 
@@ -84,6 +87,7 @@ pub const STORAGE_ID_ENTRY: &str = "sealed-session.storage-id";
 /// carries, if it holds a whole number.
 fn take_expiry(state: &mut SessionState) -> Option<u64> {
     state.remove(STORAGE_ID_ENTRY);
+    state.remove(LOADED_ENTRY);
     state
         .remove(EXPIRY_ENTRY)
         .and_then(|text| text.trim().parse().ok())
@@ -96,17 +100,28 @@ const SAVE_ATTEMPTS: usize = 4;
 /// seconds, 0 for none), which never changes while the session lives (an update keeps it; a
 /// new session gets a new id), and when the session was bound to its owner (0: unknown).
 #[derive(Clone)]
-struct Loaded {
+struct Remember {
     expires_at: u64,
     bound: Option<Bound>,
+}
+
+impl Remember {
+    fn of(session: &Session<SessionState>) -> Remember {
+        Remember {
+            expires_at: expiry_secs(session),
+            bound: Bound::of(session),
+        }
+    }
 }
 
 /// actix-session's [`SessionStore`] over a [`Store`] of [`SessionState`]. Any codec works
 /// (the state is strings); the default bincode is the fastest.
 pub struct ActixSessionStore<B> {
     store: Store<SessionState, B>,
-    loaded: Arc<Remembered<Loaded>>,
+    loaded: Arc<Remembered<Remember>>,
     fields: OwnerFields,
+    /// Whether updates are optimistic and re-apply the request's changes on a conflict.
+    merge: bool,
 }
 
 impl<B> Clone for ActixSessionStore<B> {
@@ -115,6 +130,7 @@ impl<B> Clone for ActixSessionStore<B> {
             store: self.store.clone(),
             loaded: Arc::clone(&self.loaded),
             fields: self.fields.clone(),
+            merge: self.merge,
         }
     }
 }
@@ -133,7 +149,20 @@ impl<B: Backend> ActixSessionStore<B> {
             store,
             loaded: Arc::default(),
             fields: OwnerFields::default(),
+            merge: false,
         })
+    }
+
+    /// Updates optimistically and, when another request saved the same session since this
+    /// request loaded it, re-applies this request's own changes to what that request saved,
+    /// key by key, and updates again (see the module docs, "Concurrent requests"). The
+    /// retries and their back-off are the store's
+    /// ([`StoreBuilder::update_retries`](crate::StoreBuilder::update_retries)). Off by
+    /// default: the last update then replaces the whole state.
+    #[must_use]
+    pub fn merge_on_conflict(mut self) -> Self {
+        self.merge = true;
+        self
     }
 
     /// Keeps the store's owner index in step: every session saved with a state entry
@@ -181,7 +210,7 @@ impl<B: Backend> ActixSessionStore<B> {
         state: &SessionState,
         stored: Option<u64>,
         bound: Option<&Bound>,
-        mode: SetMode,
+        mode: WriteMode,
         ttl: &time::Duration,
     ) -> Result<bool, Error> {
         let field = |name: &Option<String>| {
@@ -209,6 +238,62 @@ impl<B: Backend> ActixSessionStore<B> {
             )
             .await
             .map(|written| written.is_some())
+    }
+}
+
+impl<B: Backend> ActixSessionStore<B> {
+    /// `update` with [`ActixSessionStore::merge_on_conflict`]: an optimistic write of the
+    /// state as it is; on a conflict, the stored state again with this request's changes
+    /// applied, until one write wins, the session is gone, or the retries run out.
+    async fn update_merging(
+        &self,
+        key: &str,
+        id: &StorageId,
+        request: &SessionState,
+        mut remembered: Remember,
+        loaded: &Loaded,
+        ttl: &time::Duration,
+    ) -> Result<bool, Error> {
+        let changes = loaded.changes(request, |v: &String| v.as_bytes().to_vec());
+        let retries = self.store.update_retries();
+        let mut origin = loaded.origin().clone();
+        let mut merged: Option<SessionState> = None;
+        let mut retry: u32 = 0;
+        loop {
+            let state = merged.as_ref().unwrap_or(request);
+            let written = self
+                .write(
+                    key,
+                    state,
+                    Some(remembered.expires_at),
+                    remembered.bound.as_ref(),
+                    WriteMode::IfUnchanged(origin),
+                    ttl,
+                )
+                .await;
+            match written {
+                Err(Error::Conflict) if retry.saturating_add(1) < retries.attempts() => {}
+                other => return other,
+            }
+            tracing::debug!("session saved by another request meanwhile; re-applying changes");
+            backoff(retries.delay(retry)).await;
+            retry += 1;
+            match self.store.load_stored(id).await {
+                Ok(Some(current)) => {
+                    let Some(current_origin) = current.origin().cloned() else {
+                        return Err(Error::Conflict);
+                    };
+                    origin = current_origin;
+                    remembered = Remember::of(&current);
+                    let mut state = current.into_data();
+                    changes.apply(&mut state);
+                    merged = Some(state);
+                }
+                // Gone (a log-out won) or no longer a session of this store: left alone.
+                Ok(None) | Err(Error::Rejected(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -252,15 +337,25 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         let id = storage_id(session_key);
         match self.store.load_stored(&id).await {
             Ok(Some(session)) => {
-                let expires_at = expiry_secs(&session);
-                self.loaded.remember(
-                    id,
-                    Loaded {
-                        expires_at,
-                        bound: Bound::of(&session),
-                    },
-                );
+                let remember = Remember::of(&session);
+                let expires_at = remember.expires_at;
+                self.loaded.remember(id, remember);
+                let origin = session.origin().cloned();
                 let mut state = session.into_data();
+                if self.merge
+                    && let Some(origin) = origin
+                {
+                    let text = Loaded::describe(
+                        &origin,
+                        state
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_bytes().to_vec())),
+                    );
+                    state.insert(
+                        LOADED_ENTRY.to_owned(),
+                        serde_json::Value::from(text).to_string(),
+                    );
+                }
                 state.insert(EXPIRY_ENTRY.to_owned(), expires_at.to_string());
                 if self.fields.owner.is_some() {
                     state.insert(
@@ -305,7 +400,7 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                     .map_err(|e| SaveError::Other(anyhow::Error::new(e)))
             };
             match self
-                .write(&key, &state, carried, None, SetMode::CreateOnly, ttl)
+                .write(&key, &state, carried, None, WriteMode::CreateOnly, ttl)
                 .await
             {
                 Ok(true) => return session_key(),
@@ -338,18 +433,21 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         }
         // The stored envelope's expiry is kept, whatever the state claims.
         let mut state = session_state;
+        let loaded = match state.get(LOADED_ENTRY) {
+            Some(text) if self.merge => serde_json::from_str::<String>(text)
+                .ok()
+                .and_then(|text| Loaded::parse(&text)),
+            _ => None,
+        };
         take_expiry(&mut state);
         let key = self.storage_key(&session_key);
         // The absolute expiry stored in the envelope must be kept: remembered from this
         // adapter's load, or read from the current entry.
         let id = storage_id(&session_key);
-        let Loaded { expires_at, bound } = match self.loaded.take(&id) {
-            Some(loaded) => loaded,
+        let remembered = match self.loaded.take(&id) {
+            Some(remembered) => remembered,
             None => match self.store.load_stored(&id).await {
-                Ok(Some(current)) => Loaded {
-                    expires_at: expiry_secs(&current),
-                    bound: Bound::of(&current),
-                },
+                Ok(Some(current)) => Remember::of(&current),
                 Ok(None) | Err(Error::Rejected(_)) => {
                     tracing::debug!("session entry gone before update; not recreated");
                     return Ok(session_key);
@@ -357,17 +455,24 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                 Err(e) => return Err(UpdateError::Other(other(e))),
             },
         };
-        match self
-            .write(
-                &key,
-                &state,
-                Some(expires_at),
-                bound.as_ref(),
-                SetMode::UpdateOnly,
-                ttl,
-            )
-            .await
-        {
+        let written = match &loaded {
+            Some(loaded) => {
+                self.update_merging(&key, &id, &state, remembered, loaded, ttl)
+                    .await
+            }
+            None => {
+                self.write(
+                    &key,
+                    &state,
+                    Some(remembered.expires_at),
+                    remembered.bound.as_ref(),
+                    WriteMode::UpdateOnly,
+                    ttl,
+                )
+                .await
+            }
+        };
+        match written {
             Ok(_) | Err(Error::SessionExpired) => Ok(session_key),
             Err(e) => Err(UpdateError::Other(other(e))),
         }
@@ -414,9 +519,11 @@ impl<B> fmt::Debug for ActixSessionStore<B> {
             store,
             loaded: _,
             fields,
+            merge,
         } = self;
         f.debug_struct("ActixSessionStore")
             .field("store", store)
+            .field("merge_on_conflict", merge)
             .field("owner_field", &fields.owner)
             .field("label_field", &fields.label)
             .finish()

@@ -69,15 +69,16 @@ use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, SessionStore};
 
-use crate::backend::{Backend, SetMode};
+use crate::backend::Backend;
 #[cfg(feature = "bincode")]
 use crate::codec::Json;
 use crate::error::{ConfigError, Error, SettingError};
 use crate::id::StorageId;
 #[cfg(feature = "bincode")]
 use crate::store::StoreBuilder;
-use crate::store::{Owned, StorageKeys, Store, adapter_record};
+use crate::store::{Owned, StorageKeys, Store, WriteMode, adapter_record, backoff};
 
+use super::merge::{LOADED_ENTRY, Loaded};
 use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
 use crate::id::Owner;
@@ -100,6 +101,8 @@ pub struct TowerSessionStore<B> {
     fields: OwnerFields,
     /// Each loaded session's owner and when it was bound, for the saves of the same session.
     bound: Arc<Remembered<Bound>>,
+    /// Whether saves are optimistic and re-apply the request's changes on a conflict.
+    merge: bool,
 }
 
 impl<B> Clone for TowerSessionStore<B> {
@@ -108,6 +111,7 @@ impl<B> Clone for TowerSessionStore<B> {
             store: self.store.clone(),
             fields: self.fields.clone(),
             bound: Arc::clone(&self.bound),
+            merge: self.merge,
         }
     }
 }
@@ -147,7 +151,20 @@ impl<B: Backend> TowerSessionStore<B> {
             store,
             fields: OwnerFields::default(),
             bound: Arc::default(),
+            merge: false,
         })
+    }
+
+    /// Saves optimistically and, when another request saved the same session since this
+    /// request loaded it, re-applies this request's own changes to what that request saved,
+    /// key by key, and saves again (see the module docs, "Concurrent requests"). The
+    /// retries and their back-off are the store's
+    /// ([`StoreBuilder::update_retries`](crate::StoreBuilder::update_retries)). Off by
+    /// default: the last save then replaces the whole record.
+    #[must_use]
+    pub fn merge_on_conflict(mut self) -> Self {
+        self.merge = true;
+        self
     }
 
     /// Keeps the store's owner index in step: every record saved with a field `field` is
@@ -189,31 +206,38 @@ impl<B: Backend> TowerSessionStore<B> {
         self.store.key_of(&storage_id(id))
     }
 
-    async fn write(&self, record: &Record, mode: SetMode) -> Result<WriteOutcome, Error> {
-        let expires_at = unix_secs(record.expiry_date);
+    /// Writes `data` as the record `id`, expiring at `expiry_date`.
+    async fn write(
+        &self,
+        id: &Id,
+        data: &RecordData,
+        expiry_date: OffsetDateTime,
+        mode: WriteMode,
+    ) -> Result<WriteOutcome, Error> {
+        let expires_at = unix_secs(expiry_date);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         if expires_at <= now {
             // Already over: nothing worth storing, and nothing left to save into.
-            self.store.destroy_stored(&storage_id(&record.id)).await?;
+            self.store.destroy_stored(&storage_id(id)).await?;
             return Ok(WriteOutcome::Expired);
         }
-        let key = self.storage_key(&record.id);
-        let field = |name: &Option<String>| name.as_ref().and_then(|n| record.data.get(n));
+        let key = self.storage_key(id);
+        let field = |name: &Option<String>| name.as_ref().and_then(|n| data.get(n));
         let owner = field(&self.fields.owner).and_then(owner_of);
-        let since = match (&owner, mode) {
-            (Some(owner), SetMode::UpdateOnly) => self.bound_since(&record.id, owner).await?,
-            _ => 0,
+        let since = match (&owner, &mode) {
+            (Some(_), WriteMode::CreateOnly) | (None, _) => 0,
+            (Some(owner), _) => self.bound_since(id, owner).await?,
         };
         let mut owned = adapter_record(owner, since, field(&self.fields.label).and_then(label_of));
         let index = owned.owner.is_some();
-        // Written from the record as it is: no copy of its map.
+        // Written from the map as it is: no copy of it.
         let written = self
             .store
             .write_data(
                 &key,
-                &record.data,
+                data,
                 Some(expires_at),
                 mode,
                 None,
@@ -231,6 +255,63 @@ impl<B: Backend> TowerSessionStore<B> {
             Err(e) => Err(e),
         }
     }
+
+    /// `save` with [`TowerSessionStore::merge_on_conflict`]: an optimistic save of the
+    /// record as it is; on a conflict, the stored record again with this request's changes
+    /// applied, until one save wins, the session is gone, or the retries run out.
+    async fn save_merging(&self, record: &Record, loaded: &Loaded) -> Result<WriteOutcome, Error> {
+        let request: RecordData = record
+            .data
+            .iter()
+            .filter(|(k, _)| k.as_str() != LOADED_ENTRY)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let changes = loaded.changes(&request, value_bytes);
+        let retries = self.store.update_retries();
+        let mut origin = loaded.origin().clone();
+        let mut merged: Option<RecordData> = None;
+        let mut retry: u32 = 0;
+        loop {
+            let data = merged.as_ref().unwrap_or(&request);
+            let mode = WriteMode::IfUnchanged(origin);
+            match self.write(&record.id, data, record.expiry_date, mode).await {
+                Err(Error::Conflict) if retry.saturating_add(1) < retries.attempts() => {}
+                other => return other,
+            }
+            tracing::debug!("session saved by another request meanwhile; re-applying changes");
+            backoff(retries.delay(retry)).await;
+            retry += 1;
+            match self.store.load_stored(&storage_id(&record.id)).await {
+                Ok(Some(current)) => {
+                    let Some(current_origin) = current.origin().cloned() else {
+                        return Err(Error::Conflict);
+                    };
+                    origin = current_origin;
+                    let mut data = current.into_data();
+                    changes.apply(&mut data);
+                    merged = Some(data);
+                }
+                // Gone (a log-out won) or no longer a session of this store: left alone.
+                Ok(None) | Err(Error::Rejected(_)) => return Ok(WriteOutcome::Refused),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The record's map without the reserved entry, when it has one.
+    fn without_reserved(data: &RecordData) -> Option<RecordData> {
+        data.contains_key(LOADED_ENTRY).then(|| {
+            data.iter()
+                .filter(|(k, _)| k.as_str() != LOADED_ENTRY)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+    }
+}
+
+/// The bytes a value's digest is taken over: its JSON text.
+fn value_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 impl<B: Backend> TowerSessionStore<B> {
@@ -289,8 +370,15 @@ fn backend_error(e: Error) -> session_store::Error {
 impl<B: Backend> SessionStore for TowerSessionStore<B> {
     /// Stores a new record with create-only semantics; if its id is taken, tries fresh ids.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A record that moves to a new id (`cycle_id`) carries the reserved entry: never
+        // stored.
+        let stripped = Self::without_reserved(&record.data);
         for _ in 0..CREATE_ATTEMPTS {
-            match self.write(record, SetMode::CreateOnly).await {
+            let data = stripped.as_ref().unwrap_or(&record.data);
+            match self
+                .write(&record.id, data, record.expiry_date, WriteMode::CreateOnly)
+                .await
+            {
                 Ok(WriteOutcome::Written | WriteOutcome::Expired) => return Ok(()),
                 Ok(WriteOutcome::Refused) => record.id = Id::default(),
                 Err(e) => return Err(backend_error(e)),
@@ -305,7 +393,29 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
     /// loaded (a log-out in another tab), nothing is written: a racing request cannot bring
     /// a logged-out session back. tower-sessions then simply has no session next time.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self.write(record, SetMode::UpdateOnly).await {
+        let loaded = match record.data.get(LOADED_ENTRY) {
+            Some(Value::String(text)) if self.merge => Loaded::parse(text),
+            _ => None,
+        };
+        let outcome = match &loaded {
+            Some(loaded) => self.save_merging(record, loaded).await,
+            None => match Self::without_reserved(&record.data) {
+                Some(data) => {
+                    self.write(&record.id, &data, record.expiry_date, WriteMode::UpdateOnly)
+                        .await
+                }
+                None => {
+                    self.write(
+                        &record.id,
+                        &record.data,
+                        record.expiry_date,
+                        WriteMode::UpdateOnly,
+                    )
+                    .await
+                }
+            },
+        };
+        match outcome {
             Ok(WriteOutcome::Refused) => {
                 tracing::debug!("session entry gone before save; not recreated");
                 Ok(())
@@ -329,9 +439,20 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
                     .unwrap_or_else(|| {
                         OffsetDateTime::now_utc().saturating_add(time::Duration::DAY)
                     });
+                let origin = session.origin().cloned();
+                let mut data = session.into_data();
+                if self.merge
+                    && let Some(origin) = origin
+                {
+                    let text = Loaded::describe(
+                        &origin,
+                        data.iter().map(|(k, v)| (k.as_str(), value_bytes(v))),
+                    );
+                    data.insert(LOADED_ENTRY.to_owned(), Value::String(text));
+                }
                 Ok(Some(Record {
                     id: *id,
-                    data: session.into_data(),
+                    data,
                     expiry_date,
                 }))
             }
@@ -364,9 +485,11 @@ impl<B> fmt::Debug for TowerSessionStore<B> {
             store,
             fields,
             bound: _,
+            merge,
         } = self;
         f.debug_struct("TowerSessionStore")
             .field("store", store)
+            .field("merge_on_conflict", merge)
             .field("owner_field", &fields.owner)
             .field("label_field", &fields.label)
             .finish()

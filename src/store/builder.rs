@@ -245,6 +245,27 @@ where
         self
     }
 
+    /// Makes [`Store::save`](super::Store::save) of a loaded session optimistic: it writes
+    /// only if the stored envelope is still the one the session was loaded from, and
+    /// returns [`Error::Conflict`](crate::Error::Conflict) otherwise, writing nothing (see
+    /// [`Store::save_if_unchanged`](super::Store::save_if_unchanged), which is optimistic
+    /// whatever this setting). Off by default: a save then replaces what it finds, as
+    /// connect-redis does, and sends the same single `SET … XX` as always.
+    #[must_use]
+    pub fn optimistic_saves(mut self) -> Self {
+        self.settings.optimistic = true;
+        self
+    }
+
+    /// How [`Store::update`](super::Store::update) retries after a conflict (default
+    /// [`Retries::default`](super::Retries::default): 10 attempts, back-off from 1 ms to
+    /// 50 ms).
+    #[must_use]
+    pub fn update_retries(mut self, retries: super::Retries) -> Self {
+        self.settings.update_retries = retries;
+        self
+    }
+
     /// Whether a load that opens an envelope under an older (decrypt-only) key writes the
     /// session back under the primary key, with a compare-and-swap that keeps the entry's
     /// TTL (default on). Costs one extra round trip on such loads only. Values under

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::Origin;
 use super::record::{Record, bounded_label};
 use crate::id::Owner;
 
@@ -33,6 +34,9 @@ pub struct Session<T> {
     pub(super) record: Record,
     /// The owner the stored envelope names, as loaded or last written.
     pub(super) stored_owner: Option<Owner>,
+    /// Which stored envelope the session was loaded from or last written as (`None` for a
+    /// new session): what an optimistic save compares.
+    pub(super) origin: Option<Origin>,
 }
 
 impl<T> Session<T> {
@@ -43,6 +47,7 @@ impl<T> Session<T> {
             expires_at: None,
             record: Record::default(),
             stored_owner: None,
+            origin: None,
         }
     }
 
@@ -104,6 +109,15 @@ impl<T> Session<T> {
     pub fn into_data(self) -> T {
         self.data
     }
+
+    /// Which stored envelope the session came from, for adapters.
+    #[cfg_attr(
+        not(any(feature = "tower-sessions", feature = "actix-session")),
+        allow(dead_code)
+    )]
+    pub(crate) fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
+    }
 }
 
 /// Unix seconds as a time; `None` for 0.
@@ -121,6 +135,7 @@ impl<T> fmt::Debug for Session<T> {
             expires_at,
             record,
             stored_owner: _,
+            origin: _,
         } = self;
         f.debug_struct("Session")
             .field("data", &format_args!("[redacted]"))

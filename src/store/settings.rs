@@ -11,6 +11,7 @@ use crate::envelope::{DEFAULT_MAX_ENVELOPE_LEN, MAX_ENVELOPE_LEN_LIMIT, OVERHEAD
 use crate::error::SettingError;
 use crate::sealer::Sealer;
 
+use super::Retries;
 use super::owners::Owners;
 use super::{
     DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TTL, DEFAULT_PREFIX, DEFAULT_SCAN_COUNT, MAX_LIFETIME,
@@ -54,6 +55,10 @@ pub(super) struct Settings<T> {
     /// Whether each write brings its own absolute expiry (tower-sessions records), which
     /// then bounds owner-index entries in place of the store's lifetime.
     pub(super) expiry_per_write: bool,
+    /// Whether `Store::save` of a loaded session is optimistic.
+    pub(super) optimistic: bool,
+    /// How `Store::update` retries after a conflict.
+    pub(super) update_retries: Retries,
 }
 
 impl<T: 'static> Settings<T> {
@@ -73,6 +78,8 @@ impl<T: 'static> Settings<T> {
             lazy_reseal: true,
             owners: None,
             expiry_per_write: false,
+            optimistic: false,
+            update_retries: Retries::default(),
         }
     }
 
@@ -153,6 +160,8 @@ impl<T: 'static> Settings<T> {
             lazy_reseal,
             owners,
             expiry_per_write: _,
+            optimistic,
+            update_retries,
         } = self;
         let reads: Vec<CodecId> = self.readers().map(|c| c.id()).collect();
         d.field("prefix", prefix)
@@ -165,6 +174,8 @@ impl<T: 'static> Settings<T> {
             .field("max_envelope_len", max_envelope_len)
             .field("scan_count", scan_count)
             .field("lazy_reseal", lazy_reseal)
-            .field("owners", owners);
+            .field("owners", owners)
+            .field("optimistic_saves", optimistic)
+            .field("update_retries", update_retries);
     }
 }

@@ -529,6 +529,71 @@ async fn a_non_string_under_a_session_key_is_refused_not_an_error() {
 }
 
 #[tokio::test]
+async fn an_optimistic_save_sets_the_ttl_a_save_sets_and_leaves_other_types_alone() {
+    let server = RedisServer::start();
+    let mut redis = raw(&server).await;
+    let store = store_on(&server, |b| {
+        b.idle_ttl(Duration::from_secs(600)).optimistic_saves()
+    })
+    .await;
+    let id = SessionId::generate().unwrap();
+    store
+        .create(&id, &mut Session::new(WebSession::sample(1)))
+        .await
+        .unwrap();
+    let key = store.storage_key(&id);
+    let mut session = store.load(&id).await.unwrap().unwrap();
+    let _: () = redis.pexpire(&key, 5_000).await.unwrap();
+    // The script is sent by hash; a server that lost it gets the text once.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    store.save(&id, &mut session).await.unwrap();
+    let pttl: i64 = redis.pttl(&key).await.unwrap();
+    assert!((595_000..=600_000).contains(&pttl), "PTTL {pttl}");
+
+    // A store without TTL clears one, as its plain save does.
+    let untimed = store_on(&server, |b| b.disable_ttl().optimistic_saves()).await;
+    let mut session = untimed.load(&id).await.unwrap().unwrap();
+    untimed.save(&id, &mut session).await.unwrap();
+    let pttl: i64 = redis.pttl(&key).await.unwrap();
+    let lifetime = store.absolute_lifetime().unwrap().as_millis() as i64;
+    assert!(
+        (lifetime - 5_000..=lifetime).contains(&pttl),
+        "PTTL {pttl}: the rest of the absolute lifetime"
+    );
+
+    // A hash, a list or a set under the key: a conflict, and the key keeps its type.
+    for (kind, plant) in [
+        (
+            "hash",
+            redis::cmd("HSET").arg(&key).arg("f").arg("v").clone(),
+        ),
+        ("list", redis::cmd("RPUSH").arg(&key).arg("v").clone()),
+        ("set", redis::cmd("SADD").arg(&key).arg("v").clone()),
+    ] {
+        let mut session = store.load(&id).await.unwrap().unwrap();
+        let _: () = redis.del(&key).await.unwrap();
+        let _: () = plant.query_async(&mut redis).await.unwrap();
+        let err = store.save(&id, &mut session).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict), "{kind}: {err:?}");
+        let found: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert_eq!(found, kind);
+        let _: () = redis.del(&key).await.unwrap();
+        store
+            .create(&id, &mut Session::new(WebSession::sample(1)))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
 async fn glob_characters_in_the_prefix_match_literally() {
     let server = RedisServer::start();
     let odd = store_on(&server, |b| b.prefix("app[1]*?:")).await;

@@ -2,11 +2,12 @@
 //! store needs on session values. Each is one script on one key, so it is atomic and works
 //! on a Cluster, where an owner's index and their sessions live in different slots.
 
-use redis::{Cmd, RedisError, Value};
+use redis::Value;
 
 use super::RedisBackend;
 use super::deadline::deadline_op;
-use super::errors::{map_err, unexpected};
+use super::errors::unexpected;
+use super::lua::{Lua, server_error};
 use crate::backend::{Fetched, IndexEntry};
 use crate::error::BackendError;
 
@@ -94,80 +95,13 @@ return 0";
 /// Ids removed per script call (`unpack` has a stack limit).
 const REMOVE_CHUNK: usize = 1000;
 
-/// A script and its SHA-1, as `EVALSHA` wants it, computed once.
-struct Lua {
-    text: &'static str,
-    hash: std::sync::OnceLock<String>,
-}
-
-impl Lua {
-    const fn new(text: &'static str) -> Lua {
-        Lua {
-            text,
-            hash: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn hash(&self) -> &str {
-        self.hash
-            .get_or_init(|| redis::Script::new(self.text).get_hash().to_owned())
-    }
-}
-
 static ADD: Lua = Lua::new(ADD_SCRIPT);
 static REMOVE: Lua = Lua::new(REMOVE_SCRIPT);
 static READ: Lua = Lua::new(READ_SCRIPT);
 static TAKE: Lua = Lua::new(TAKE_SCRIPT);
 static CAD: Lua = Lua::new(CAD_SCRIPT);
 
-fn eval(script: &str, key: &str) -> Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(script).arg(1).arg(key);
-    cmd
-}
-
-fn evalsha(script: &Lua, key: &str) -> Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.hash()).arg(1).arg(key);
-    cmd
-}
-
-fn noscript(reply: &Result<Value, BackendError>) -> bool {
-    match reply {
-        Err(e) => e.code() == Some("NOSCRIPT"),
-        Ok(Value::ServerError(e)) => e.code() == "NOSCRIPT",
-        Ok(_) => false,
-    }
-}
-
-fn server_error(reply: &Value) -> Option<BackendError> {
-    match reply {
-        Value::ServerError(e) => Some(map_err(RedisError::from(e.clone()))),
-        _ => None,
-    }
-}
-
 impl RedisBackend {
-    /// Runs `script` on `key` with the arguments `args` adds: `EVALSHA`, so the script's text
-    /// crosses the network and is hashed by the server only when the server does not have it
-    /// cached (`NOSCRIPT`: the script did not run, so sending it with `EVAL` is no replay).
-    async fn run_script(
-        &self,
-        script: &Lua,
-        key: &str,
-        args: impl Fn(&mut Cmd),
-    ) -> Result<Value, BackendError> {
-        let mut cmd = evalsha(script, key);
-        args(&mut cmd);
-        let reply = self.query::<Value>(&cmd).await;
-        if !noscript(&reply) {
-            return reply;
-        }
-        let mut cmd = eval(script.text, key);
-        args(&mut cmd);
-        self.query::<Value>(&cmd).await
-    }
-
     /// `index_add`: a write, one attempt.
     pub(super) async fn index_add_entry(
         &self,

@@ -514,4 +514,14 @@ impl<S: Send + Sync + 'static> Backend for Served<S> {
     async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, BackendError> {
         self.backend.compare_and_delete(key, expected).await
     }
+
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: sealed_session::Expect<'_>,
+    ) -> Result<sealed_session::SetIf, BackendError> {
+        self.backend.set_if(key, value, ttl, expect).await
+    }
 }

@@ -1,0 +1,46 @@
+//! What an optimistic save needs from a backend: a write that happens only while the stored
+//! value is still the one the session was loaded from, told apart from a key that is gone.
+
+use std::fmt;
+
+/// The bytes a stored value must hold for [`Backend::set_if`](super::Backend::set_if) to
+/// replace it: `bytes` at offset `at` (for an envelope v1, its 32-byte salt at offset 15,
+/// which no other envelope shares). `Debug` prints the offset and length only.
+#[derive(Clone, Copy)]
+pub struct Expect<'a> {
+    /// Where the bytes start in the stored value.
+    pub at: usize,
+    /// The bytes, never empty when the store asks.
+    pub bytes: &'a [u8],
+}
+
+impl Expect<'_> {
+    /// Whether `stored` holds the expected bytes at the expected offset.
+    pub fn matches(&self, stored: &[u8]) -> bool {
+        self.at
+            .checked_add(self.bytes.len())
+            .and_then(|end| stored.get(self.at..end))
+            .is_some_and(|found| found == self.bytes)
+    }
+}
+
+impl fmt::Debug for Expect<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Expect")
+            .field("at", &self.at)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// The outcome of [`Backend::set_if`](super::Backend::set_if).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetIf {
+    /// The stored value held the expected bytes and was replaced.
+    Written,
+    /// No live value under the key; nothing was written.
+    Missing,
+    /// Something else is stored under the key (another value, or something that is not a
+    /// byte string at all); it was left alone.
+    Changed,
+}
