@@ -38,6 +38,8 @@ fn store<B: Backend>(backend: B) -> ActixSessionStore<B> {
     .owner_field(app::USER)
     .expect("the store has an owner index")
     .label_field(app::DEVICE)
+    // Two requests of one browser that change different entries both keep their change.
+    .merge_on_conflict()
 }
 
 async fn run<B: Backend + Clone>(

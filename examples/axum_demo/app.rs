@@ -1,5 +1,6 @@
-//! The demo application: a visit counter, a log-in form that moves the session to a fresh
-//! id, and a log-out; with sealed-session's owner index, the user's sessions (`/sessions`),
+//! The demo application: a visit counter, preferences (`POST /prefs` with `name` and
+//! `value`; one session entry each, so two concurrent requests set two entries), a log-in
+//! form that moves the session to a fresh id, and a log-out; with sealed-session's owner index, the user's sessions (`/sessions`),
 //! revoking one, and logging out everywhere. Shared by `examples/axum_demo/main.rs`,
 //! `tests/it/tower_store.rs` and `benches/axum.rs`. A demo: the forms carry no CSRF token
 //! (tower-sessions' cookie is `SameSite=Strict`, which covers this demo), and state changes
@@ -53,6 +54,49 @@ fn routes<St: Clone + Send + Sync + 'static>() -> Router<St> {
         .route("/count", get(count))
         .route("/login", post(login))
         .route("/logout", post(logout))
+        .route("/prefs", post(set_pref))
+        .route("/prefs/{name}", get(pref))
+}
+
+/// The session entry of a preference.
+pub fn pref_entry(name: &str) -> String {
+    format!("pref.{name}")
+}
+
+#[derive(Deserialize)]
+struct Pref {
+    name: String,
+    value: String,
+}
+
+/// Sets one preference: its own session entry, the other entries untouched.
+async fn set_pref(
+    session: Session,
+    Form(form): Form<Pref>,
+) -> Result<String, (StatusCode, String)> {
+    let valid = |s: &str| {
+        (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    if !valid(&form.name) || form.value.len() > 256 {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "a preference name is 1 to 32 letters, digits or _; a value at most 256 bytes".into(),
+        ));
+    }
+    session
+        .insert(&pref_entry(&form.name), form.value)
+        .await
+        .map_err(internal)?;
+    Ok("saved".to_owned())
+}
+
+/// One preference's value, as plain text (404 when unset).
+async fn pref(
+    session: Session,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<String, (StatusCode, String)> {
+    let value: Option<String> = session.get(&pref_entry(&name)).await.map_err(internal)?;
+    value.ok_or((StatusCode::NOT_FOUND, "not set".to_owned()))
 }
 
 /// An opaque 500: the error goes to the log, not to the client (serde messages can quote

@@ -6,6 +6,9 @@
 //! `docs/ROTATION.md`). `PORT` chooses the port (default: any free one). The address is
 //! printed on start.
 //!
+//! Concurrent requests of one browser keep each other's changes (`merge_on_conflict`):
+//! two `POST /prefs` at once, with different names, both stick.
+//!
 //! Log in under one name from two browsers: `/sessions` lists both (this device marked),
 //! a revoke in one logs the other out at its next request, and "Log out everywhere" ends
 //! them all.
@@ -36,6 +39,8 @@ fn store<B: Backend>(backend: B) -> TowerSessionStore<B> {
         .owner_field(app::USER)
         .expect("the store has an owner index")
         .label_field(app::DEVICE)
+        // Two requests of one browser that change different entries both keep their change.
+        .merge_on_conflict()
 }
 
 #[tokio::main]

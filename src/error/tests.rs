@@ -741,7 +741,7 @@ fn codec_messages_keep_the_category_never_the_input() {
 
 #[test]
 fn store_errors_say_what_happened_without_the_session() {
-    let cases: [(Error, &str); 10] = [
+    let cases: [(Error, &str); 11] = [
         (
             Error::TooLarge {
                 len: 70_000,
@@ -757,6 +757,11 @@ fn store_errors_say_what_happened_without_the_session() {
         (
             Error::SessionExpired,
             "the session's absolute lifetime is over",
+        ),
+        (
+            Error::Conflict,
+            "the session was saved by another request since it was loaded; nothing was \
+             written: load it again and re-apply the change",
         ),
         (Error::InvalidSessionId, "malformed session id"),
         (Error::InvalidOwner, "an owner must be 1 to 1024 bytes long"),

@@ -66,7 +66,8 @@ use crate::store::{
     MAX_LIFETIME, Owned, Session, StorageKeys, Store, WriteMode, adapter_record, backoff,
 };
 
-use super::merge::{LOADED_ENTRY, Loaded};
+pub use super::merge::LOADED_ENTRY;
+use super::merge::Loaded;
 use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
 

@@ -21,9 +21,9 @@ use sha2::{Digest, Sha256};
 
 use crate::store::Origin;
 
-/// The reserved entry that carries what was loaded through the request (see the module
-/// docs of each adapter). Never stored.
-pub(crate) const LOADED_ENTRY: &str = "sealed-session.loaded";
+/// The reserved entry that carries what was loaded through the request, with
+/// `merge_on_conflict` (see the module docs of each adapter). Never stored.
+pub const LOADED_ENTRY: &str = "sealed-session.loaded";
 
 /// Bytes of a digest kept per key and per value: 128 bits, so no two different values of a
 /// key share one in practice.

@@ -78,7 +78,8 @@ use crate::id::StorageId;
 use crate::store::StoreBuilder;
 use crate::store::{Owned, StorageKeys, Store, WriteMode, adapter_record, backoff};
 
-use super::merge::{LOADED_ENTRY, Loaded};
+pub use super::merge::LOADED_ENTRY;
+use super::merge::Loaded;
 use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
 use crate::id::Owner;

@@ -13,7 +13,7 @@ use actix_web::cookie::Key;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::{App, HttpServer};
 use sealed_session::envelope::Header;
-use sealed_session::integrations::actix_session::{ActixSessionStore, EXPIRY_ENTRY};
+use sealed_session::integrations::actix_session::{ActixSessionStore, EXPIRY_ENTRY, LOADED_ENTRY};
 use sealed_session::{
     Backend, KeyMaterial, Keyring, ManualClock, MemoryBackend, RedisBackend, SetMode, Store, Suite,
 };
@@ -604,4 +604,109 @@ async fn the_actix_demo_sessions_of_a_user_with_two_browsers_on_redis() {
     actix_web::rt::spawn(http);
     crate::support::http::two_browsers(addr).await;
     handle.stop(true).await;
+}
+
+// ---- Concurrent requests: merge_on_conflict ----
+
+/// Two requests that load one state and update it one after the other, as actix-session
+/// does for two concurrent requests of one browser.
+async fn merge_contract<B: Backend>(backend: B) {
+    let store = adapter(backend).merge_on_conflict();
+    let ttl = CookieDuration::seconds(600);
+    let mut first = state(1);
+    first.insert("x".to_owned(), "\"to be removed\"".to_owned());
+    let key = store.save(first, &ttl).await.unwrap();
+    let again = || SessionKey::try_from(key.as_ref().to_owned()).unwrap();
+
+    let mut a = store.load(&key).await.unwrap().unwrap();
+    let mut b = store.load(&key).await.unwrap().unwrap();
+    assert!(
+        a.contains_key(LOADED_ENTRY),
+        "the load carries what it loaded"
+    );
+    a.insert("a".to_owned(), "1".to_owned());
+    a.remove("x");
+    b.insert("b".to_owned(), "2".to_owned());
+    b.insert("counter".to_owned(), "5".to_owned());
+    store.update(again(), a, &ttl).await.unwrap();
+    store.update(again(), b, &ttl).await.unwrap();
+    let id = store.storage_id(&key);
+    let data = store
+        .store()
+        .load_stored(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_data();
+    let mut expected = state(5);
+    expected.insert("a".to_owned(), "1".to_owned());
+    expected.insert("b".to_owned(), "2".to_owned());
+    assert_eq!(
+        data, expected,
+        "both changes, the removal too, and nothing reserved"
+    );
+
+    // The same entry: the later update wins.
+    let mut c = store.load(&key).await.unwrap().unwrap();
+    let mut d = store.load(&key).await.unwrap().unwrap();
+    c.insert("counter".to_owned(), "10".to_owned());
+    d.insert("counter".to_owned(), "20".to_owned());
+    store.update(again(), c, &ttl).await.unwrap();
+    store.update(again(), d, &ttl).await.unwrap();
+    let now = app_entries(store.load(&key).await.unwrap().unwrap());
+    assert_eq!(now.get("counter").map(String::as_str), Some("20"));
+
+    // A log-out between the load and the update still wins.
+    let mut e = store.load(&key).await.unwrap().unwrap();
+    store.delete(&key).await.unwrap();
+    e.insert("e".to_owned(), "true".to_owned());
+    store.update(again(), e, &ttl).await.unwrap();
+    assert!(
+        store.load(&key).await.unwrap().is_none(),
+        "not brought back"
+    );
+
+    // A renewal (the state saved under a new key) does not store the reserved entry.
+    let key = store.save(state(3), &ttl).await.unwrap();
+    let loaded = store.load(&key).await.unwrap().unwrap();
+    let renewed = store.save(loaded, &ttl).await.unwrap();
+    let data = store
+        .store()
+        .load_stored(&store.storage_id(&renewed))
+        .await
+        .unwrap()
+        .unwrap()
+        .into_data();
+    assert_eq!(data, state(3));
+}
+
+#[tokio::test]
+async fn merge_on_conflict_keeps_both_requests_changes_on_memory() {
+    merge_contract(MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn merge_on_conflict_keeps_both_requests_changes_on_redis() {
+    let server = RedisServer::start();
+    merge_contract(RedisBackend::connect(&server.url()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn without_merge_on_conflict_the_last_update_wins() {
+    let store = adapter(MemoryBackend::new());
+    let ttl = CookieDuration::seconds(600);
+    let key = store.save(state(1), &ttl).await.unwrap();
+    let again = || SessionKey::try_from(key.as_ref().to_owned()).unwrap();
+    let mut a = store.load(&key).await.unwrap().unwrap();
+    let mut b = store.load(&key).await.unwrap().unwrap();
+    assert!(!a.contains_key(LOADED_ENTRY));
+    a.insert("a".to_owned(), "1".to_owned());
+    b.insert("b".to_owned(), "2".to_owned());
+    store.update(again(), a, &ttl).await.unwrap();
+    store.update(again(), b, &ttl).await.unwrap();
+    let now = app_entries(store.load(&key).await.unwrap().unwrap());
+    assert!(
+        now.contains_key("b") && !now.contains_key("a"),
+        "the earlier change is lost"
+    );
 }

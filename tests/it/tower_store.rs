@@ -6,12 +6,15 @@
 mod app;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(feature = "postcard")]
 use sealed_session::Postcard;
 use sealed_session::envelope::Header;
-use sealed_session::integrations::tower_sessions::{RecordBincode, RecordData, TowerSessionStore};
+use sealed_session::integrations::tower_sessions::{
+    LOADED_ENTRY, RecordBincode, RecordData, TowerSessionStore,
+};
 use sealed_session::{
     Backend, Bincode, CodecId, Json, KeyMaterial, Keyring, MemoryBackend, RedisBackend, SetMode,
     StoreBuilder, Suite,
@@ -587,4 +590,259 @@ async fn the_axum_demo_sessions_of_a_user_with_two_browsers_on_memory() {
             .unwrap();
     });
     crate::support::http::two_browsers(addr).await;
+}
+
+// ---- Concurrent requests: merge_on_conflict ----
+
+/// Two requests that load one record and save it one after the other, as tower-sessions
+/// does for two concurrent requests of one browser.
+async fn merge_contract<B: Backend>(backend: B) {
+    let store = adapter(backend).merge_on_conflict();
+    let mut first = record(1);
+    first.data.insert("x".to_owned(), json!("to be removed"));
+    store.create(&mut first).await.unwrap();
+    let id = first.id;
+
+    // Different entries: both requests' changes survive, each applied key by key.
+    let mut a = store.load(&id).await.unwrap().unwrap();
+    let mut b = store.load(&id).await.unwrap().unwrap();
+    assert!(
+        a.data.contains_key(LOADED_ENTRY),
+        "the load carries what it loaded"
+    );
+    a.data.insert("a".to_owned(), json!(1));
+    a.data.remove("x");
+    b.data.insert("b".to_owned(), json!(2));
+    b.data.insert("counter".to_owned(), json!(5));
+    store.save(&a).await.unwrap();
+    store.save(&b).await.unwrap();
+    let stored = store.store().load_stored(&store.storage_id(&id)).await;
+    let data = stored.unwrap().unwrap().into_data();
+    assert_eq!(data.get("a"), Some(&json!(1)), "a's insert kept");
+    assert!(!data.contains_key("x"), "a's removal kept");
+    assert_eq!(data.get("b"), Some(&json!(2)));
+    assert_eq!(data.get("counter"), Some(&json!(5)));
+    assert_eq!(
+        data.get("user"),
+        record(1).data.get("user"),
+        "untouched entry kept"
+    );
+    assert!(
+        !data.contains_key(LOADED_ENTRY),
+        "the reserved entry is never stored"
+    );
+
+    // The same entry: the later save wins, as in a database without locks.
+    let mut c = store.load(&id).await.unwrap().unwrap();
+    let mut d = store.load(&id).await.unwrap().unwrap();
+    c.data.insert("counter".to_owned(), json!(10));
+    d.data.insert("counter".to_owned(), json!(20));
+    store.save(&c).await.unwrap();
+    store.save(&d).await.unwrap();
+    let now = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(now.data.get("counter"), Some(&json!(20)));
+    assert_eq!(now.data.get("a"), Some(&json!(1)));
+
+    // A log-out between the load and the save still wins.
+    let mut e = store.load(&id).await.unwrap().unwrap();
+    let mut f = store.load(&id).await.unwrap().unwrap();
+    f.data.insert("f".to_owned(), json!(true));
+    store.save(&f).await.unwrap();
+    store.delete(&id).await.unwrap();
+    e.data.insert("e".to_owned(), json!(true));
+    store.save(&e).await.unwrap();
+    assert!(store.load(&id).await.unwrap().is_none(), "not brought back");
+
+    // A record moved to a new id carries the reserved entry; it is not stored either.
+    let mut moved = record(7);
+    store.create(&mut moved).await.unwrap();
+    let mut loaded = store.load(&moved.id).await.unwrap().unwrap();
+    store.delete(&loaded.id).await.unwrap();
+    loaded.id = Id::default();
+    store.create(&mut loaded).await.unwrap();
+    let stored = store
+        .store()
+        .load_stored(&store.storage_id(&loaded.id))
+        .await;
+    assert!(!stored.unwrap().unwrap().data.contains_key(LOADED_ENTRY));
+
+    // A reserved entry the handler spoiled: the save is the plain one.
+    let mut g = store.load(&loaded.id).await.unwrap().unwrap();
+    g.data.insert(LOADED_ENTRY.to_owned(), json!("spoiled"));
+    g.data.insert("g".to_owned(), json!(1));
+    store.save(&g).await.unwrap();
+    let stored = store.store().load_stored(&store.storage_id(&g.id)).await;
+    let data = stored.unwrap().unwrap().into_data();
+    assert_eq!(data.get("g"), Some(&json!(1)));
+    assert!(!data.contains_key(LOADED_ENTRY));
+}
+
+#[tokio::test]
+async fn merge_on_conflict_keeps_both_requests_changes_on_memory() {
+    merge_contract(MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn merge_on_conflict_keeps_both_requests_changes_on_redis() {
+    let server = RedisServer::start();
+    merge_contract(RedisBackend::connect(&server.url()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn without_merge_on_conflict_the_last_save_wins() {
+    let store = adapter(MemoryBackend::new());
+    let mut first = record(1);
+    store.create(&mut first).await.unwrap();
+    let mut a = store.load(&first.id).await.unwrap().unwrap();
+    let mut b = store.load(&first.id).await.unwrap().unwrap();
+    assert!(
+        !a.data.contains_key(LOADED_ENTRY),
+        "no reserved entry without the opt-in"
+    );
+    a.data.insert("a".to_owned(), json!(1));
+    b.data.insert("b".to_owned(), json!(2));
+    store.save(&a).await.unwrap();
+    store.save(&b).await.unwrap();
+    let now = store.load(&first.id).await.unwrap().unwrap();
+    assert_eq!(now.data.get("b"), Some(&json!(2)));
+    assert!(!now.data.contains_key("a"), "the earlier change is lost");
+}
+
+/// A backend that holds the next `n` loads until `n` loads have arrived: as many requests
+/// then load the same session before any of them saves, however fast they run.
+struct HeldLoads<B> {
+    inner: B,
+    held: std::sync::atomic::AtomicUsize,
+    barrier: tokio::sync::Barrier,
+}
+
+impl<B> HeldLoads<B> {
+    fn new(inner: B, n: usize) -> Self {
+        HeldLoads {
+            inner,
+            held: std::sync::atomic::AtomicUsize::new(0),
+            barrier: tokio::sync::Barrier::new(n),
+        }
+    }
+
+    fn hold(&self, n: usize) {
+        self.held.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl<B: Backend> Backend for HeldLoads<B> {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.set(key, value, ttl, mode).await
+    }
+    async fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<sealed_session::Fetched, sealed_session::BackendError> {
+        let fetched = self.inner.get(key, max_len).await;
+        let take = self.held.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        if take.is_ok() {
+            self.barrier.wait().await;
+        }
+        fetched
+    }
+    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
+        self.inner.delete(key).await
+    }
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, sealed_session::BackendError> {
+        self.inner.expire(key, ttl).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.compare_and_swap(key, expected, new).await
+    }
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: sealed_session::ScanCursor,
+        count: usize,
+    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
+        self.inner.scan(prefix, cursor, count).await
+    }
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: sealed_session::Expect<'_>,
+    ) -> Result<sealed_session::SetIf, sealed_session::BackendError> {
+        self.inner.set_if(key, value, ttl, expect).await
+    }
+}
+
+/// Two concurrent `POST /prefs` of one browser through the axum demo's router, one setting
+/// `a` and the other `b`, both loading before either saves. Returns which are set after.
+async fn two_concurrent_prefs(merge: bool) -> (bool, bool) {
+    let server = RedisServer::start();
+    let backend = Arc::new(HeldLoads::new(
+        RedisBackend::connect(&server.url()).await.unwrap(),
+        2,
+    ));
+    let mut store = adapter(Arc::clone(&backend));
+    if merge {
+        store = store.merge_on_conflict();
+    }
+    let addr = serve(store).await;
+    let first = request(addr, "GET", "/count", None, None).await;
+    let cookie = first.cookie.expect("a session cookie");
+    backend.hold(2);
+    let (a, b) = tokio::join!(
+        request(
+            addr,
+            "POST",
+            "/prefs",
+            Some(&cookie),
+            Some("name=a&value=1")
+        ),
+        request(
+            addr,
+            "POST",
+            "/prefs",
+            Some(&cookie),
+            Some("name=b&value=2")
+        ),
+    );
+    assert_eq!((a.status, b.status), (200, 200), "{} / {}", a.body, b.body);
+    let a = request(addr, "GET", "/prefs/a", Some(&cookie), None).await;
+    let b = request(addr, "GET", "/prefs/b", Some(&cookie), None).await;
+    if a.status == 200 {
+        assert_eq!(a.body, "1");
+    }
+    if b.status == 200 {
+        assert_eq!(b.body, "2");
+    }
+    (a.status == 200, b.status == 200)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_demo_keeps_both_of_two_concurrent_changes_with_merge_on_conflict() {
+    assert_eq!(two_concurrent_prefs(true).await, (true, true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_demo_without_merge_on_conflict_keeps_the_last_writer_only() {
+    let (a, b) = two_concurrent_prefs(false).await;
+    assert!(
+        a != b,
+        "exactly one of the two changes survives: a {a}, b {b}"
+    );
 }
