@@ -9,6 +9,12 @@
 //! and the cost of listing an owner with 100 sessions (round trips counted by the server's
 //! `INFO commandstats`).
 //!
+//! Then concurrent requests (issue #16): load + optimistic save against load + plain save
+//! in one store at 1, 16 and 64 tasks (each task its own session, so no conflicts: the cost
+//! of the comparison alone), and `Store::update` on one hot session under 32-way contention
+//! (updates per second, attempts per update from the server's command counts), beside plain
+//! load + save pairs on one session, which lose updates (counted).
+//!
 //! The two contenders alternate in rounds (raw, store, raw, store, ...) so that the noise of
 //! a shared machine hits both; each figure is the median over rounds. CPU time is the
 //! client process's (all threads, from `/proc/self/task/*/schedstat`) over a round divided
@@ -429,6 +435,150 @@ async fn owner_index(manager: &ConnectionManager, smoke: bool) {
     );
 }
 
+async fn optimistic(manager: &ConnectionManager, smoke: bool) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let backend = RedisBackend::from_connection_manager(manager.clone(), Duration::from_secs(1));
+    let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate().unwrap()).unwrap();
+    let store: Store<WebSession, RedisBackend> = Store::builder(backend)
+        .keyring(keyring)
+        .prefix("optimistic:")
+        .build()
+        .unwrap();
+    let levels: &[usize] = if smoke { &[1] } else { &[1, 16, 64] };
+    let rounds = if smoke { 1 } else { ROUNDS };
+    println!(
+        "\n| tasks | save: contender | pairs/s | p50 µs | p99 µs | client CPU µs/pair |\n|---:|---|---:|---:|---:|---:|"
+    );
+    let mut ratios = Vec::new();
+    for &tasks in levels {
+        let ids: Arc<Vec<SessionId>> =
+            Arc::new((0..tasks).map(|_| SessionId::generate().unwrap()).collect());
+        for id in ids.iter() {
+            store
+                .create(id, &mut Session::new(session()))
+                .await
+                .unwrap();
+        }
+        let pair = |optimistic: bool| {
+            let (store, ids) = (store.clone(), Arc::clone(&ids));
+            Arc::new(move |t: usize| {
+                let (store, ids) = (store.clone(), Arc::clone(&ids));
+                async move {
+                    let mut s = store.load(&ids[t]).await.unwrap().unwrap();
+                    s.data.user_id += 1;
+                    if optimistic {
+                        store.save_if_unchanged(&ids[t], &mut s).await.unwrap();
+                    } else {
+                        store.save(&ids[t], &mut s).await.unwrap();
+                    }
+                }
+            })
+        };
+        let (plain, optimistic) = (pair(false), pair(true));
+        let (mut plain_rounds, mut optimistic_rounds) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            plain_rounds.push(run_round(tasks, Arc::clone(&plain)).await);
+            optimistic_rounds.push(run_round(tasks, Arc::clone(&optimistic)).await);
+        }
+        let (p, o) = (summarize(&plain_rounds), summarize(&optimistic_rounds));
+        for (name, s) in [("load + plain save", p), ("load + optimistic save", o)] {
+            println!(
+                "| {tasks} | {name} | {:.0} | {} | {} | {:.1} |",
+                s.ops_per_s, s.p50_us, s.p99_us, s.cpu_per_pair_us
+            );
+        }
+        ratios.push((
+            tasks,
+            o.ops_per_s / p.ops_per_s,
+            o.cpu_per_pair_us - p.cpu_per_pair_us,
+        ));
+    }
+    println!(
+        "\n| tasks | optimistic / plain pairs per second | client CPU added per pair |\n|---:|---:|---:|"
+    );
+    for (tasks, ratio, cpu) in ratios {
+        println!("| {tasks} | {:.1} % | {cpu:.1} µs |", ratio * 100.0);
+    }
+
+    // One hot session, 32 tasks: `update` against plain load + save pairs.
+    let tasks = if smoke { 4 } else { 32 };
+    let hot = Arc::new(SessionId::generate().unwrap());
+    let mut initial = session();
+    initial.user_id = 0;
+    store
+        .create(&hot, &mut Session::new(initial))
+        .await
+        .unwrap();
+    let conflicts = Arc::new(AtomicU64::new(0));
+    let update = {
+        let (store, hot, conflicts) = (store.clone(), Arc::clone(&hot), Arc::clone(&conflicts));
+        Arc::new(move |_: usize| {
+            let (store, hot, conflicts) = (store.clone(), Arc::clone(&hot), Arc::clone(&conflicts));
+            async move {
+                match store.update(&hot, |s| s.user_id += 1).await {
+                    Ok(Some(_)) => {}
+                    Err(sealed_session::Error::Conflict) => {
+                        conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    other => panic!("update failed: {other:?}"),
+                }
+            }
+        })
+    };
+    let plain = {
+        let (store, hot) = (store.clone(), Arc::clone(&hot));
+        Arc::new(move |_: usize| {
+            let (store, hot) = (store.clone(), Arc::clone(&hot));
+            async move {
+                let mut s = store.load(&hot).await.unwrap().unwrap();
+                s.data.user_id += 1;
+                store.save(&hot, &mut s).await.unwrap();
+            }
+        })
+    };
+    println!(
+        "\n| {tasks} tasks, one session | calls/s | p50 µs | p99 µs | client CPU µs/call | attempts per call | increments kept |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    let counter = |store: Store<WebSession, RedisBackend>, hot: Arc<SessionId>| async move {
+        store.load(&hot).await.unwrap().unwrap().data.user_id
+    };
+    let names = ["evalsha", "eval"];
+    let (mut update_rounds, mut plain_rounds) = (Vec::new(), Vec::new());
+    let (mut update_kept, mut update_calls, mut attempts) = (0u64, 0u64, 0u64);
+    let (mut plain_kept, mut plain_calls) = (0u64, 0u64);
+    for _ in 0..rounds {
+        let start = counter(store.clone(), Arc::clone(&hot)).await;
+        let before = command_calls(manager, &names).await;
+        let round = run_round(tasks, Arc::clone(&update)).await;
+        let after = command_calls(manager, &names).await;
+        update_kept += counter(store.clone(), Arc::clone(&hot)).await - start;
+        update_calls += round.pairs;
+        attempts += (after[0] - before[0]) + (after[1] - before[1]);
+        update_rounds.push(round);
+        let start = counter(store.clone(), Arc::clone(&hot)).await;
+        let round = run_round(tasks, Arc::clone(&plain)).await;
+        plain_kept += counter(store.clone(), Arc::clone(&hot)).await - start;
+        plain_calls += round.pairs;
+        plain_rounds.push(round);
+    }
+    let given_up = conflicts.load(Ordering::Relaxed);
+    let (u, p) = (summarize(&update_rounds), summarize(&plain_rounds));
+    println!(
+        "| update (optimistic, retried) | {:.0} | {} | {} | {:.1} | {:.2} | {update_kept} of {} ({given_up} gave up after {} attempts) |",
+        u.ops_per_s,
+        u.p50_us,
+        u.p99_us,
+        u.cpu_per_pair_us,
+        attempts as f64 / update_calls as f64,
+        update_calls - given_up,
+        sealed_session::Retries::default().attempts(),
+    );
+    println!(
+        "| load + plain save | {:.0} | {} | {} | {:.1} | 1.00 | {plain_kept} of {plain_calls} |",
+        p.ops_per_s, p.p50_us, p.p99_us, p.cpu_per_pair_us
+    );
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run a short smoke.
     let smoke = !std::env::args().any(|a| a == "--bench");
@@ -527,6 +677,7 @@ fn main() {
             layers(&manager, &store).await;
         }
         owner_index(&manager, smoke).await;
+        optimistic(&manager, smoke).await;
         println!("\n| tasks | store / raw pairs per second | added client CPU per pair |\n|---:|---:|---:|");
         for (tasks, ratio, cpu) in ratios {
             println!("| {tasks} | {:.1} % | {cpu:.1} µs |", ratio * 100.0);

@@ -41,6 +41,38 @@
 //! `Session::clear()`) before being saved again. A forged entry gains nothing: the expiry it
 //! names is capped at `now + lifetime`, what a new session gets anyway.
 //!
+//! # Concurrent requests
+//!
+//! actix-session hands the store the whole state of a request when it ends (`update`), so
+//! two concurrent requests of one browser both write back what they loaded, and by default
+//! the later `update` replaces the whole state: the earlier request's changes are lost.
+//! `SessionStore::update` cannot report a conflict to the handler.
+//!
+//! [`ActixSessionStore::merge_on_conflict`] resolves it entry by entry. Each loaded state
+//! then carries one more reserved entry, [`LOADED_ENTRY`] (a JSON string: which envelope the
+//! state came from, and a digest of each entry's key and value), never stored. An `update`
+//! is optimistic. If another request saved the session since this one loaded it, the
+//! adapter loads what that request saved and applies this request's own changes to it:
+//! every entry whose value differs from the one loaded (or which is new) is written, every
+//! loaded entry that is gone is removed, the rest stays as the other request left it. Then it
+//! writes again, with the store's retries and back-off
+//! ([`StoreBuilder::update_retries`](crate::StoreBuilder::update_retries)).
+//!
+//! What it resolves: requests that change different entries all keep their changes. What
+//! it cannot resolve:
+//! - Two requests that change the same entry: the later `update` wins, as in a database
+//!   without locks. Use [`Store::update`](crate::Store::update) for read-modify-write of
+//!   one entry.
+//! - Values derived from other entries are not recomputed.
+//! - A state the handler emptied (`Session::purge`, `Session::clear`, which remove the
+//!   reserved entries too) or whose reserved entry it changed: the plain `update`, last
+//!   writer wins.
+//! - Retries that all lose: `update` fails with an error after the last attempt.
+//! - A log-out between the load and the `update` still wins: nothing is written.
+//!
+//! The cost with the option on: one SHA-256 digest per entry at each load and save; an
+//! `update` that loses the race costs a load and a write per attempt.
+//!
 //! ```no_run
 //! # fn f() -> Result<(), sealed_session::Error> {
 //! use sealed_session::integrations::actix_session::ActixSessionStore;

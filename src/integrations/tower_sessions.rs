@@ -45,6 +45,45 @@
 //! `CachingSessionStore` in front, a save this adapter declined can still be served from
 //! the cache on that node.
 //!
+//! # Concurrent requests
+//!
+//! tower-sessions loads a record when a request first touches its session and saves the
+//! whole record when the request ends (with `Expiry::OnInactivity`, after every request,
+//! even one that changed nothing). Two concurrent requests of one browser therefore both
+//! save what they loaded, and by default the later save replaces the whole record: the
+//! earlier request's changes are lost. tower-sessions' `SessionStore::save` has no way to
+//! report a conflict to the handler, so the adapter cannot simply refuse.
+//!
+//! [`TowerSessionStore::merge_on_conflict`] resolves it entry by entry. Each loaded record
+//! then carries one reserved entry, [`LOADED_ENTRY`] (a string: which envelope the record
+//! came from, and a digest of each entry's key and value). The adapter takes it out before
+//! every write, so it is never stored; handlers should leave it alone. A save is optimistic.
+//! If another request saved the session since this one loaded it, the adapter loads what
+//! that request saved and applies this request's own changes to it: every entry whose value
+//! differs from the one loaded (or which is new) is written, every loaded entry that is gone
+//! is removed, everything else stays as the other request left it. Then it saves again,
+//! with the store's retries and back-off
+//! ([`StoreBuilder::update_retries`](crate::StoreBuilder::update_retries)).
+//!
+//! What it resolves: requests that change different entries (a cart and a preference, a
+//! flash message and a counter of another page) all keep their changes, and a request that
+//! changed nothing no longer writes back stale data. What it cannot resolve:
+//! - Two requests that change the same entry: the later save wins, as in a database
+//!   without locks. Keep independent facts in independent entries, or use
+//!   [`Store::update`](crate::Store::update) from the handler for read-modify-write of one
+//!   entry (a counter).
+//! - Values derived from other entries: a request that read `a` and wrote `b` from it
+//!   writes that `b`, even if another request changed `a` meanwhile.
+//! - A session the handler cleared (`Session::clear`, which removes the reserved entry
+//!   too), or whose reserved entry it changed: the save is the plain one, last writer wins.
+//! - Retries that all lose (heavy contention on one session): `save` fails with an error
+//!   after the last attempt, and tower-sessions reports it as a store error.
+//! - A log-out between the load and the save still wins: nothing is written.
+//!
+//! The cost with the option on: each load computes one SHA-256 digest per entry (of its
+//! JSON text) and each save one more, and a save that loses the race costs a load and a save
+//! per attempt. A save that wins is one round trip, as without the option.
+//!
 //! ```no_run
 //! # async fn f() -> Result<(), sealed_session::Error> {
 //! use sealed_session::integrations::tower_sessions::TowerSessionStore;

@@ -113,7 +113,9 @@ fn debug_of_a_store_shows_configuration_only() {
         "Store { sealer: KeyringSealer { keyring: Keyring { primary: 1, keys: [1 primary aes-256-gcm] }, salt: Os }, \
          prefix: \"sess:\", storage_keys: Hashed, codec: bincode, reads: [bincode], \
          idle_ttl: Fixed(86400s), absolute_lifetime: Some(604800), touch: true, \
-         max_envelope_len: 65536, scan_count: 100, lazy_reseal: true, owners: None, .. }"
+         max_envelope_len: 65536, scan_count: 100, lazy_reseal: true, owners: None, \
+         optimistic_saves: false, update_retries: Retries { attempts: 10, first_delay: 1ms, \
+         max_delay: 50ms }, .. }"
     );
 }
 
@@ -124,7 +126,8 @@ fn debug_of_a_builder_shows_its_state_and_settings_only() {
         "StoreBuilder { sealer: WantsSealer, prefix: \"sess:\", storage_keys: Hashed, \
          codec: bincode, reads: [bincode], idle_ttl: Fixed(86400s), absolute_lifetime: \
          Some(604800), touch: true, max_envelope_len: 65536, scan_count: 100, \
-         lazy_reseal: true, owners: None, .. }"
+         lazy_reseal: true, owners: None, optimistic_saves: false, update_retries: Retries { \
+         attempts: 10, first_delay: 1ms, max_delay: 50ms }, .. }"
     );
     let owned = format!(
         "{:?}",
