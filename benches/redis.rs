@@ -520,7 +520,7 @@ async fn optimistic(manager: &ConnectionManager, smoke: bool) {
                     Err(sealed_session::Error::Conflict) => {
                         conflicts.fetch_add(1, Ordering::Relaxed);
                     }
-                    other => panic!("update failed: {other:?}"),
+                    other => panic!("update failed: {:?}", other.map(|_| ())),
                 }
             }
         })

@@ -18,7 +18,7 @@ mod index;
 #[cfg(feature = "memory")]
 mod memory;
 
-pub use self::conditional::{Expect, SetIf};
+pub use self::conditional::{Conditional, Expect};
 pub use self::index::{IndexEntry, is_index_id};
 
 #[cfg(feature = "memory")]
@@ -291,47 +291,82 @@ pub trait Backend: Send + Sync + 'static {
     /// Replaces the value under `key` with `value`, expiring after `ttl` as
     /// [`Backend::set`] does, only if the stored value holds `expect` (an optimistic save:
     /// the session is still the one that was loaded). A missing key and a different value
-    /// are told apart ([`SetIf::Missing`], [`SetIf::Changed`]); in both cases nothing is
+    /// are told apart ([`Conditional::Missing`], [`Conditional::Changed`]); in both cases nothing is
     /// written, and something other than a byte string under the key is
-    /// [`SetIf::Changed`], never overwritten.
+    /// [`Conditional::Changed`], never overwritten.
     ///
     /// The comparison and the write must be one atomic step with respect to every other
     /// write (Redis: a script; the memory backend: under its lock). The default is correct
-    /// but not one step: it reads the value, compares, replaces it with
+    /// on the value but not one step: it reads the value, compares, replaces it with
     /// [`Backend::compare_and_swap`] (atomic on the whole value, so nothing written in
-    /// between is lost) and then sets the TTL with [`Backend::expire`]; a backend
-    /// overrides it to save the round trips.
+    /// between is lost) and then sets the TTL with [`Backend::expire`]. Until then the new
+    /// value has the old one's expiry; if that `expire` fails, the write stands with it
+    /// (and with `ttl` `None` the old expiry is kept, where `set` would clear it). A
+    /// backend overrides it to save the round trips and to write the TTL with the value.
     fn set_if(
         &self,
         key: &str,
         value: &[u8],
         ttl: Option<Duration>,
         expect: Expect<'_>,
-    ) -> impl Future<Output = Result<SetIf, BackendError>> + Send {
+    ) -> impl Future<Output = Result<Conditional, BackendError>> + Send {
         async move {
             let stored = match self
                 .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
                 .await?
             {
-                Fetched::Missing => return Ok(SetIf::Missing),
+                Fetched::Missing => return Ok(Conditional::Missing),
                 Fetched::Value(stored) if expect.matches(&stored) => stored,
                 Fetched::Value(_) | Fetched::TooLarge { .. } | Fetched::NotBytes => {
-                    return Ok(SetIf::Changed);
+                    return Ok(Conditional::Changed);
                 }
             };
             if !self.compare_and_swap(key, &stored, value).await? {
                 // Removed or replaced since the read: which one decides the outcome.
                 return Ok(match self.get(key, 0).await? {
-                    Fetched::Missing => SetIf::Missing,
-                    _ => SetIf::Changed,
+                    Fetched::Missing => Conditional::Missing,
+                    _ => Conditional::Changed,
                 });
             }
-            // compare_and_swap kept the old value's expiry; a store without a TTL stored
-            // that one without one too.
+            // compare_and_swap kept the old value's expiry. The value is written whatever
+            // happens to the TTL, and the caller must know that: a failed `expire` leaves
+            // the old expiry, which never outlives the session's absolute expiry either.
             if let Some(ttl) = ttl {
-                self.expire(key, ttl).await?;
+                let _ = self.expire(key, ttl).await;
             }
-            Ok(SetIf::Written)
+            Ok(Conditional::Done)
+        }
+    }
+
+    /// Removes `key` only if the stored value holds `expect`, as [`Backend::set_if`]
+    /// compares it: how [`Store::cycle_id`](crate::Store::cycle_id) leaves the old id on
+    /// a store with optimistic saves, so a save that raced it is not dropped. Atomic with
+    /// respect to every other write. The default reads the value, compares, and removes it
+    /// with [`Backend::compare_and_delete`] (atomic on the whole value; it refuses by
+    /// default, so a backend implements that or overrides this).
+    fn delete_if(
+        &self,
+        key: &str,
+        expect: Expect<'_>,
+    ) -> impl Future<Output = Result<Conditional, BackendError>> + Send {
+        async move {
+            let stored = match self
+                .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
+                .await?
+            {
+                Fetched::Missing => return Ok(Conditional::Missing),
+                Fetched::Value(stored) if expect.matches(&stored) => stored,
+                Fetched::Value(_) | Fetched::TooLarge { .. } | Fetched::NotBytes => {
+                    return Ok(Conditional::Changed);
+                }
+            };
+            if self.compare_and_delete(key, &stored).await? {
+                return Ok(Conditional::Done);
+            }
+            Ok(match self.get(key, 0).await? {
+                Fetched::Missing => Conditional::Missing,
+                _ => Conditional::Changed,
+            })
         }
     }
 
@@ -550,8 +585,16 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         value: &[u8],
         ttl: Option<Duration>,
         expect: Expect<'_>,
-    ) -> impl Future<Output = Result<SetIf, BackendError>> + Send {
+    ) -> impl Future<Output = Result<Conditional, BackendError>> + Send {
         (**self).set_if(key, value, ttl, expect)
+    }
+
+    fn delete_if(
+        &self,
+        key: &str,
+        expect: Expect<'_>,
+    ) -> impl Future<Output = Result<Conditional, BackendError>> + Send {
+        (**self).delete_if(key, expect)
     }
 
     fn get_many(

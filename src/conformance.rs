@@ -116,6 +116,7 @@ macro_rules! store_conformance {
             plain_saves_cost_what_they_did_and_optimistic_ones_one_write,
             a_session_resealed_at_its_load_saves_optimistically,
             an_optimistic_save_keeps_the_absolute_expiry_and_renews_the_ttl,
+            cycle_id_on_an_optimistic_store_never_drops_a_concurrent_save,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

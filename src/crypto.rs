@@ -25,6 +25,8 @@ mod material;
 
 pub use handle::KeyringHandle;
 pub use index::IndexKeys;
+#[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
+pub(crate) use index::hmac_sha256;
 pub use keyring::{KeyInfo, KeyState, Keyring, KeyringBuilder};
 pub use material::{Argon2Params, KeyMaterial};
 

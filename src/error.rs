@@ -58,10 +58,12 @@ pub enum Error {
     /// The session's absolute lifetime is over, so it cannot be saved or touched.
     SessionExpired,
     /// An optimistic save ([`Store::save_if_unchanged`](crate::Store::save_if_unchanged),
-    /// or any save of a store with
+    /// or [`Store::save`](crate::Store::save) and [`Store::cycle_id`](crate::Store::cycle_id)
+    /// on a store with
     /// [`StoreBuilder::optimistic_saves`](crate::StoreBuilder::optimistic_saves)) found
     /// that the stored session is no longer the one that was loaded: another request saved
-    /// it meanwhile (or something else now sits under its key). Nothing was written.
+    /// it meanwhile, a key rotation re-sealed it, or something else now sits under its key.
+    /// Nothing was written.
     /// Sending the same save again would fail the same way: load the session again and
     /// re-apply the change, as [`Store::update`](crate::Store::update) does.
     Conflict,

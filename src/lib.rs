@@ -40,7 +40,7 @@ mod store;
 #[cfg(feature = "memory")]
 pub use backend::MemoryBackend;
 pub use backend::{
-    Backend, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetIf, SetMode, Swap,
+    Backend, Conditional, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode, Swap,
 };
 #[cfg(feature = "redis")]
 pub use backend::{RedisBackend, RedisBackendBuilder};

@@ -163,7 +163,8 @@ impl fmt::Debug for Opened {
 ///
 /// Most sealers of an application's own wrap the built-in one, to add a side effect or a
 /// policy. This one counts the values it opened; it keeps the built-in sealer's sizes, so the
-/// store still checks lengths before sealing:
+/// store still checks lengths before sealing, and its identities, so a loaded session
+/// remembers the 32-byte salt of its envelope rather than a copy of the whole envelope:
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,6 +193,10 @@ impl fmt::Debug for Opened {
 ///
 ///     fn overhead(&self) -> Option<usize> {
 ///         self.inner.overhead()
+///     }
+///
+///     fn identity(&self, value: &[u8]) -> Option<std::ops::Range<usize>> {
+///         self.inner.identity(value)
 ///     }
 /// }
 ///
@@ -248,9 +253,11 @@ pub trait Sealer: fmt::Debug + Send + Sync + 'static {
 
     /// The bytes of a sealed `value` that no other value this sealer seals shares (random
     /// per value): an optimistic save compares only them to tell whether the stored value
-    /// is still the one a session was loaded from. Default `None`: the whole value is
-    /// compared, which is always correct but keeps a copy of every loaded value. Must be a
-    /// non-empty range inside `value`.
+    /// is still the one a session was loaded from, and any stored value with those bytes
+    /// there counts as that one. Default `None`: the value is compared from its start,
+    /// which is correct (a stored value that merely extends it would count as unchanged)
+    /// but keeps a copy of every value loaded or written. Must be a non-empty range inside
+    /// `value`.
     fn identity(&self, value: &[u8]) -> Option<std::ops::Range<usize>> {
         let _ = value;
         None

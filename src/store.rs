@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::backend::{Backend, Fetched, SetIf, SetMode};
+use crate::backend::{Backend, Conditional, Fetched, SetMode};
 #[cfg(feature = "bincode")]
 use crate::codec::Bincode;
 use crate::codec::CodecId;
@@ -31,8 +31,10 @@ mod session;
 mod settings;
 
 pub use self::builder::{StoreBuilder, WantsSealer, WithKeyring, WithSealer};
+pub(crate) use self::optimistic::Origin;
 pub use self::optimistic::Retries;
-pub(crate) use self::optimistic::{Origin, backoff};
+#[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
+pub(crate) use self::optimistic::backoff;
 pub use self::owners::{CapPolicy, OwnedSession, Owners, Revoked, STALE_GRACE};
 pub use self::record::MAX_LABEL_LEN;
 use self::record::Record;
@@ -274,6 +276,12 @@ where
     /// new id first; the entry of the old id is pruned by a read of the index once it is
     /// older than [`STALE_GRACE`]. (A timeout is ambiguous: the old entry may in fact be gone, and then
     /// the user must log in again; if the clean-up fails too, the unused new entry expires.)
+    ///
+    /// On a store with [`StoreBuilder::optimistic_saves`], the old entry is removed only if
+    /// it is still the envelope the session was loaded from; if another request saved it
+    /// meanwhile, the new entry is removed again and the result is [`Error::Conflict`]
+    /// (load again and repeat the log-in step). Otherwise another request's save since the
+    /// load is dropped with the old entry.
     pub async fn cycle_id(
         &self,
         old: &SessionId,
@@ -301,13 +309,34 @@ where
             Ok(false) => return restore(session, Error::AlreadyExists),
             Err(e) => return restore(session, e),
         }
-        let removed = self.inner.backend.delete(&self.storage_key(old)).await;
-        if !matches!(removed, Ok(true)) {
+        // On a store with optimistic saves the old entry goes only if it is still the one
+        // the session was loaded from: a save that raced the move must not be dropped.
+        let old_key = self.storage_key(old);
+        let removed = match (&original_origin, self.inner.settings.optimistic) {
+            (Some(origin), true) => self
+                .inner
+                .backend
+                .delete_if(&old_key, origin.expect())
+                .await
+                .map(|outcome| match outcome {
+                    Conditional::Done => Ok(()),
+                    Conditional::Missing => Err(Error::SessionGone),
+                    Conditional::Changed => Err(Error::Conflict),
+                }),
+            _ => self.inner.backend.delete(&old_key).await.map(|existed| {
+                if existed {
+                    Ok(())
+                } else {
+                    Err(Error::SessionGone)
+                }
+            }),
+        };
+        if !matches!(removed, Ok(Ok(()))) {
             let _ = self.inner.backend.delete(&new_key).await;
         }
         match removed {
-            Ok(true) => Ok(new),
-            Ok(false) => restore(session, Error::SessionGone),
+            Ok(Ok(())) => Ok(new),
+            Ok(Err(e)) => restore(session, e),
             Err(e) => restore(session, e.into()),
         }
     }
@@ -634,9 +663,9 @@ where
                     .set_if(key, value, ttl, origin.expect())
                     .await?
                 {
-                    SetIf::Written => true,
-                    SetIf::Missing => false,
-                    SetIf::Changed => return Err(Error::Conflict),
+                    Conditional::Done => true,
+                    Conditional::Missing => false,
+                    Conditional::Changed => return Err(Error::Conflict),
                 }
             }
         };

@@ -15,12 +15,15 @@ pub struct Expect<'a> {
 }
 
 impl Expect<'_> {
-    /// Whether `stored` holds the expected bytes at the expected offset.
+    /// Whether `stored` holds the expected bytes at the expected offset. Empty bytes match
+    /// nothing.
     pub fn matches(&self, stored: &[u8]) -> bool {
-        self.at
-            .checked_add(self.bytes.len())
-            .and_then(|end| stored.get(self.at..end))
-            .is_some_and(|found| found == self.bytes)
+        !self.bytes.is_empty()
+            && self
+                .at
+                .checked_add(self.bytes.len())
+                .and_then(|end| stored.get(self.at..end))
+                .is_some_and(|found| found == self.bytes)
     }
 }
 
@@ -33,12 +36,13 @@ impl fmt::Debug for Expect<'_> {
     }
 }
 
-/// The outcome of [`Backend::set_if`](super::Backend::set_if).
+/// The outcome of [`Backend::set_if`](super::Backend::set_if) and
+/// [`Backend::delete_if`](super::Backend::delete_if).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SetIf {
-    /// The stored value held the expected bytes and was replaced.
-    Written,
-    /// No live value under the key; nothing was written.
+pub enum Conditional {
+    /// The stored value held the expected bytes and was replaced (or removed).
+    Done,
+    /// No live value under the key; nothing was done.
     Missing,
     /// Something else is stored under the key (another value, or something that is not a
     /// byte string at all); it was left alone.

@@ -4,7 +4,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::{Backend, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetIf, SetMode};
+use super::{Backend, Conditional, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{BackendError, BackendErrorKind};
 
@@ -263,7 +263,7 @@ impl Backend for MemoryBackend {
         value: &[u8],
         ttl: Option<Duration>,
         expect: Expect<'_>,
-    ) -> Result<SetIf, BackendError> {
+    ) -> Result<Conditional, BackendError> {
         if ttl.is_some_and(|t| t.is_zero()) {
             return Err(BackendError::from_kind(BackendErrorKind::Other)
                 .with_detail("a TTL of zero is not a valid expiry"));
@@ -273,16 +273,33 @@ impl Backend for MemoryBackend {
         // One lock around the comparison and the write.
         let mut state = self.lock();
         let Some(entry) = state.map.get_mut(key).filter(|e| e.live(now)) else {
-            return Ok(SetIf::Missing);
+            return Ok(Conditional::Missing);
         };
         if !entry.value.bytes().is_some_and(|v| expect.matches(v)) {
-            return Ok(SetIf::Changed);
+            return Ok(Conditional::Changed);
         }
         *entry = Entry {
             value: Value::Bytes(value.to_vec()),
             expires_at,
         };
-        Ok(SetIf::Written)
+        state.writes_until_sweep = state.writes_until_sweep.saturating_sub(1);
+        if state.writes_until_sweep == 0 {
+            state.sweep(now);
+        }
+        Ok(Conditional::Done)
+    }
+
+    async fn delete_if(&self, key: &str, expect: Expect<'_>) -> Result<Conditional, BackendError> {
+        let now = self.clock.now_millis();
+        let mut state = self.lock();
+        let Some(entry) = state.map.get(key).filter(|e| e.live(now)) else {
+            return Ok(Conditional::Missing);
+        };
+        if !entry.value.bytes().is_some_and(|v| expect.matches(v)) {
+            return Ok(Conditional::Changed);
+        }
+        state.map.remove(key);
+        Ok(Conditional::Done)
     }
 
     async fn index_add(

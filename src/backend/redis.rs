@@ -63,7 +63,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline};
 
 use crate::backend::{
-    Backend, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetIf, SetMode, Swap,
+    Backend, Conditional, Expect, Fetched, IndexEntry, ScanCursor, ScanPage, SetMode, Swap,
 };
 use crate::error::BackendError;
 
@@ -209,8 +209,12 @@ impl Backend for RedisBackend {
         value: &[u8],
         ttl: Option<Duration>,
         expect: Expect<'_>,
-    ) -> Result<SetIf, BackendError> {
+    ) -> Result<Conditional, BackendError> {
         self.set_if_unchanged(key, value, ttl, expect).await
+    }
+
+    async fn delete_if(&self, key: &str, expect: Expect<'_>) -> Result<Conditional, BackendError> {
+        self.delete_if_unchanged(key, expect).await
     }
 
     async fn compare_and_swap_many(&self, swaps: &[Swap<'_>]) -> Result<Vec<bool>, BackendError> {

@@ -121,9 +121,14 @@ impl Backend for Recorder {
         _: &[u8],
         _: Option<Duration>,
         _: Expect<'_>,
-    ) -> Result<SetIf, BackendError> {
+    ) -> Result<Conditional, BackendError> {
         self.record("set_if");
-        Ok(SetIf::Missing)
+        Ok(Conditional::Missing)
+    }
+
+    async fn delete_if(&self, _: &str, _: Expect<'_>) -> Result<Conditional, BackendError> {
+        self.record("delete_if");
+        Ok(Conditional::Missing)
     }
 }
 
@@ -196,6 +201,8 @@ fn a_shared_backend_forwards_each_method_to_the_same_method() {
     let expect = Expect { at: 0, bytes: b"x" };
     ready(shared.set_if("a", b"y", None, expect)).unwrap();
     check("set_if", inner.drain_calls());
+    ready(shared.delete_if("a", expect)).unwrap();
+    check("delete_if", inner.drain_calls());
 
     // Every method of the trait was exercised above: the list is read from the source, so a
     // method added to the trait fails this test until the forwarding and the check exist.

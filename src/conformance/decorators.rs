@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sealed_session::{Backend, Expect, SetIf, SetMode, Swap};
+use sealed_session::{Backend, Conditional, Expect, SetMode, Swap};
 
 /// A backend that counts the scan pages asked of it, around a real one.
 pub(super) struct CountingScans<B> {
@@ -138,7 +138,7 @@ impl<B: Backend> Backend for Interfering<B> {
         value: &[u8],
         ttl: Option<Duration>,
         expect: Expect<'_>,
-    ) -> Result<SetIf, sealed_session::BackendError> {
+    ) -> Result<Conditional, sealed_session::BackendError> {
         self.interfere(key).await?;
         self.inner.set_if(key, value, ttl, expect).await
     }
@@ -258,9 +258,17 @@ impl<B: Backend> Backend for Tally<B> {
         value: &[u8],
         ttl: Option<Duration>,
         expect: Expect<'_>,
-    ) -> Result<SetIf, sealed_session::BackendError> {
+    ) -> Result<Conditional, sealed_session::BackendError> {
         self.record("set_if");
         self.inner.set_if(key, value, ttl, expect).await
+    }
+    async fn delete_if(
+        &self,
+        key: &str,
+        expect: Expect<'_>,
+    ) -> Result<Conditional, sealed_session::BackendError> {
+        self.record("delete_if");
+        self.inner.delete_if(key, expect).await
     }
     async fn scan(
         &self,
@@ -406,7 +414,7 @@ impl<B: Backend> Backend for Rival<B> {
         value: &[u8],
         ttl: Option<Duration>,
         expect: Expect<'_>,
-    ) -> Result<SetIf, sealed_session::BackendError> {
+    ) -> Result<Conditional, sealed_session::BackendError> {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(rival) = self.values.get(n % self.values.len().max(1)) {
             self.inner.set(key, rival, None, SetMode::Upsert).await?;

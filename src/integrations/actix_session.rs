@@ -49,8 +49,10 @@
 //! `SessionStore::update` cannot report a conflict to the handler.
 //!
 //! [`ActixSessionStore::merge_on_conflict`] resolves it entry by entry. Each loaded state
-//! then carries one more reserved entry, [`LOADED_ENTRY`] (a JSON string: which envelope the
-//! state came from, and a digest of each entry's key and value), never stored. An `update`
+//! then carries one more reserved entry, [`LOADED_ENTRY`]: a JSON string naming the
+//! envelope the state came from, with a keyed digest (HMAC under a key drawn when the
+//! adapter is built) of each entry's key and value, authenticated as a whole. Handlers see
+//! it among `Session::entries()` and should leave it alone; it is never stored. An `update`
 //! is optimistic. If another request saved the session since this one loaded it, the
 //! adapter loads what that request saved and applies this request's own changes to it:
 //! every entry whose value differs from the one loaded (or which is new) is written, every
@@ -58,20 +60,25 @@
 //! writes again, with the store's retries and back-off
 //! ([`StoreBuilder::update_retries`](crate::StoreBuilder::update_retries)).
 //!
-//! What it resolves: requests that change different entries all keep their changes. What
-//! it cannot resolve:
+//! What it resolves: requests that change different entries all keep their changes, and a
+//! request that changed nothing and lost the race writes nothing. What it cannot resolve:
 //! - Two requests that change the same entry: the later `update` wins, as in a database
-//!   without locks. Use [`Store::update`](crate::Store::update) for read-modify-write of
-//!   one entry.
+//!   without locks (a request that sets an entry back to the value it loaded has not
+//!   changed it). For a read-modify-write of one entry, use
+//!   [`Store::update_stored`](crate::Store::update_stored) with the session's storage id
+//!   ([`STORAGE_ID_ENTRY`], with an owner field).
 //! - Values derived from other entries are not recomputed.
 //! - A state the handler emptied (`Session::purge`, `Session::clear`, which remove the
 //!   reserved entries too) or whose reserved entry it changed: the plain `update`, last
 //!   writer wins.
-//! - Retries that all lose: `update` fails with an error after the last attempt.
+//! - Retries that all lose: `update` fails with an error after the last attempt, which
+//!   actix-web answers with a 500.
 //! - A log-out between the load and the `update` still wins: nothing is written.
 //!
-//! The cost with the option on: one SHA-256 digest per entry at each load and save; an
-//! `update` that loses the race costs a load and a write per attempt.
+//! The cost with the option on: two HMAC digests per entry at each load and each `update`;
+//! an `update` that loses the race costs a load and a write per attempt. A store built with
+//! [`StoreBuilder::optimistic_saves`](crate::StoreBuilder::optimistic_saves) changes
+//! nothing here: that setting is for [`Store::save`](crate::Store::save).
 //!
 //! ```no_run
 //! # fn f() -> Result<(), sealed_session::Error> {
@@ -99,7 +106,7 @@ use crate::store::{
 };
 
 pub use super::merge::LOADED_ENTRY;
-use super::merge::Loaded;
+use super::merge::{Loaded, Merger};
 use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
 
@@ -153,8 +160,8 @@ pub struct ActixSessionStore<B> {
     store: Store<SessionState, B>,
     loaded: Arc<Remembered<Remember>>,
     fields: OwnerFields,
-    /// Whether updates are optimistic and re-apply the request's changes on a conflict.
-    merge: bool,
+    /// With `merge_on_conflict`: updates are optimistic and re-apply the request's changes.
+    merge: Option<Arc<Merger>>,
 }
 
 impl<B> Clone for ActixSessionStore<B> {
@@ -163,7 +170,7 @@ impl<B> Clone for ActixSessionStore<B> {
             store: self.store.clone(),
             loaded: Arc::clone(&self.loaded),
             fields: self.fields.clone(),
-            merge: self.merge,
+            merge: self.merge.clone(),
         }
     }
 }
@@ -182,7 +189,7 @@ impl<B: Backend> ActixSessionStore<B> {
             store,
             loaded: Arc::default(),
             fields: OwnerFields::default(),
-            merge: false,
+            merge: None,
         })
     }
 
@@ -194,7 +201,7 @@ impl<B: Backend> ActixSessionStore<B> {
     /// default: the last update then replaces the whole state.
     #[must_use]
     pub fn merge_on_conflict(mut self) -> Self {
-        self.merge = true;
+        self.merge = Some(Arc::new(Merger::new()));
         self
     }
 
@@ -284,10 +291,10 @@ impl<B: Backend> ActixSessionStore<B> {
         id: &StorageId,
         request: &SessionState,
         mut remembered: Remember,
-        loaded: &Loaded,
+        (merger, loaded): (&Merger, &Loaded),
         ttl: &time::Duration,
     ) -> Result<bool, Error> {
-        let changes = loaded.changes(request, |v: &String| v.as_bytes().to_vec());
+        let changes = merger.changes(loaded, request, |v: &String| v.as_bytes().to_vec());
         let retries = self.store.update_retries();
         let mut origin = loaded.origin().clone();
         let mut merged: Option<SessionState> = None;
@@ -305,6 +312,9 @@ impl<B: Backend> ActixSessionStore<B> {
                 )
                 .await;
             match written {
+                // What another request saved already holds everything this one would
+                // write: nothing to re-apply.
+                Err(Error::Conflict) if changes.is_empty() => return Ok(true),
                 Err(Error::Conflict) if retry.saturating_add(1) < retries.attempts() => {}
                 other => return other,
             }
@@ -375,10 +385,8 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                 self.loaded.remember(id, remember);
                 let origin = session.origin().cloned();
                 let mut state = session.into_data();
-                if self.merge
-                    && let Some(origin) = origin
-                {
-                    let text = Loaded::describe(
+                if let (Some(merger), Some(origin)) = (&self.merge, origin) {
+                    let text = merger.describe(
                         &origin,
                         state
                             .iter()
@@ -466,10 +474,11 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
         }
         // The stored envelope's expiry is kept, whatever the state claims.
         let mut state = session_state;
-        let loaded = match state.get(LOADED_ENTRY) {
-            Some(text) if self.merge => serde_json::from_str::<String>(text)
+        let merging = match (state.get(LOADED_ENTRY), &self.merge) {
+            (Some(text), Some(merger)) => serde_json::from_str::<String>(text)
                 .ok()
-                .and_then(|text| Loaded::parse(&text)),
+                .and_then(|text| merger.parse(&text))
+                .map(|loaded| (merger, loaded)),
             _ => None,
         };
         take_expiry(&mut state);
@@ -488,9 +497,9 @@ impl<B: Backend> SessionStore for ActixSessionStore<B> {
                 Err(e) => return Err(UpdateError::Other(other(e))),
             },
         };
-        let written = match &loaded {
-            Some(loaded) => {
-                self.update_merging(&key, &id, &state, remembered, loaded, ttl)
+        let written = match &merging {
+            Some((merger, loaded)) => {
+                self.update_merging(&key, &id, &state, remembered, (merger, loaded), ttl)
                     .await
             }
             None => {
@@ -556,7 +565,7 @@ impl<B> fmt::Debug for ActixSessionStore<B> {
         } = self;
         f.debug_struct("ActixSessionStore")
             .field("store", store)
-            .field("merge_on_conflict", merge)
+            .field("merge_on_conflict", &merge.is_some())
             .field("owner_field", &fields.owner)
             .field("label_field", &fields.label)
             .finish()

@@ -6,6 +6,7 @@
 //! fact unknown).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Mutex, PoisonError};
 
 use crate::id::StorageId;
@@ -13,16 +14,16 @@ use crate::id::StorageId;
 /// Most sessions remembered (about 100 bytes each); past it the map is cleared.
 const REMEMBERED: usize = 16_384;
 
-pub(crate) struct Remembered<V>(Mutex<HashMap<StorageId, V>>);
+pub(crate) struct Remembered<V, K = StorageId>(Mutex<HashMap<K, V>>);
 
-impl<V> Default for Remembered<V> {
+impl<V, K> Default for Remembered<V, K> {
     fn default() -> Self {
         Remembered(Mutex::new(HashMap::new()))
     }
 }
 
-impl<V> Remembered<V> {
-    pub(crate) fn remember(&self, id: StorageId, value: V) {
+impl<V, K: Eq + Hash> Remembered<V, K> {
+    pub(crate) fn remember(&self, id: K, value: V) {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= REMEMBERED {
             map.clear();
@@ -32,7 +33,7 @@ impl<V> Remembered<V> {
 
     /// The value remembered for `id`, left in place (concurrent requests of one session may
     /// each need it).
-    pub(crate) fn get(&self, id: &StorageId) -> Option<V>
+    pub(crate) fn get(&self, id: &K) -> Option<V>
     where
         V: Clone,
     {
@@ -43,7 +44,7 @@ impl<V> Remembered<V> {
             .cloned()
     }
 
-    pub(crate) fn take(&self, id: &StorageId) -> Option<V> {
+    pub(crate) fn take(&self, id: &K) -> Option<V> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -48,16 +48,18 @@
 //! # Concurrent requests
 //!
 //! tower-sessions loads a record when a request first touches its session and saves the
-//! whole record when the request ends (with `Expiry::OnInactivity`, after every request,
-//! even one that changed nothing). Two concurrent requests of one browser therefore both
+//! whole record when the request ends, if the request changed it (or after every request,
+//! with `with_always_save(true)`). Two concurrent requests of one browser therefore both
 //! save what they loaded, and by default the later save replaces the whole record: the
 //! earlier request's changes are lost. tower-sessions' `SessionStore::save` has no way to
 //! report a conflict to the handler, so the adapter cannot simply refuse.
 //!
 //! [`TowerSessionStore::merge_on_conflict`] resolves it entry by entry. Each loaded record
-//! then carries one reserved entry, [`LOADED_ENTRY`] (a string: which envelope the record
-//! came from, and a digest of each entry's key and value). The adapter takes it out before
-//! every write, so it is never stored; handlers should leave it alone. A save is optimistic.
+//! then carries one reserved entry, [`LOADED_ENTRY`]: a string naming the envelope the
+//! record came from, with a keyed digest (HMAC under a key drawn when the adapter is built)
+//! of each entry's key and value, authenticated as a whole. Handlers see it (`Session::get`)
+//! and should leave it alone; the adapter takes it out before every write, so it is never
+//! stored. A save is optimistic.
 //! If another request saved the session since this one loaded it, the adapter loads what
 //! that request saved and applies this request's own changes to it: every entry whose value
 //! differs from the one loaded (or which is new) is written, every loaded entry that is gone
@@ -66,23 +68,35 @@
 //! ([`StoreBuilder::update_retries`](crate::StoreBuilder::update_retries)).
 //!
 //! What it resolves: requests that change different entries (a cart and a preference, a
-//! flash message and a counter of another page) all keep their changes, and a request that
-//! changed nothing no longer writes back stale data. What it cannot resolve:
+//! flash message and a counter of another page) all keep their changes; a request that
+//! changed nothing and lost the race writes nothing (what the other request saved already
+//! holds everything, and its expiry); a request that saves twice (a handler that calls
+//! `Session::save`, then the end of the request) merges its second save against its first.
+//! What it cannot resolve:
 //! - Two requests that change the same entry: the later save wins, as in a database
-//!   without locks. Keep independent facts in independent entries, or use
-//!   [`Store::update`](crate::Store::update) from the handler for read-modify-write of one
-//!   entry (a counter).
+//!   without locks. A request that sets an entry back to the value it loaded has not
+//!   changed it, so the other request's value stays. Keep independent facts in independent
+//!   entries, or, for a read-modify-write of one entry (a counter), use
+//!   [`Store::update_stored`](crate::Store::update_stored) with
+//!   [`TowerSessionStore::storage_id`] from the handler.
 //! - Values derived from other entries: a request that read `a` and wrote `b` from it
 //!   writes that `b`, even if another request changed `a` meanwhile.
 //! - A session the handler cleared (`Session::clear`, which removes the reserved entry
 //!   too), or whose reserved entry it changed: the save is the plain one, last writer wins.
 //! - Retries that all lose (heavy contention on one session): `save` fails with an error
-//!   after the last attempt, and tower-sessions reports it as a store error.
+//!   after the last attempt, and tower-sessions answers the request with a 500.
+//! - tower-sessions' `CachingSessionStore` in front: its cache keeps records as requests
+//!   saved them, before any merge, and hands them to later requests; do not combine the
+//!   two.
 //! - A log-out between the load and the save still wins: nothing is written.
 //!
-//! The cost with the option on: each load computes one SHA-256 digest per entry (of its
-//! JSON text) and each save one more, and a save that loses the race costs a load and a save
-//! per attempt. A save that wins is one round trip, as without the option.
+//! The cost with the option on: each load computes two HMAC digests per entry (of its key,
+//! and of its value's JSON text), each save as many again, and a save that loses the race a
+//! load and a save per attempt. A save that wins is one round trip, as without the option.
+//! The adapter remembers what the last saves wrote (a small bounded map, like the owner
+//! fields'). A store built with
+//! [`StoreBuilder::optimistic_saves`](crate::StoreBuilder::optimistic_saves) changes
+//! nothing here: that setting is for [`Store::save`](crate::Store::save).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), sealed_session::Error> {
@@ -118,7 +132,7 @@ use crate::store::StoreBuilder;
 use crate::store::{Owned, StorageKeys, Store, WriteMode, adapter_record, backoff};
 
 pub use super::merge::LOADED_ENTRY;
-use super::merge::Loaded;
+use super::merge::{Loaded, Merger};
 use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
 use crate::id::Owner;
@@ -141,8 +155,8 @@ pub struct TowerSessionStore<B> {
     fields: OwnerFields,
     /// Each loaded session's owner and when it was bound, for the saves of the same session.
     bound: Arc<Remembered<Bound>>,
-    /// Whether saves are optimistic and re-apply the request's changes on a conflict.
-    merge: bool,
+    /// With `merge_on_conflict`: saves are optimistic and re-apply the request's changes.
+    merge: Option<Arc<Merger>>,
 }
 
 impl<B> Clone for TowerSessionStore<B> {
@@ -151,7 +165,7 @@ impl<B> Clone for TowerSessionStore<B> {
             store: self.store.clone(),
             fields: self.fields.clone(),
             bound: Arc::clone(&self.bound),
-            merge: self.merge,
+            merge: self.merge.clone(),
         }
     }
 }
@@ -191,7 +205,7 @@ impl<B: Backend> TowerSessionStore<B> {
             store,
             fields: OwnerFields::default(),
             bound: Arc::default(),
-            merge: false,
+            merge: None,
         })
     }
 
@@ -203,7 +217,7 @@ impl<B: Backend> TowerSessionStore<B> {
     /// default: the last save then replaces the whole record.
     #[must_use]
     pub fn merge_on_conflict(mut self) -> Self {
-        self.merge = true;
+        self.merge = Some(Arc::new(Merger::new()));
         self
     }
 
@@ -289,7 +303,7 @@ impl<B: Backend> TowerSessionStore<B> {
             )
             .await;
         match written {
-            Ok(Some(_)) => Ok(WriteOutcome::Written),
+            Ok(Some(written)) => Ok(WriteOutcome::Written(written.origin)),
             Ok(None) => Ok(WriteOutcome::Refused),
             Err(Error::SessionExpired) => Ok(WriteOutcome::Expired),
             Err(e) => Err(e),
@@ -299,14 +313,19 @@ impl<B: Backend> TowerSessionStore<B> {
     /// `save` with [`TowerSessionStore::merge_on_conflict`]: an optimistic save of the
     /// record as it is; on a conflict, the stored record again with this request's changes
     /// applied, until one save wins, the session is gone, or the retries run out.
-    async fn save_merging(&self, record: &Record, loaded: &Loaded) -> Result<WriteOutcome, Error> {
+    async fn save_merging(
+        &self,
+        record: &Record,
+        merger: &Merger,
+        loaded: &Loaded,
+    ) -> Result<WriteOutcome, Error> {
         let request: RecordData = record
             .data
             .iter()
             .filter(|(k, _)| k.as_str() != LOADED_ENTRY)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let changes = loaded.changes(&request, value_bytes);
+        let changes = merger.changes(loaded, &request, value_bytes);
         let retries = self.store.update_retries();
         let mut origin = loaded.origin().clone();
         let mut merged: Option<RecordData> = None;
@@ -315,6 +334,20 @@ impl<B: Backend> TowerSessionStore<B> {
             let data = merged.as_ref().unwrap_or(&request);
             let mode = WriteMode::IfUnchanged(origin);
             match self.write(&record.id, data, record.expiry_date, mode).await {
+                Ok(WriteOutcome::Written(written)) => {
+                    // A second save of this request compares against what this one wrote.
+                    merger.wrote(
+                        loaded,
+                        written.clone(),
+                        data.iter().map(|(k, v)| (k.as_str(), value_bytes(v))),
+                    );
+                    return Ok(WriteOutcome::Written(written));
+                }
+                // What another request saved already holds everything this one would
+                // write (and has moved the expiry as far): nothing to re-apply.
+                Err(Error::Conflict) if changes.is_empty() => {
+                    return Ok(WriteOutcome::Superseded);
+                }
                 Err(Error::Conflict) if retry.saturating_add(1) < retries.attempts() => {}
                 other => return other,
             }
@@ -371,9 +404,12 @@ impl<B: Backend> TowerSessionStore<B> {
 }
 
 enum WriteOutcome {
-    Written,
+    /// Written: the envelope's identity.
+    Written(crate::store::Origin),
     /// The mode forbade the write: the id is taken (create) or gone (save).
     Refused,
+    /// Another request saved meanwhile, and this one changed nothing it had not.
+    Superseded,
     Expired,
 }
 
@@ -410,16 +446,23 @@ fn backend_error(e: Error) -> session_store::Error {
 impl<B: Backend> SessionStore for TowerSessionStore<B> {
     /// Stores a new record with create-only semantics; if its id is taken, tries fresh ids.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        // A record that moves to a new id (`cycle_id`) carries the reserved entry: never
-        // stored.
-        let stripped = Self::without_reserved(&record.data);
+        // A record that moves to a new id (`cycle_id`) carries the reserved entry: it is
+        // never stored, and the record goes on without it (a new id is one no other
+        // request has loaded).
+        record.data.remove(LOADED_ENTRY);
         for _ in 0..CREATE_ATTEMPTS {
-            let data = stripped.as_ref().unwrap_or(&record.data);
             match self
-                .write(&record.id, data, record.expiry_date, WriteMode::CreateOnly)
+                .write(
+                    &record.id,
+                    &record.data,
+                    record.expiry_date,
+                    WriteMode::CreateOnly,
+                )
                 .await
             {
-                Ok(WriteOutcome::Written | WriteOutcome::Expired) => return Ok(()),
+                Ok(WriteOutcome::Written(_) | WriteOutcome::Expired | WriteOutcome::Superseded) => {
+                    return Ok(());
+                }
                 Ok(WriteOutcome::Refused) => record.id = Id::default(),
                 Err(e) => return Err(backend_error(e)),
             }
@@ -433,12 +476,14 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
     /// loaded (a log-out in another tab), nothing is written: a racing request cannot bring
     /// a logged-out session back. tower-sessions then simply has no session next time.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let loaded = match record.data.get(LOADED_ENTRY) {
-            Some(Value::String(text)) if self.merge => Loaded::parse(text),
+        let merging = match (record.data.get(LOADED_ENTRY), &self.merge) {
+            (Some(Value::String(text)), Some(merger)) => {
+                merger.parse(text).map(|loaded| (merger, loaded))
+            }
             _ => None,
         };
-        let outcome = match &loaded {
-            Some(loaded) => self.save_merging(record, loaded).await,
+        let outcome = match &merging {
+            Some((merger, loaded)) => self.save_merging(record, merger, loaded).await,
             None => match Self::without_reserved(&record.data) {
                 Some(data) => {
                     self.write(&record.id, &data, record.expiry_date, WriteMode::UpdateOnly)
@@ -481,10 +526,8 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
                     });
                 let origin = session.origin().cloned();
                 let mut data = session.into_data();
-                if self.merge
-                    && let Some(origin) = origin
-                {
-                    let text = Loaded::describe(
+                if let (Some(merger), Some(origin)) = (&self.merge, origin) {
+                    let text = merger.describe(
                         &origin,
                         data.iter().map(|(k, v)| (k.as_str(), value_bytes(v))),
                     );
@@ -529,7 +572,7 @@ impl<B> fmt::Debug for TowerSessionStore<B> {
         } = self;
         f.debug_struct("TowerSessionStore")
             .field("store", store)
-            .field("merge_on_conflict", merge)
+            .field("merge_on_conflict", &merge.is_some())
             .field("owner_field", &fields.owner)
             .field("label_field", &fields.label)
             .finish()

@@ -239,7 +239,10 @@ where
     }
 
     /// For adapters whose every write carries its own absolute expiry (tower-sessions).
-    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(feature = "tower-sessions", feature = "bincode")),
+        allow(dead_code)
+    )]
     pub(crate) fn expiry_per_write(mut self) -> Self {
         self.settings.expiry_per_write = true;
         self
@@ -249,8 +252,11 @@ where
     /// only if the stored envelope is still the one the session was loaded from, and
     /// returns [`Error::Conflict`](crate::Error::Conflict) otherwise, writing nothing (see
     /// [`Store::save_if_unchanged`](super::Store::save_if_unchanged), which is optimistic
-    /// whatever this setting). Off by default: a save then replaces what it finds, as
-    /// connect-redis does, and sends the same single `SET … XX` as always.
+    /// whatever this setting); [`Store::cycle_id`](super::Store::cycle_id) then removes the
+    /// old entry only if it is still the one the session was loaded from. Off by default: a
+    /// save then replaces what it finds, as connect-redis does, and sends the same single
+    /// `SET … XX` as always. The framework adapters do not read this setting; they have
+    /// `merge_on_conflict` instead.
     #[must_use]
     pub fn optimistic_saves(mut self) -> Self {
         self.settings.optimistic = true;

@@ -13,16 +13,49 @@ use std::time::Duration;
 
 use crate::backend::{Backend, Expect};
 use crate::error::Error;
-use crate::id::SessionId;
+use crate::id::{SessionId, StorageId};
 
 use super::{Session, Store, WriteMode};
 
 /// Which stored value a session was loaded from (or last written as): the sealer's identity
-/// bytes of that value and where they sit in it. `Debug` prints no bytes.
+/// bytes of that value and where they sit in it. Up to 32 bytes (an envelope's salt) are
+/// kept inline, so remembering them costs no allocation. `Debug` prints no bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Origin {
     at: usize,
-    bytes: Box<[u8]>,
+    bytes: Bytes,
+}
+
+/// Identity bytes: inline up to [`INLINE`] bytes, on the heap beyond (a sealer that names
+/// no identity, whose whole value is its identity).
+#[derive(Clone, PartialEq, Eq)]
+enum Bytes {
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<[u8]>),
+}
+
+const INLINE: usize = 32;
+
+impl Bytes {
+    fn new(bytes: &[u8]) -> Bytes {
+        if bytes.len() <= INLINE
+            && let Ok(len) = u8::try_from(bytes.len())
+        {
+            let mut array = [0u8; INLINE];
+            if let Some(head) = array.get_mut(..bytes.len()) {
+                head.copy_from_slice(bytes);
+            }
+            return Bytes::Inline(len, array);
+        }
+        Bytes::Heap(bytes.into())
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Inline(len, array) => array.get(..usize::from(*len)).unwrap_or_default(),
+            Bytes::Heap(bytes) => bytes,
+        }
+    }
 }
 
 impl Origin {
@@ -35,11 +68,11 @@ impl Origin {
         }) {
             Some((at, bytes)) => Origin {
                 at,
-                bytes: bytes.into(),
+                bytes: Bytes::new(bytes),
             },
             None => Origin {
                 at: 0,
-                bytes: value.into(),
+                bytes: Bytes::new(value),
             },
         }
     }
@@ -47,7 +80,7 @@ impl Origin {
     pub(crate) fn expect(&self) -> Expect<'_> {
         Expect {
             at: self.at,
-            bytes: &self.bytes,
+            bytes: self.bytes.as_slice(),
         }
     }
 
@@ -57,7 +90,7 @@ impl Origin {
         allow(dead_code)
     )]
     pub(crate) fn parts(&self) -> (usize, &[u8]) {
-        (self.at, &self.bytes)
+        (self.at, self.bytes.as_slice())
     }
 
     #[cfg_attr(
@@ -67,7 +100,7 @@ impl Origin {
     pub(crate) fn from_parts(at: usize, bytes: &[u8]) -> Option<Origin> {
         (!bytes.is_empty()).then(|| Origin {
             at,
-            bytes: bytes.into(),
+            bytes: Bytes::new(bytes),
         })
     }
 }
@@ -76,7 +109,7 @@ impl fmt::Debug for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Origin")
             .field("at", &self.at)
-            .field("len", &self.bytes.len())
+            .field("len", &self.bytes.as_slice().len())
             .finish()
     }
 }
@@ -93,7 +126,7 @@ pub struct Retries {
 }
 
 impl Default for Retries {
-    /// 10 attempts, back-off from 1 ms up to 50 ms (at most about 0.3 s of waiting in all).
+    /// 10 attempts, back-off from 1 ms up to 50 ms (at most about 0.2 s of waiting in all).
     fn default() -> Self {
         Retries {
             attempts: 10,
@@ -172,8 +205,13 @@ where
     /// [`Store::load`].
     ///
     /// The back-off waits on tokio's timer when the crate is built with tokio (the `redis`
-    /// feature, on by default) and the call runs on a tokio runtime (axum, actix-web);
+    /// feature, on by default) and the call runs on a tokio runtime (axum, actix-web; the
+    /// runtime needs its time driver, as the Redis backend does: tokio panics without it);
     /// elsewhere it only yields to the executor between attempts.
+    ///
+    /// A key rotation that re-seals the session (a lazy re-seal by another request's load,
+    /// or `rewrap`) writes a new envelope: to an optimistic save that is a change like any
+    /// other, and `update` simply tries again.
     ///
     /// ```
     /// # use sealed_session::{KeyMaterial, Keyring, MemoryBackend, Session, SessionId, Store, Suite};
@@ -189,20 +227,36 @@ where
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn update<F>(&self, id: &SessionId, mut change: F) -> Result<Option<T>, Error>
+    pub async fn update<F>(&self, id: &SessionId, change: F) -> Result<Option<T>, Error>
     where
         F: FnMut(&mut T) + Send,
     {
-        let key = self.storage_key(id);
+        self.update_key(&self.storage_key(id), change).await
+    }
+
+    /// [`Store::update`] by storage id: for a session whose id the application does not
+    /// hold as a [`SessionId`] (a framework adapter's session, whose storage id
+    /// `TowerSessionStore::storage_id` and `ActixSessionStore::storage_id` give).
+    pub async fn update_stored<F>(&self, id: &StorageId, change: F) -> Result<Option<T>, Error>
+    where
+        F: FnMut(&mut T) + Send,
+    {
+        self.update_key(&self.key_of(id), change).await
+    }
+
+    async fn update_key<F>(&self, key: &str, mut change: F) -> Result<Option<T>, Error>
+    where
+        F: FnMut(&mut T) + Send,
+    {
         let retries = self.inner.settings.update_retries;
         let mut retry: u32 = 0;
         loop {
-            let Some(mut session) = self.load_key(&key).await? else {
+            let Some(mut session) = self.load_key(key).await? else {
                 return Ok(None);
             };
             change(&mut session.data);
             let mode = self.save_mode(&session, true);
-            match self.write_checked(&key, &mut session, mode).await {
+            match self.write_checked(key, &mut session, mode).await {
                 Ok(()) => return Ok(Some(session.data)),
                 Err(Error::SessionGone) => return Ok(None),
                 Err(Error::Conflict) if retry.saturating_add(1) < retries.attempts => {
@@ -294,6 +348,11 @@ mod tests {
         assert_eq!(Origin::of(value, Some(2..5)).parts(), (2, &b"234"[..]));
         for odd in [None, Some(8..12), Some(3..3)] {
             assert_eq!(Origin::of(value, odd).parts(), (0, &value[..]));
+        }
+        let long: Vec<u8> = (0..100).collect();
+        for range in [15..47, 0..31, 0..33, 0..100] {
+            let origin = Origin::of(&long, Some(range.clone()));
+            assert_eq!(origin.parts(), (range.start, &long[range]));
         }
     }
 }

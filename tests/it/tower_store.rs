@@ -784,7 +784,7 @@ impl<B: Backend> Backend for HeldLoads<B> {
         value: &[u8],
         ttl: Option<Duration>,
         expect: sealed_session::Expect<'_>,
-    ) -> Result<sealed_session::SetIf, sealed_session::BackendError> {
+    ) -> Result<sealed_session::Conditional, sealed_session::BackendError> {
         self.inner.set_if(key, value, ttl, expect).await
     }
 }
@@ -844,5 +844,128 @@ async fn the_axum_demo_without_merge_on_conflict_keeps_the_last_writer_only() {
     assert!(
         a != b,
         "exactly one of the two changes survives: a {a}, b {b}"
+    );
+}
+
+/// A request that saves its session itself and is saved again at its end (tower-sessions
+/// does both when a handler calls `Session::save`): the second save compares against the
+/// first, so an entry the request added and then removed does not come back.
+async fn saving_twice_in_one_request<B: Backend>(backend: B) {
+    let store = adapter(backend).merge_on_conflict();
+    let mut first = record(1);
+    store.create(&mut first).await.unwrap();
+    let mut request = store.load(&first.id).await.unwrap().unwrap();
+    request.data.insert("pending".to_owned(), json!(true));
+    store.save(&request).await.unwrap();
+    // Another request saves a change of its own between the two saves.
+    let mut other = store.load(&first.id).await.unwrap().unwrap();
+    other.data.insert("other".to_owned(), json!(1));
+    store.save(&other).await.unwrap();
+    request.data.remove("pending");
+    store.save(&request).await.unwrap();
+    let now = store.load(&first.id).await.unwrap().unwrap();
+    assert!(
+        !now.data.contains_key("pending"),
+        "removed by its second save"
+    );
+    assert_eq!(
+        now.data.get("other"),
+        Some(&json!(1)),
+        "the other request's change kept"
+    );
+}
+
+#[tokio::test]
+async fn a_second_save_of_one_request_merges_against_its_first_on_memory() {
+    saving_twice_in_one_request(MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn a_second_save_of_one_request_merges_against_its_first_on_redis() {
+    let server = RedisServer::start();
+    saving_twice_in_one_request(RedisBackend::connect(&server.url()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_merging_save_writes_nothing_over_what_it_did_not_load() {
+    let server = RedisServer::start();
+    let store = adapter(RedisBackend::connect(&server.url()).await.unwrap()).merge_on_conflict();
+    let mut first = record(1);
+    store.create(&mut first).await.unwrap();
+    let key = store.storage_key(&first.id);
+    let another = {
+        let mut other = record(2);
+        store.create(&mut other).await.unwrap();
+        raw_get(store.store().backend(), &store.storage_key(&other.id))
+            .await
+            .unwrap()
+    };
+    for planted in [b"garbage".to_vec(), another] {
+        let mut request = store.load(&first.id).await.unwrap().unwrap();
+        let loaded = raw_get(store.store().backend(), &key).await.unwrap();
+        store
+            .store()
+            .backend()
+            .set(&key, &planted, None, SetMode::Upsert)
+            .await
+            .unwrap();
+        request.data.insert("a".to_owned(), json!(1));
+        store.save(&request).await.unwrap();
+        assert_eq!(
+            raw_get(store.store().backend(), &key).await.unwrap(),
+            planted
+        );
+        store
+            .store()
+            .backend()
+            .set(&key, &loaded, None, SetMode::Upsert)
+            .await
+            .unwrap();
+    }
+    // A hash under the key: left as it is.
+    let mut request = store.load(&first.id).await.unwrap().unwrap();
+    let mut redis = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("f")
+        .arg("v")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    request.data.insert("a".to_owned(), json!(1));
+    store.save(&request).await.unwrap();
+    let kind: String = redis::cmd("TYPE")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(kind, "hash");
+}
+
+#[tokio::test]
+async fn a_request_that_changed_nothing_writes_nothing_after_losing_a_race() {
+    let store = adapter(MemoryBackend::new()).merge_on_conflict();
+    let mut first = record(1);
+    store.create(&mut first).await.unwrap();
+    let key = store.storage_key(&first.id);
+    let idle = store.load(&first.id).await.unwrap().unwrap();
+    let mut busy = store.load(&first.id).await.unwrap().unwrap();
+    busy.data.insert("b".to_owned(), json!(2));
+    store.save(&busy).await.unwrap();
+    let after_busy = raw_get(store.store().backend(), &key).await.unwrap();
+    store.save(&idle).await.unwrap();
+    assert_eq!(
+        raw_get(store.store().backend(), &key).await.unwrap(),
+        after_busy,
+        "not written again"
     );
 }

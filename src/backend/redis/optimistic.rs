@@ -10,7 +10,7 @@ use super::RedisBackend;
 use super::deadline::deadline_op;
 use super::errors::unexpected;
 use super::lua::{Lua, server_error};
-use crate::backend::{Expect, SetIf};
+use crate::backend::{Conditional, Expect};
 use crate::error::{BackendError, BackendErrorKind};
 
 /// `ARGV`: offset, expected bytes, new value, TTL in seconds (0: none). Returns 1 when it
@@ -29,6 +29,19 @@ return 1";
 
 static SET_IF: Lua = Lua::new(SET_IF_SCRIPT);
 
+/// `ARGV`: offset, expected bytes. Removes the key only while it holds them; answers as
+/// [`SET_IF_SCRIPT`] does.
+const DELETE_IF_SCRIPT: &str = "local t = redis.call('TYPE', KEYS[1]).ok \
+if t == 'none' then return 0 end \
+if t ~= 'string' then return 2 end \
+local at = tonumber(ARGV[1]) \
+if #ARGV[2] == 0 or redis.call('GETRANGE', KEYS[1], at, at + #ARGV[2] - 1) ~= ARGV[2] then \
+return 2 end \
+redis.call('DEL', KEYS[1]) \
+return 1";
+
+static DELETE_IF: Lua = Lua::new(DELETE_IF_SCRIPT);
+
 impl RedisBackend {
     /// `set_if`: a write, one attempt.
     pub(super) async fn set_if_unchanged(
@@ -37,7 +50,7 @@ impl RedisBackend {
         value: &[u8],
         ttl: Option<Duration>,
         expect: Expect<'_>,
-    ) -> Result<SetIf, BackendError> {
+    ) -> Result<Conditional, BackendError> {
         let secs = match ttl {
             None => 0,
             Some(ttl) if ttl.as_secs() == 0 => {
@@ -57,11 +70,35 @@ impl RedisBackend {
             }),
         )
         .await?;
-        match reply {
-            Value::Int(1) => Ok(SetIf::Written),
-            Value::Int(0) => Ok(SetIf::Missing),
-            Value::Int(2) => Ok(SetIf::Changed),
-            other => Err(server_error(&other).unwrap_or_else(|| unexpected("EVAL", &other))),
+        conditional(reply)
+    }
+
+    /// `delete_if`: a write, one attempt.
+    pub(super) async fn delete_if_unchanged(
+        &self,
+        key: &str,
+        expect: Expect<'_>,
+    ) -> Result<Conditional, BackendError> {
+        if expect.bytes.is_empty() {
+            return Err(BackendError::from_kind(BackendErrorKind::Other)
+                .with_detail("a conditional removal needs bytes to compare"));
         }
+        let reply = deadline_op(
+            self.response_timeout,
+            self.run_script(&DELETE_IF, key, |cmd| {
+                cmd.arg(expect.at).arg(expect.bytes);
+            }),
+        )
+        .await?;
+        conditional(reply)
+    }
+}
+
+fn conditional(reply: Value) -> Result<Conditional, BackendError> {
+    match reply {
+        Value::Int(1) => Ok(Conditional::Done),
+        Value::Int(0) => Ok(Conditional::Missing),
+        Value::Int(2) => Ok(Conditional::Changed),
+        other => Err(server_error(&other).unwrap_or_else(|| unexpected("EVAL", &other))),
     }
 }

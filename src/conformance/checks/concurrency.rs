@@ -415,3 +415,59 @@ pub async fn an_optimistic_save_keeps_the_absolute_expiry_and_renews_the_ttl<B: 
     let again = store.load(&id).await.unwrap().unwrap();
     assert_eq!(again.expires_at(), created);
 }
+
+pub async fn cycle_id_on_an_optimistic_store_never_drops_a_concurrent_save<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = configured(Tally::new(make(&clock).await), &clock, |b| {
+        b.optimistic_saves()
+    });
+    let id = stored(&store, 1).await;
+    // A logs in (moves the session to a new id) while B saves a change it made.
+    let mut a = store.load(&id).await.unwrap().unwrap();
+    let mut b = store.load(&id).await.unwrap().unwrap();
+    b.data.flash.push("from b".into());
+    store.save(&id, &mut b).await.unwrap();
+    store.backend().calls();
+    let err = store.cycle_id(&id, &mut a).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict), "{err:?}");
+    assert_eq!(store.backend().calls(), ["set", "delete_if", "delete"]);
+    assert_eq!(
+        store.load(&id).await.unwrap().unwrap().data,
+        b.data,
+        "B's save is still there"
+    );
+    assert_eq!(
+        store.ids().await.unwrap().len(),
+        1,
+        "the new entry was removed"
+    );
+    // A loads again and moves: the old entry goes, nothing else is stored.
+    let mut a = store.load(&id).await.unwrap().unwrap();
+    store.backend().calls();
+    let new = store.cycle_id(&id, &mut a).await.unwrap();
+    assert_eq!(store.backend().calls(), ["set", "delete_if"]);
+    assert!(store.load(&id).await.unwrap().is_none());
+    assert_eq!(store.load(&new).await.unwrap().unwrap().data, b.data);
+    // And it goes on saving optimistically under the new id.
+    a.data.user_id = 5;
+    store.save(&new, &mut a).await.unwrap();
+
+    // Something planted under the old key between the load and the move: left alone.
+    let id = stored(&store, 2).await;
+    let key2 = store.storage_key(&id);
+    let mut c = store.load(&id).await.unwrap().unwrap();
+    store
+        .backend()
+        .set(&key2, b"planted", None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let err = store.cycle_id(&id, &mut c).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict), "{err:?}");
+    assert_eq!(raw_get(store.backend(), &key2).await.unwrap(), b"planted");
+    // After a log-out: gone, as before.
+    assert!(store.backend().delete(&key2).await.unwrap());
+    let err = store.cycle_id(&id, &mut c).await.unwrap_err();
+    assert!(matches!(err, Error::SessionGone), "{err:?}");
+}

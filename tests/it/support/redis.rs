@@ -521,7 +521,15 @@ impl<S: Send + Sync + 'static> Backend for Served<S> {
         value: &[u8],
         ttl: Option<Duration>,
         expect: sealed_session::Expect<'_>,
-    ) -> Result<sealed_session::SetIf, BackendError> {
+    ) -> Result<sealed_session::Conditional, BackendError> {
         self.backend.set_if(key, value, ttl, expect).await
+    }
+
+    async fn delete_if(
+        &self,
+        key: &str,
+        expect: sealed_session::Expect<'_>,
+    ) -> Result<sealed_session::Conditional, BackendError> {
+        self.backend.delete_if(key, expect).await
     }
 }
