@@ -15,17 +15,21 @@ use crate::error::{BackendError, BackendErrorKind};
 
 /// `ARGV`: offset, expected bytes, new value, TTL in seconds (0: none). Returns 1 when it
 /// wrote, 0 for no key, 2 when something else is stored (a value without the expected bytes
-/// there, or a key of another type, which `GETRANGE` would fail on). `SET` without `EX`
-/// clears a TTL, as a plain save without one does.
-const SET_IF_SCRIPT: &str = "local t = redis.call('TYPE', KEYS[1]).ok \
-if t == 'none' then return 0 end \
-if t ~= 'string' then return 2 end \
+/// there, or a key of another type). The common case costs two calls (`GETRANGE`, `SET`);
+/// `GETRANGE` on a key of another type is an error, which `pcall` turns into a table, and
+/// on a missing key an empty string, which only `EXISTS` tells from a short value. `SET`
+/// without `EX` clears a TTL, as a plain save without one does.
+const SET_IF_SCRIPT: &str = "local n = #ARGV[2] \
+if n == 0 then return 2 end \
 local at = tonumber(ARGV[1]) \
-if #ARGV[2] == 0 or redis.call('GETRANGE', KEYS[1], at, at + #ARGV[2] - 1) ~= ARGV[2] then \
-return 2 end \
+local found = redis.pcall('GETRANGE', KEYS[1], at, at + n - 1) \
+if found == ARGV[2] then \
 if ARGV[4] == '0' then redis.call('SET', KEYS[1], ARGV[3]) \
 else redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4]) end \
-return 1";
+return 1 end \
+if type(found) == 'table' then return 2 end \
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
+return 2";
 
 static SET_IF: Lua = Lua::new(SET_IF_SCRIPT);
 
