@@ -329,9 +329,13 @@ pub trait Backend: Send + Sync + 'static {
                 });
             }
             // compare_and_swap kept the old value's expiry. The value is written whatever
-            // happens to the TTL, and the caller must know that: a failed `expire` leaves
-            // the old expiry, which never outlives the session's absolute expiry either.
-            if let Some(ttl) = ttl {
+            // happens to the TTL, and the caller must know that (an error here would make
+            // an update apply its change twice): `expire` gets a second try, and a failed
+            // one leaves the old expiry, which never outlives the session's absolute
+            // expiry either.
+            if let Some(ttl) = ttl
+                && self.expire(key, ttl).await.is_err()
+            {
                 let _ = self.expire(key, ttl).await;
             }
             Ok(Conditional::Done)
@@ -340,10 +344,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Removes `key` only if the stored value holds `expect`, as [`Backend::set_if`]
     /// compares it: how [`Store::cycle_id`](crate::Store::cycle_id) leaves the old id on
-    /// a store with optimistic saves, so a save that raced it is not dropped. Atomic with
-    /// respect to every other write. The default reads the value, compares, and removes it
-    /// with [`Backend::compare_and_delete`] (atomic on the whole value; it refuses by
-    /// default, so a backend implements that or overrides this).
+    /// a store with optimistic saves, so a save that raced it is not dropped. Should be
+    /// atomic with respect to every other write, as the memory and Redis backends make it.
+    /// The default is two steps: it reads the value, compares, then removes the key with
+    /// [`Backend::delete`], so a write that lands between the two is removed with it (the
+    /// window of a plain `delete`, narrowed to one round trip). Override it with one atomic
+    /// step.
     fn delete_if(
         &self,
         key: &str,
@@ -360,12 +366,11 @@ pub trait Backend: Send + Sync + 'static {
                     return Ok(Conditional::Changed);
                 }
             };
-            if self.compare_and_delete(key, &stored).await? {
-                return Ok(Conditional::Done);
-            }
-            Ok(match self.get(key, 0).await? {
-                Fetched::Missing => Conditional::Missing,
-                _ => Conditional::Changed,
+            drop(stored);
+            Ok(if self.delete(key).await? {
+                Conditional::Done
+            } else {
+                Conditional::Missing
             })
         }
     }

@@ -200,7 +200,10 @@ where
         mode: WriteMode,
     ) -> Result<(), Error> {
         let create = mode == WriteMode::CreateOnly;
-        match (self.write(key, session, mode, None).await?, create) {
+        match (
+            self.write(key, session, mode, None).await?.is_some(),
+            create,
+        ) {
             (true, _) => Ok(()),
             (false, false) => Err(Error::SessionGone),
             (false, true) => Err(Error::AlreadyExists),
@@ -301,14 +304,15 @@ where
             Err(e)
         };
         let moving_from = self.member_of(&self.storage_key(old));
-        match self
+        // Sessions the owner's cap evicts go only once the move has succeeded.
+        let evict = match self
             .write(&new_key, session, WriteMode::CreateOnly, Some(&moving_from))
             .await
         {
-            Ok(true) => {}
-            Ok(false) => return restore(session, Error::AlreadyExists),
+            Ok(Some(evict)) => evict,
+            Ok(None) => return restore(session, Error::AlreadyExists),
             Err(e) => return restore(session, e),
-        }
+        };
         // On a store with optimistic saves the old entry goes only if it is still the one
         // the session was loaded from: a save that raced the move must not be dropped.
         let old_key = self.storage_key(old);
@@ -335,7 +339,12 @@ where
             let _ = self.inner.backend.delete(&new_key).await;
         }
         match removed {
-            Ok(Ok(())) => Ok(new),
+            Ok(Ok(())) => {
+                if let Some((owner, victims)) = evict {
+                    self.evict(&owner, victims).await?;
+                }
+                Ok(new)
+            }
             Ok(Err(e)) => restore(session, e),
             Err(e) => restore(session, e.into()),
         }
@@ -473,13 +482,16 @@ where
     /// under a new key or its owner changed (`moving_from`: the storage id `cycle_id` moves
     /// it from, which the cap does not count). An owner it no longer has keeps its entry,
     /// which is never listed: a save racing the change could bind it again.
+    ///
+    /// `None` when the mode forbade the write. With `moving_from` (`cycle_id`), the
+    /// sessions the owner's cap evicts are returned, not evicted: the move may still fail.
     async fn write(
         &self,
         key: &str,
         session: &mut Session<T>,
         mode: WriteMode,
         moving_from: Option<&str>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Deferred>, Error> {
         let in_place = mode != WriteMode::CreateOnly;
         let changed = session.record.owner != session.stored_owner;
         let index = session.record.owner.is_some() && (!in_place || changed);
@@ -498,12 +510,12 @@ where
             )
             .await?;
         let Some(written) = written else {
-            return Ok(false);
+            return Ok(None);
         };
         session.expires_at = Some(written.expires_at);
         session.origin = Some(written.origin);
         session.stored_owner = session.record.owner.clone();
-        Ok(true)
+        Ok(Some(written.deferred))
     }
 
     /// The index member of a storage key: the storage id.
@@ -670,13 +682,20 @@ where
             }
         };
         // Room under the cap is made only once the new session is stored: a write that
-        // fails evicts nothing.
+        // fails evicts nothing. A move (`cycle_id`) leaves it to its caller, which evicts
+        // only once the old entry is gone.
+        let mut deferred = None;
         if written && let Some(owner) = &record.owner {
-            self.evict(owner, evict).await?;
+            if moving_from.is_some() {
+                deferred = Some((owner.clone(), evict));
+            } else {
+                self.evict(owner, evict).await?;
+            }
         }
         Ok(written.then(|| Written {
             expires_at,
             origin: self.origin_of(value),
+            deferred,
         }))
     }
 
@@ -720,11 +739,16 @@ pub(crate) enum WriteMode {
     IfUnchanged(Origin),
 }
 
-/// What [`Store::write_data`] wrote: the absolute expiry, and which envelope it is.
+/// What [`Store::write_data`] wrote: the absolute expiry, which envelope it is, and (for a
+/// move) the owner's sessions to evict once the move is complete.
 pub(crate) struct Written {
     pub(crate) expires_at: u64,
     pub(crate) origin: Origin,
+    deferred: Deferred,
 }
+
+/// Sessions an owner's cap evicts, left to the caller of a move.
+type Deferred = Option<(crate::id::Owner, Vec<self::owners::Found>)>;
 
 /// A session's owner record on its way to [`Store::write_data`].
 pub(crate) struct Owned<'a> {

@@ -47,6 +47,10 @@ type Digest16 = [u8; DIGEST_LEN];
 /// The first byte of the encoding.
 const VERSION: u8 = 1;
 
+/// Most written bases remembered (each about 50 bytes per session entry): the requests
+/// saved most recently, among which any request between two saves of its own.
+const WRITTEN: usize = 4096;
+
 /// What an adapter needs to describe loads and read them back: its digest key, the number
 /// of the next load, and what the saves of recent loads wrote.
 pub(crate) struct Merger {
@@ -64,7 +68,7 @@ impl Merger {
         Merger {
             key,
             next: AtomicU64::new(rand::rng().next_u64()),
-            written: Remembered::default(),
+            written: Remembered::with_bound(WRITTEN),
         }
     }
 
@@ -146,17 +150,21 @@ impl Merger {
             nonce,
             origin,
             values,
+            merged: false,
         })
     }
 
-    /// Remembers that the request whose load was `loaded` wrote `entries` as `origin`: its
-    /// next save (tower-sessions saves a record again when a handler saved it itself)
-    /// compares against that.
+    /// Remembers that the request whose load was `loaded` saved its map `entries` (as it
+    /// holds it, without what another request added) in the envelope `origin`, as it is
+    /// (`merged` false) or merged with another request's save: its next save (tower-sessions
+    /// saves a record again when a handler saved it itself) finds its own changes against
+    /// that map, and applies them to what is stored if the save merged.
     pub(crate) fn wrote<'a>(
         &self,
         loaded: &Loaded,
         origin: Origin,
         entries: impl Iterator<Item = (&'a str, Vec<u8>)>,
+        merged: bool,
     ) {
         let values = entries
             .map(|(key, value)| (self.key_digest(key), self.value_digest(&value)))
@@ -167,6 +175,7 @@ impl Merger {
                 nonce: loaded.nonce,
                 origin,
                 values,
+                merged,
             },
         );
     }
@@ -210,12 +219,20 @@ pub(crate) struct Loaded {
     nonce: u64,
     origin: Origin,
     values: HashMap<Digest16, Digest16>,
+    /// The stored map is not the request's: its last save merged another request's.
+    merged: bool,
 }
 
 impl Loaded {
     /// The envelope the request's map came from, or that its last save wrote.
     pub(crate) fn origin(&self) -> &Origin {
         &self.origin
+    }
+
+    /// Whether the envelope holds more than the request's map (its last save merged), so
+    /// the map must never be written as it is.
+    pub(crate) fn merged(&self) -> bool {
+        self.merged
     }
 }
 
@@ -306,6 +323,7 @@ mod tests {
             &loaded,
             origin(8),
             first.iter().map(|(k, v)| (k.as_str(), bytes(v))),
+            false,
         );
         let base = merger.parse(&text).expect("remembered");
         assert!(base.origin() == &origin(8));

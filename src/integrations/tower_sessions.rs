@@ -70,8 +70,10 @@
 //! What it resolves: requests that change different entries (a cart and a preference, a
 //! flash message and a counter of another page) all keep their changes; a request that
 //! changed nothing and lost the race writes nothing (what the other request saved already
-//! holds everything, and its expiry); a request that saves twice (a handler that calls
-//! `Session::save`, then the end of the request) merges its second save against its first.
+//! holds everything), unless it moved the expiry more than a minute earlier than the stored
+//! one; a request that saves twice (a handler that calls `Session::save`, then the end of
+//! the request) merges its second save against its first, as long as the adapter still
+//! remembers the first (the last 4,096 merging saves are remembered).
 //! What it cannot resolve:
 //! - Two requests that change the same entry: the later save wins, as in a database
 //!   without locks. A request that sets an entry back to the value it loaded has not
@@ -145,6 +147,10 @@ pub use self::record::RecordBincode;
 
 /// The session data tower-sessions keeps: a map of JSON values.
 pub type RecordData = HashMap<String, Value>;
+
+/// How much later than a merging save's own expiry the stored one may be for that save
+/// to count as changing nothing (two requests that slide the expiry a moment apart).
+const EXPIRY_SLACK: u64 = 60;
 
 /// How many fresh ids `create` tries when the one it was given is taken.
 const CREATE_ATTEMPTS: usize = 8;
@@ -328,25 +334,53 @@ impl<B: Backend> TowerSessionStore<B> {
         let changes = merger.changes(loaded, &request, value_bytes);
         let retries = self.store.update_retries();
         let mut origin = loaded.origin().clone();
+        // The map to write instead of the request's: the stored one with the changes
+        // applied. A request whose last save merged starts there: what is stored holds
+        // another request's entries, which its own map lacks.
         let mut merged: Option<RecordData> = None;
         let mut retry: u32 = 0;
+        let mut reload = loaded.merged();
         loop {
+            if reload {
+                let current = match self.store.load_stored(&storage_id(&record.id)).await {
+                    Ok(Some(current)) => current,
+                    // Gone (a log-out won) or no longer a session of this store: left alone.
+                    Ok(None) | Err(Error::Rejected(_)) => return Ok(WriteOutcome::Refused),
+                    Err(e) => return Err(e),
+                };
+                let Some(current_origin) = current.origin().cloned() else {
+                    return Err(Error::Conflict);
+                };
+                // What is stored already holds everything this request would write, and
+                // its expiry is not later than this request's by more than the slack of
+                // two requests sliding it at about the same time: nothing to write. (A
+                // request that shortened the expiry did change something.)
+                let stored_until = current
+                    .expires_at()
+                    .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                let wanted = unix_secs(record.expiry_date).saturating_add(EXPIRY_SLACK);
+                if changes.is_empty() && stored_until <= wanted {
+                    return Ok(WriteOutcome::Superseded);
+                }
+                origin = current_origin;
+                let mut data = current.into_data();
+                changes.apply(&mut data);
+                merged = Some(data);
+            }
             let data = merged.as_ref().unwrap_or(&request);
-            let mode = WriteMode::IfUnchanged(origin);
+            let mode = WriteMode::IfUnchanged(origin.clone());
             match self.write(&record.id, data, record.expiry_date, mode).await {
                 Ok(WriteOutcome::Written(written)) => {
-                    // A second save of this request compares against what this one wrote.
+                    // A second save of this request finds its changes against its map as
+                    // it is now.
                     merger.wrote(
                         loaded,
                         written.clone(),
-                        data.iter().map(|(k, v)| (k.as_str(), value_bytes(v))),
+                        request.iter().map(|(k, v)| (k.as_str(), value_bytes(v))),
+                        merged.is_some(),
                     );
                     return Ok(WriteOutcome::Written(written));
-                }
-                // What another request saved already holds everything this one would
-                // write (and has moved the expiry as far): nothing to re-apply.
-                Err(Error::Conflict) if changes.is_empty() => {
-                    return Ok(WriteOutcome::Superseded);
                 }
                 Err(Error::Conflict) if retry.saturating_add(1) < retries.attempts() => {}
                 other => return other,
@@ -354,20 +388,7 @@ impl<B: Backend> TowerSessionStore<B> {
             tracing::debug!("session saved by another request meanwhile; re-applying changes");
             backoff(retries.delay(retry)).await;
             retry += 1;
-            match self.store.load_stored(&storage_id(&record.id)).await {
-                Ok(Some(current)) => {
-                    let Some(current_origin) = current.origin().cloned() else {
-                        return Err(Error::Conflict);
-                    };
-                    origin = current_origin;
-                    let mut data = current.into_data();
-                    changes.apply(&mut data);
-                    merged = Some(data);
-                }
-                // Gone (a log-out won) or no longer a session of this store: left alone.
-                Ok(None) | Err(Error::Rejected(_)) => return Ok(WriteOutcome::Refused),
-                Err(e) => return Err(e),
-            }
+            reload = true;
         }
     }
 

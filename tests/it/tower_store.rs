@@ -873,6 +873,25 @@ async fn saving_twice_in_one_request<B: Backend>(backend: B) {
         Some(&json!(1)),
         "the other request's change kept"
     );
+
+    // The first save merged (another request saved since the load): the second must not
+    // write the request's map as it holds it, which lacks the other request's entry.
+    let mut x = store.load(&first.id).await.unwrap().unwrap();
+    let mut y = store.load(&first.id).await.unwrap().unwrap();
+    y.data.insert("pref".to_owned(), json!("dark"));
+    store.save(&y).await.unwrap();
+    x.data.insert("cart".to_owned(), json!(["book"]));
+    store.save(&x).await.unwrap();
+    x.data.insert("flash".to_owned(), json!("added"));
+    store.save(&x).await.unwrap();
+    let now = store.load(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.data.get("pref"),
+        Some(&json!("dark")),
+        "y's entry survives x's second save"
+    );
+    assert_eq!(now.data.get("cart"), Some(&json!(["book"])));
+    assert_eq!(now.data.get("flash"), Some(&json!("added")));
 }
 
 #[tokio::test]
@@ -967,5 +986,25 @@ async fn a_request_that_changed_nothing_writes_nothing_after_losing_a_race() {
         raw_get(store.store().backend(), &key).await.unwrap(),
         after_busy,
         "not written again"
+    );
+
+    // A request that only shortened the expiry did change something: it is written.
+    let mut shorter = store.load(&first.id).await.unwrap().unwrap();
+    let mut busy = store.load(&first.id).await.unwrap().unwrap();
+    busy.data.insert("c".to_owned(), json!(3));
+    store.save(&busy).await.unwrap();
+    shorter.expiry_date = OffsetDateTime::now_utc() + Duration::from_secs(60);
+    store.save(&shorter).await.unwrap();
+    let value = raw_get(store.store().backend(), &key).await.unwrap();
+    let until = Header::parse(&value).unwrap().expires_at;
+    assert_eq!(
+        until,
+        u64::try_from(shorter.expiry_date.unix_timestamp()).unwrap()
+    );
+    let now = store.load(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.data.get("c"),
+        Some(&json!(3)),
+        "and the other change is kept"
     );
 }
