@@ -311,15 +311,12 @@ pub trait Backend: Send + Sync + 'static {
         expect: Expect<'_>,
     ) -> impl Future<Output = Result<Conditional, BackendError>> + Send {
         async move {
-            let stored = match self
+            let fetched = self
                 .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
-                .await?
-            {
-                Fetched::Missing => return Ok(Conditional::Missing),
-                Fetched::Value(stored) if expect.matches(&stored) => stored,
-                Fetched::Value(_) | Fetched::TooLarge { .. } | Fetched::NotBytes => {
-                    return Ok(Conditional::Changed);
-                }
+                .await?;
+            let stored = match conditional::holding(fetched, expect) {
+                Ok(stored) => stored,
+                Err(outcome) => return Ok(outcome),
             };
             if !self.compare_and_swap(key, &stored, value).await? {
                 // Removed or replaced since the read: which one decides the outcome.
@@ -356,17 +353,12 @@ pub trait Backend: Send + Sync + 'static {
         expect: Expect<'_>,
     ) -> impl Future<Output = Result<Conditional, BackendError>> + Send {
         async move {
-            let stored = match self
+            let fetched = self
                 .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
-                .await?
-            {
-                Fetched::Missing => return Ok(Conditional::Missing),
-                Fetched::Value(stored) if expect.matches(&stored) => stored,
-                Fetched::Value(_) | Fetched::TooLarge { .. } | Fetched::NotBytes => {
-                    return Ok(Conditional::Changed);
-                }
-            };
-            drop(stored);
+                .await?;
+            if let Err(outcome) = conditional::holding(fetched, expect) {
+                return Ok(outcome);
+            }
             Ok(if self.delete(key).await? {
                 Conditional::Done
             } else {

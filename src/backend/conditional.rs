@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::Fetched;
+
 /// The bytes a stored value must hold for [`Backend::set_if`](super::Backend::set_if) to
 /// replace it: `bytes` at offset `at` (for an envelope v1, its 32-byte salt at offset 15,
 /// which no other envelope shares). `Debug` prints the offset and length only.
@@ -47,4 +49,16 @@ pub enum Conditional {
     /// Something else is stored under the key (another value, or something that is not a
     /// byte string at all); it was left alone.
     Changed,
+}
+
+/// The stored value, when what a read fetched holds `expect`; otherwise what a conditional
+/// write or removal finds instead.
+pub(super) fn holding(fetched: Fetched, expect: Expect<'_>) -> Result<Vec<u8>, Conditional> {
+    match fetched {
+        Fetched::Missing => Err(Conditional::Missing),
+        Fetched::Value(stored) if expect.matches(&stored) => Ok(stored),
+        Fetched::Value(_) | Fetched::TooLarge { .. } | Fetched::NotBytes => {
+            Err(Conditional::Changed)
+        }
+    }
 }

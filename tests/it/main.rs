@@ -29,6 +29,8 @@ mod codec;
 #[cfg(feature = "redis")]
 mod conformance_cluster;
 #[cfg(all(feature = "conformance", feature = "memory"))]
+mod conformance_defaults;
+#[cfg(all(feature = "conformance", feature = "memory"))]
 mod conformance_memory;
 #[cfg(all(feature = "conformance", feature = "redis"))]
 mod conformance_redis;
