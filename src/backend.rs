@@ -343,9 +343,11 @@ pub trait Backend: Send + Sync + 'static {
     /// compares it: how [`Store::cycle_id`](crate::Store::cycle_id) leaves the old id on
     /// a store with optimistic saves, so a save that raced it is not dropped. Should be
     /// atomic with respect to every other write, as the memory and Redis backends make it.
-    /// The default is two steps: it reads the value, compares, then removes the key with
-    /// [`Backend::delete`], so a write that lands between the two is removed with it (the
-    /// window of a plain `delete`, narrowed to one round trip). Override it with one atomic
+    /// The default reads the value, compares, replaces it with an empty value by
+    /// [`Backend::compare_and_swap`] (atomic on the whole value, and an empty value matches
+    /// no [`Expect`], so an optimistic write that comes next finds it changed), then
+    /// removes the key with [`Backend::delete`]. A plain `set` between the last two steps
+    /// is removed with it, as it would be by a plain `delete`. Override it with one atomic
     /// step.
     fn delete_if(
         &self,
@@ -356,14 +358,20 @@ pub trait Backend: Send + Sync + 'static {
             let fetched = self
                 .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
                 .await?;
-            if let Err(outcome) = conditional::holding(fetched, expect) {
-                return Ok(outcome);
+            let stored = match conditional::holding(fetched, expect) {
+                Ok(stored) => stored,
+                Err(outcome) => return Ok(outcome),
+            };
+            if !self.compare_and_swap(key, &stored, &[]).await? {
+                return Ok(match self.get(key, 0).await? {
+                    Fetched::Missing => Conditional::Missing,
+                    _ => Conditional::Changed,
+                });
             }
-            Ok(if self.delete(key).await? {
-                Conditional::Done
-            } else {
-                Conditional::Missing
-            })
+            // The value is gone (an empty value is no session); the key goes too, and if
+            // that fails it expires with the old TTL.
+            let _ = self.delete(key).await;
+            Ok(Conditional::Done)
         }
     }
 

@@ -51,6 +51,13 @@ const VERSION: u8 = 1;
 /// saved most recently, among which any request between two saves of its own.
 const WRITTEN: usize = 4096;
 
+/// Largest map whose written base is remembered (entries), which bounds the memory of the
+/// [`WRITTEN`] bases. A larger map's next save merges against its load instead: it conflicts
+/// with its own first write and re-applies its changes since the load over what is stored,
+/// so nothing another request saved is lost; only an entry it added before its first save
+/// and removed before its second is not removed.
+const WRITTEN_ENTRIES: usize = 1024;
+
 /// What an adapter needs to describe loads and read them back: its digest key, the number
 /// of the next load, and what the saves of recent loads wrote.
 pub(crate) struct Merger {
@@ -166,9 +173,14 @@ impl Merger {
         entries: impl Iterator<Item = (&'a str, Vec<u8>)>,
         merged: bool,
     ) {
-        let values = entries
+        let values: HashMap<Digest16, Digest16> = entries
+            .take(WRITTEN_ENTRIES.saturating_add(1))
             .map(|(key, value)| (self.key_digest(key), self.value_digest(&value)))
             .collect();
+        if values.len() > WRITTEN_ENTRIES {
+            self.written.take(&loaded.nonce);
+            return;
+        }
         self.written.remember(
             loaded.nonce,
             Loaded {

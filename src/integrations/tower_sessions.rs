@@ -73,7 +73,9 @@
 //! holds everything), unless it moved the expiry more than a minute earlier than the stored
 //! one; a request that saves twice (a handler that calls `Session::save`, then the end of
 //! the request) merges its second save against its first, as long as the adapter still
-//! remembers the first (the last 4,096 merging saves are remembered).
+//! remembers the first (the last 4,096 merging saves of sessions of up to 1,024 entries are
+//! remembered; otherwise the second save merges against the load, and an entry added before
+//! the first save and removed before the second stays).
 //! What it cannot resolve:
 //! - Two requests that change the same entry: the later save wins, as in a database
 //!   without locks. A request that sets an entry back to the value it loaded has not

@@ -1,6 +1,8 @@
 //! The concurrency checks of the conformance suite on a backend that implements only the
 //! six required methods (here around the in-memory map): the provided `set_if` and
-//! `delete_if` are then the trait's defaults, which must keep the same promises.
+//! `delete_if` are then the trait's defaults, which must keep the same promises. Each
+//! method yields to the runtime first, as a networked backend does, so concurrent tasks
+//! interleave between the steps of the defaults.
 
 use std::time::Duration;
 
@@ -20,15 +22,19 @@ impl Backend for RequiredOnly {
         ttl: Option<Duration>,
         mode: SetMode,
     ) -> Result<bool, BackendError> {
+        tokio::task::yield_now().await;
         self.0.set(key, value, ttl, mode).await
     }
     async fn get(&self, key: &str, max_len: usize) -> Result<Fetched, BackendError> {
+        tokio::task::yield_now().await;
         self.0.get(key, max_len).await
     }
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+        tokio::task::yield_now().await;
         self.0.delete(key).await
     }
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, BackendError> {
+        tokio::task::yield_now().await;
         self.0.expire(key, ttl).await
     }
     async fn compare_and_swap(
@@ -37,6 +43,7 @@ impl Backend for RequiredOnly {
         expected: &[u8],
         new: &[u8],
     ) -> Result<bool, BackendError> {
+        tokio::task::yield_now().await;
         self.0.compare_and_swap(key, expected, new).await
     }
     async fn scan(
@@ -45,6 +52,7 @@ impl Backend for RequiredOnly {
         cursor: ScanCursor,
         count: usize,
     ) -> Result<ScanPage, BackendError> {
+        tokio::task::yield_now().await;
         self.0.scan(prefix, cursor, count).await
     }
 }
@@ -66,6 +74,7 @@ macro_rules! on_defaults {
 
 on_defaults!(
     of_two_optimistic_saves_of_one_load_the_later_conflicts,
+    optimistic_saves_never_overwrite_a_value_they_did_not_load,
     an_optimistic_save_after_a_log_out_is_session_gone,
     an_optimistic_save_of_a_new_session_creates_it,
     update_retries_until_it_wins_and_gives_up_after_its_attempts,

@@ -121,7 +121,7 @@ pub async fn an_optimistic_save_of_a_new_session_creates_it<B: Backend>(
     assert!(store.load(&id).await.unwrap().is_none());
 }
 
-pub async fn optimistic_saves_never_overwrite_what_they_did_not_load<B: Backend>(
+pub async fn optimistic_saves_never_overwrite_a_value_they_did_not_load<B: Backend>(
     make: impl AsyncFn(&ManualClock) -> B,
 ) {
     let clock = clock();
@@ -174,6 +174,15 @@ pub async fn optimistic_saves_never_overwrite_what_they_did_not_load<B: Backend>
             .await
             .unwrap();
     }
+}
+
+pub async fn optimistic_saves_never_overwrite_a_key_of_another_type<B: Backend>(
+    make: impl AsyncFn(&ManualClock) -> B,
+) {
+    let clock = clock();
+    let store = configured(make(&clock).await, &clock, |b| b.optimistic_saves());
+    let id = stored(&store, 1).await;
+    let key = store.storage_key(&id);
     // Something that is not a byte string under the key (an owner index, here): refused,
     // left as it is.
     let mut session = store.load(&id).await.unwrap().unwrap();
