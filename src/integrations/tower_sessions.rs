@@ -115,6 +115,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -327,12 +328,7 @@ impl<B: Backend> TowerSessionStore<B> {
         merger: &Merger,
         loaded: &Loaded,
     ) -> Result<WriteOutcome, Error> {
-        let request: RecordData = record
-            .data
-            .iter()
-            .filter(|(k, _)| k.as_str() != LOADED_ENTRY)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let request = Self::without_reserved(&record.data);
         let changes = merger.changes(loaded, &request, value_bytes);
         let retries = self.store.update_retries();
         let mut origin = loaded.origin().clone();
@@ -394,14 +390,17 @@ impl<B: Backend> TowerSessionStore<B> {
         }
     }
 
-    /// The record's map without the reserved entry, when it has one.
-    fn without_reserved(data: &RecordData) -> Option<RecordData> {
-        data.contains_key(LOADED_ENTRY).then(|| {
+    /// The record's map without the reserved entry: a copy only when it has one.
+    fn without_reserved(data: &RecordData) -> Cow<'_, RecordData> {
+        if !data.contains_key(LOADED_ENTRY) {
+            return Cow::Borrowed(data);
+        }
+        Cow::Owned(
             data.iter()
                 .filter(|(k, _)| k.as_str() != LOADED_ENTRY)
                 .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
+                .collect(),
+        )
     }
 }
 
@@ -507,21 +506,11 @@ impl<B: Backend> SessionStore for TowerSessionStore<B> {
         };
         let outcome = match &merging {
             Some((merger, loaded)) => self.save_merging(record, merger, loaded).await,
-            None => match Self::without_reserved(&record.data) {
-                Some(data) => {
-                    self.write(&record.id, &data, record.expiry_date, WriteMode::UpdateOnly)
-                        .await
-                }
-                None => {
-                    self.write(
-                        &record.id,
-                        &record.data,
-                        record.expiry_date,
-                        WriteMode::UpdateOnly,
-                    )
+            None => {
+                let data = Self::without_reserved(&record.data);
+                self.write(&record.id, &data, record.expiry_date, WriteMode::UpdateOnly)
                     .await
-                }
-            },
+            }
         };
         match outcome {
             Ok(WriteOutcome::Refused) => {
