@@ -14,6 +14,8 @@ use std::fmt;
 
 mod backend;
 mod config;
+#[cfg(feature = "express")]
+mod legacy;
 mod reject;
 mod setting;
 #[cfg(test)]
@@ -25,6 +27,8 @@ pub use self::config::ConfigError;
 pub use self::config::PermissionProblem;
 #[cfg(feature = "config")]
 pub(crate) use self::config::shown_env_name;
+#[cfg(feature = "express")]
+pub use self::legacy::LegacyError;
 pub use self::reject::{RejectKind, Rejection};
 pub use self::setting::SettingError;
 use crate::codec::CodecError;
@@ -87,6 +91,11 @@ pub enum Error {
     /// A user-supplied [`Sealer`](crate::Sealer) failed for a reason of its own (a KMS that
     /// cannot be reached, say). Implementations must not put secrets in it.
     Sealer(Box<dyn StdError + Send + Sync + 'static>),
+    /// A cookie or a record of an Express application was refused, or a legacy source is
+    /// misconfigured (feature `express`). The web layer treats a refused cookie or record
+    /// as "no session".
+    #[cfg(feature = "express")]
+    Legacy(LegacyError),
 }
 
 impl Error {
@@ -141,6 +150,8 @@ impl fmt::Display for Error {
                 "the owner already has {cap} sessions, the most the store allows"
             ),
             Error::Sealer(_) => f.write_str("the sealer failed"),
+            #[cfg(feature = "express")]
+            Error::Legacy(e) => write!(f, "legacy session refused: {e}"),
         }
     }
 }
@@ -153,6 +164,8 @@ impl StdError for Error {
             Error::Config(e) => Some(e),
             Error::Encode(e) => Some(e),
             Error::Sealer(e) => Some(e.as_ref()),
+            #[cfg(feature = "express")]
+            Error::Legacy(e) => Some(e),
             Error::TooLarge { .. }
             | Error::AlreadyExists
             | Error::SessionGone
@@ -182,6 +195,13 @@ impl From<Rejection> for Error {
 impl From<RejectKind> for Error {
     fn from(kind: RejectKind) -> Self {
         Error::Rejected(Rejection::new(kind))
+    }
+}
+
+#[cfg(feature = "express")]
+impl From<LegacyError> for Error {
+    fn from(e: LegacyError) -> Self {
+        Error::Legacy(e)
     }
 }
 

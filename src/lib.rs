@@ -33,6 +33,8 @@ pub mod fuzzing;
 mod id;
 #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
 pub mod integrations;
+#[cfg(feature = "express")]
+pub mod migrate;
 pub mod rotation;
 pub mod sealer;
 mod store;
@@ -56,6 +58,8 @@ pub use crypto::{
     Argon2Params, IndexKeys, KeyInfo, KeyMaterial, KeyState, Keyring, KeyringBuilder,
     KeyringHandle, Suite,
 };
+#[cfg(feature = "express")]
+pub use error::LegacyError;
 #[cfg(feature = "config")]
 pub use error::PermissionProblem;
 pub use error::{

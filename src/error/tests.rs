@@ -784,3 +784,95 @@ fn store_errors_say_what_happened_without_the_session() {
         assert_eq!(error.to_string(), text);
     }
 }
+
+/// Each legacy refusal's number: a new variant does not compile until it is numbered here.
+#[cfg(feature = "express")]
+fn variant_legacy(e: &LegacyError) -> usize {
+    match e {
+        LegacyError::UnsignedCookie => 0,
+        LegacyError::CookieTooLong => 1,
+        LegacyError::MalformedCookie => 2,
+        LegacyError::BadSignature => 3,
+        LegacyError::RecordTooLarge => 4,
+        LegacyError::MalformedRecord { .. } => 5,
+        LegacyError::Tampered => 6,
+        LegacyError::Undecryptable => 7,
+        LegacyError::Expired => 8,
+        LegacyError::UnsupportedOption { .. } => 9,
+        LegacyError::NoSecret => 10,
+    }
+}
+
+#[cfg(feature = "express")]
+#[test]
+fn legacy_refusals_name_the_rule_never_the_cookie_or_record() {
+    let cases = [
+        (
+            LegacyError::UnsignedCookie,
+            "the session cookie is not signed (no `s:` prefix)",
+            "unsigned_cookie",
+        ),
+        (
+            LegacyError::CookieTooLong,
+            "the session cookie or its session id is too long",
+            "cookie_too_long",
+        ),
+        (
+            LegacyError::MalformedCookie,
+            "the session cookie has no signature or no session id",
+            "malformed_cookie",
+        ),
+        (
+            LegacyError::BadSignature,
+            "the session cookie's signature matches none of the secrets",
+            "bad_signature",
+        ),
+        (
+            LegacyError::RecordTooLarge,
+            "the legacy session record is longer than the maximum accepted",
+            "record_too_large",
+        ),
+        (
+            LegacyError::MalformedRecord { part: "iv" },
+            "the legacy session record is malformed (iv)",
+            "malformed_record",
+        ),
+        (
+            LegacyError::Tampered,
+            "the legacy session record's HMAC does not match: it was changed, or sealed under \
+             another secret",
+            "tampered",
+        ),
+        (
+            LegacyError::Undecryptable,
+            "the legacy session record did not decrypt (AES-256-GCM refused it)",
+            "undecryptable",
+        ),
+        (
+            LegacyError::Expired,
+            "the legacy session's cookie has expired",
+            "expired",
+        ),
+        (
+            LegacyError::UnsupportedOption { option: "use_asn1" },
+            "the legacy store option `use_asn1` is not supported; only kruptein's defaults are \
+             read",
+            "unsupported_option",
+        ),
+        (
+            LegacyError::NoSecret,
+            "a legacy secret is required and none was given",
+            "no_secret",
+        ),
+    ];
+    let seen = cases.iter().map(|(e, _, _)| variant_legacy(e)).collect();
+    assert_all_covered(seen, (0..=10).collect(), "legacy");
+    for (error, text, label) in cases {
+        assert_eq!(error.to_string(), text);
+        assert_eq!(error.as_str(), label);
+        assert_eq!(
+            Error::Legacy(error).to_string(),
+            format!("legacy session refused: {text}")
+        );
+    }
+}

@@ -17,6 +17,7 @@ const IMPURE: &[&str] = &[
     "config",
     "conformance",
     "integrations",
+    "migrate",
     "rotation",
     "store",
 ];

@@ -1,0 +1,23 @@
+//! Migration from Express: read express-session's signed cookies and the records of
+//! connect-redis and connect-redis-crypto 4.x, and move each session into a sealed envelope
+//! without logging its user out (feature `express`).
+//!
+//! `docs/MIGRATION.md` walks through a switch. The parts:
+//!
+//! - [`ExpressCookies`] verifies the cookie express-session set (`connect.sid` by default)
+//!   against the application's secrets and gives the [`LegacySid`] in it; a cookie that does
+//!   not verify is refused before anything is looked up.
+//! - [`LegacyFormat`] reads a record: [`ConnectRedis`] (plain JSON) or
+//!   [`ConnectRedisCrypto`] (kruptein's AES-256-GCM, checked by its HMAC first). Both give a
+//!   [`LegacySession`]: the application's members and the session's cookie.
+
+mod cookie;
+mod formats;
+mod session;
+
+pub use self::cookie::{
+    DEFAULT_COOKIE_NAME, DEFAULT_MAX_SID_LEN, ExpressCookies, LegacySid, MAX_COOKIE_VALUE_LEN,
+};
+pub use self::formats::{ConnectRedis, ConnectRedisCrypto, LegacyFormat};
+pub use self::session::LegacySession;
+pub use crate::error::LegacyError;
