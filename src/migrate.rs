@@ -11,13 +11,21 @@
 //!   [`ConnectRedisCrypto`] (kruptein's AES-256-GCM, checked by its HMAC first). Both give a
 //!   [`LegacySession`]: the application's members and the session's cookie.
 
+mod compat;
 mod cookie;
 mod formats;
+mod import;
+mod migrator;
 mod session;
+mod source;
 
 pub use self::cookie::{
     DEFAULT_COOKIE_NAME, DEFAULT_MAX_SID_LEN, ExpressCookies, LegacySid, MAX_COOKIE_VALUE_LEN,
 };
 pub use self::formats::{ConnectRedis, ConnectRedisCrypto, LegacyFormat};
+pub use self::import::{ImportOptions, ImportReport, Imported, Skip};
+pub(crate) use self::migrator::NewIds;
+pub use self::migrator::{DEFAULT_GRACE, Migrated, MigrationStats, Migrator};
 pub use self::session::LegacySession;
+pub use self::source::{DEFAULT_LEGACY_PREFIX, DEFAULT_MAX_RECORD_LEN, LegacySource};
 pub use crate::error::LegacyError;

@@ -22,6 +22,8 @@ use crate::rotation;
 use crate::sealer::{OpenContext, Opened, SealContext, Sealer};
 
 mod builder;
+#[cfg(feature = "express")]
+mod entries;
 mod listing;
 mod optimistic;
 mod owners;

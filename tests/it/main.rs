@@ -37,6 +37,8 @@ mod conformance_redis;
 mod keyring;
 #[cfg(feature = "config")]
 mod keyring_config;
+#[cfg(all(feature = "express", feature = "redis", feature = "memory"))]
+mod migrate;
 mod properties;
 #[cfg(feature = "redis")]
 mod redis;

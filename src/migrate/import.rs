@@ -1,0 +1,228 @@
+//! Bulk import: every legacy record read, verified and sealed ahead of its user's return.
+//!
+//! The import cannot give users new cookies, so it keeps each session under the entry of its
+//! legacy id (`imported`, see `compat`), with a digest of the record it came from. The
+//! first request with the legacy cookie then moves it to a fresh id without reading the
+//! record again through the key derivation, as long as the legacy record is still the
+//! one that was imported (the legacy application may still be serving it: a newer record
+//! wins, and a record it destroyed is not brought back). The import never deletes or
+//! changes a legacy record, so it can run while the legacy application serves, be
+//! interrupted, and run again.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+
+use super::compat::{self, Entry};
+use super::{LegacyError, LegacySid, Migrator};
+use crate::backend::{Backend, Conditional, ScanCursor, SetMode};
+use crate::error::Error;
+use crate::store::Store;
+
+/// What the import did with one legacy key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Imported {
+    /// The record was verified and sealed into its entry (with `dry_run`: would have been).
+    Converted,
+    /// The entry already holds this record, or the session has already moved.
+    AlreadyMigrated,
+    /// The record did not verify or parse; it was left as it is.
+    Refused(LegacyError),
+    /// Not imported, for the reason given.
+    Skipped(Skip),
+}
+
+/// Why a legacy key was not imported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Skip {
+    /// The session's cookie has expired.
+    Expired,
+    /// The key went away between the scan and the read.
+    Gone,
+    /// The key is this store's own (the two share a prefix): an envelope, an owner index
+    /// or a migration entry.
+    NotLegacy,
+}
+
+/// Settings of [`Migrator::import_all`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// Verify and count, write nothing. Default `false`.
+    pub dry_run: bool,
+    /// Keys asked for per scan page. Default 500.
+    pub batch: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            dry_run: false,
+            batch: 500,
+        }
+    }
+}
+
+/// The summary of an import.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportReport {
+    /// Keys looked at.
+    pub scanned: u64,
+    /// Records sealed into entries (or, in a dry run, that would be).
+    pub converted: u64,
+    /// Records whose entry was already current, or whose session had already moved.
+    pub already_migrated: u64,
+    /// Records refused (left in place).
+    pub refused: u64,
+    /// Of those, records whose integrity check failed (connect-redis-crypto's HMAC or
+    /// AES-GCM tag): tampered, or sealed under another secret.
+    pub tampered: u64,
+    /// Keys skipped: expired, gone, or not legacy records.
+    pub skipped: u64,
+}
+
+impl ImportReport {
+    fn count(&mut self, outcome: Imported) {
+        self.scanned += 1;
+        match outcome {
+            Imported::Converted => self.converted += 1,
+            Imported::AlreadyMigrated => self.already_migrated += 1,
+            Imported::Refused(e) => {
+                self.refused += 1;
+                if matches!(e, LegacyError::Tampered | LegacyError::Undecryptable) {
+                    self.tampered += 1;
+                }
+            }
+            Imported::Skipped(_) => self.skipped += 1,
+        }
+    }
+}
+
+impl<T, B, L> Migrator<T, B, L>
+where
+    T: Send + Sync + 'static,
+    B: Backend,
+    L: Backend,
+{
+    /// Imports the record of one legacy id: reads and verifies it and seals it into the
+    /// entry of its id, unless that entry is already current. Writes nothing with `dry_run`.
+    pub async fn import(&self, sid: &LegacySid, dry_run: bool) -> Result<Imported, Error> {
+        let store = self.store();
+        let source = self.source();
+        let record = match source.fetch(sid).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(Imported::Skipped(Skip::Gone)),
+            Err(Error::Legacy(e)) => return Ok(Imported::Refused(e)),
+            Err(e) => return Err(e),
+        };
+        if Store::<T, B>::looks_sealed(&record) {
+            return Ok(Imported::Skipped(Skip::NotLegacy));
+        }
+        let entry_key = format!("{}{}", store.prefix(), compat::name_of(sid));
+        let digest = compat::record_digest(&record);
+        let existing = self.entry_at(&entry_key).await?;
+        let expect = match &existing {
+            Some((Entry::Moved(_), _)) => return Ok(Imported::AlreadyMigrated),
+            Some((Entry::Imported { record, .. }, _)) if *record == digest => {
+                return Ok(Imported::AlreadyMigrated);
+            }
+            Some((Entry::Imported { .. }, origin)) => Some(origin),
+            None => None,
+        };
+        let session = match source.decode(&record) {
+            Ok(session) => session,
+            Err(e) => return Ok(Imported::Refused(e)),
+        };
+        if session
+            .expires_at_secs()
+            .is_some_and(|at| at <= store.now_secs())
+        {
+            return Ok(Imported::Skipped(Skip::Expired));
+        }
+        let expires_at = store.expiry_for(session.expires_at_secs());
+        if dry_run {
+            return Ok(Imported::Converted);
+        }
+        let plaintext = Entry::Imported {
+            session,
+            record: digest,
+        }
+        .to_json();
+        let (value, _) = store.seal_entry(&entry_key, expires_at, &plaintext)?;
+        let ttl = match store.entry_ttl(expires_at, None) {
+            Ok(ttl) => ttl,
+            Err(Error::SessionExpired) => return Ok(Imported::Skipped(Skip::Expired)),
+            Err(e) => return Err(e),
+        };
+        let backend = store.backend();
+        let written = match expect {
+            None => {
+                backend
+                    .set(&entry_key, &value, ttl, SetMode::CreateOnly)
+                    .await?
+            }
+            Some(origin) => matches!(
+                backend
+                    .set_if(&entry_key, &value, ttl, origin.expect())
+                    .await?,
+                Conditional::Done
+            ),
+        };
+        // Losing the write means a request or another import got there first.
+        Ok(if written {
+            Imported::Converted
+        } else {
+            Imported::AlreadyMigrated
+        })
+    }
+
+    /// Imports every record under the legacy prefix, calling `progress` after each page with
+    /// the report so far. A key listed twice by the scan is counted once. A backend error
+    /// stops the import (run it again: it resumes, counting what it did as already
+    /// migrated).
+    pub async fn import_all(
+        &self,
+        options: &ImportOptions,
+        mut progress: impl FnMut(&ImportReport),
+    ) -> Result<ImportReport, Error> {
+        let source = self.source();
+        let prefix = source.prefix().to_owned();
+        let own_prefix = self.store().prefix().to_owned();
+        let mut report = ImportReport::default();
+        // A scan may list a key twice: 8 bytes per key seen, under a per-run hash key.
+        let hasher = RandomState::new();
+        let mut seen = HashSet::new();
+        let mut cursor = ScanCursor::start();
+        loop {
+            let page = source
+                .backend()
+                .scan(&prefix, cursor, options.batch.max(1))
+                .await?;
+            for key in &page.keys {
+                let Some(sid) = key.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                if !seen.insert(hasher.hash_one(key)) {
+                    continue;
+                }
+                if key.strip_prefix(own_prefix.as_str()).is_some_and(|rest| {
+                    rest.starts_with(compat::INFIX) || crate::id::is_index_name(rest)
+                }) {
+                    report.count(Imported::Skipped(Skip::NotLegacy));
+                    continue;
+                }
+                let outcome = self
+                    .import(&LegacySid::from_stored(sid), options.dry_run)
+                    .await?;
+                report.count(outcome);
+            }
+            progress(&report);
+            match page.next {
+                Some(next) => cursor = next,
+                None => return Ok(report),
+            }
+        }
+    }
+}

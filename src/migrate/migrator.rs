@@ -1,0 +1,500 @@
+//! Lazy migration: a request carrying a legacy cookie gets the same session, sealed in this
+//! store under a fresh id, and the legacy record goes.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::compat::{self, Entry};
+use super::{ExpressCookies, LegacySession, LegacySid, LegacySource};
+use crate::backend::{Backend, Conditional, Fetched, SetMode};
+use crate::error::{Error, LegacyError};
+use crate::id::SessionId;
+use crate::store::{Origin, Session, Store};
+
+/// How long a legacy cookie keeps leading to the session it became, after its migration:
+/// requests already under way with the legacy cookie (or a response lost on the way) find
+/// the same session instead of none. Five minutes.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(300);
+
+/// How often a resolution starts again after losing a race to another request.
+const ATTEMPTS: usize = 4;
+
+type Conversion<T> = dyn Fn(LegacySession) -> Result<T, LegacyError> + Send + Sync;
+
+/// Moves Express sessions into a [`Store`] as their users come back.
+///
+/// Given a legacy cookie, [`Migrator::migrate_cookie`] verifies it, reads the legacy record
+/// (or the entry a bulk import left for it), converts the session to the store's type,
+/// stores it under a fresh [`SessionId`] keeping the legacy cookie's expiry (capped by the
+/// store's absolute lifetime), and only then deletes the legacy record. The caller sets the
+/// new session's cookie and expires the legacy one.
+///
+/// Concurrent requests with the same legacy cookie end in one session: the first to finish
+/// leaves a sealed pointer under a hash of the legacy id for [`DEFAULT_GRACE`], and the
+/// others follow it (their own copies are removed before they answer). A record that does
+/// not verify is refused ([`Error::Legacy`]), left in place and counted.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sealed_session::Error> {
+/// use serde_json::{Map, Value};
+/// use sealed_session::migrate::{ConnectRedis, ExpressCookies, LegacySid, LegacySource, Migrator};
+/// use sealed_session::{
+///     Backend, Json, KeyMaterial, Keyring, MemoryBackend, SetMode, Store, StoreBuilder, Suite,
+/// };
+///
+/// // The Express application's Redis, holding one connect-redis record.
+/// let legacy = MemoryBackend::new();
+/// let record = br#"{"cookie":{"path":"/","expires":null},"user":"alice"}"#;
+/// legacy.set("sess:r5QeXbdm3", record, None, SetMode::Upsert).await?;
+///
+/// // JSON: bincode and postcard cannot hold `serde_json::Value`s.
+/// let keyring = Keyring::single(1, Suite::Aes256Gcm, KeyMaterial::generate()?)?;
+/// let store: Store<Map<String, Value>, _> = StoreBuilder::with_codec(MemoryBackend::new(), Json)
+///     .keyring(keyring)
+///     .build()?;
+/// let cookies = ExpressCookies::new(["keyboard cat"])?;
+/// let migrator = Migrator::new(store.clone(), LegacySource::new(legacy, ConnectRedis), cookies.clone());
+///
+/// // The cookie the browser sends, as express-session signed it.
+/// let cookie = cookies.sign(&LegacySid::from_stored("r5QeXbdm3"));
+/// let migrated = migrator.migrate_cookie(&cookie).await?.expect("a session");
+/// assert_eq!(migrated.session().data["user"], "alice");
+/// // From now on the browser sends the new id.
+/// let again = store.load(migrated.id()).await?.expect("stored");
+/// assert_eq!(again.data["user"], "alice");
+/// assert_eq!(migrator.stats().migrated, 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Migrator<T, B, L> {
+    inner: Arc<Inner<T, B, L>>,
+}
+
+struct Inner<T, B, L> {
+    store: Store<T, B>,
+    source: LegacySource<L>,
+    cookies: ExpressCookies,
+    convert: Box<Conversion<T>>,
+    /// Seconds.
+    grace: AtomicU64,
+    counters: Counters,
+}
+
+impl<T, B, L> Clone for Migrator<T, B, L> {
+    fn clone(&self) -> Self {
+        Migrator {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// A legacy session found in this store: its new id and the session.
+pub struct Migrated<I, T> {
+    id: I,
+    session: Session<T>,
+    fresh: bool,
+}
+
+impl<I, T> Migrated<I, T> {
+    /// The session's new id: set it as the session cookie, and expire the legacy cookie.
+    pub fn id(&self) -> &I {
+        &self.id
+    }
+
+    /// The session as stored.
+    pub fn session(&self) -> &Session<T> {
+        &self.session
+    }
+
+    /// Whether this call moved the session; `false` when it followed a move made by an
+    /// earlier request within the grace period.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// The id and the session.
+    pub fn into_parts(self) -> (I, Session<T>) {
+        (self.id, self.session)
+    }
+}
+
+impl<I, T> fmt::Debug for Migrated<I, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Migrated")
+            .field("fresh", &self.fresh)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`Migrator`] did since it was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationStats {
+    /// Legacy sessions moved into the store.
+    pub migrated: u64,
+    /// Requests that followed a move made by an earlier request.
+    pub followed: u64,
+    /// Records refused (did not verify, did not parse, too large, or did not convert to
+    /// the store's type); each was left in place.
+    pub refused: u64,
+    /// Legacy sessions whose cookie had expired.
+    pub expired: u64,
+    /// Verified cookies with no record (and no entry) behind them.
+    pub missing: u64,
+    /// Moves after which the legacy record could not be deleted (it is then left to its
+    /// TTL; the pointer to the new session outlives none of it).
+    pub cleanup_failed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    migrated: AtomicU64,
+    followed: AtomicU64,
+    refused: AtomicU64,
+    expired: AtomicU64,
+    missing: AtomicU64,
+    cleanup_failed: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How new session ids are made, parsed and stored: [`SessionId`]s for the store's own
+/// API, framework ids for an adapter.
+pub(crate) trait NewIds<T, B> {
+    type Id;
+    /// A fresh id and its cookie text.
+    fn mint(&self) -> Result<(Self::Id, Zeroizing<String>), Error>;
+    /// The id a cookie text names, if it is one.
+    fn parse(&self, text: &str) -> Option<Self::Id>;
+    /// The exact key the store keeps the id's session under.
+    fn key(&self, store: &Store<T, B>, id: &Self::Id) -> String;
+}
+
+/// The store's own ids.
+struct SessionIds;
+
+impl<T, B> NewIds<T, B> for SessionIds
+where
+    T: Send + Sync + 'static,
+    B: Backend,
+{
+    type Id = SessionId;
+
+    fn mint(&self) -> Result<(SessionId, Zeroizing<String>), Error> {
+        let id = SessionId::generate()?;
+        let text = Zeroizing::new(id.as_str().to_owned());
+        Ok((id, text))
+    }
+
+    fn parse(&self, text: &str) -> Option<SessionId> {
+        SessionId::parse(text).ok()
+    }
+
+    fn key(&self, store: &Store<T, B>, id: &SessionId) -> String {
+        store.storage_key(id)
+    }
+}
+
+impl<T, B, L> Migrator<T, B, L>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    B: Backend,
+    L: Backend,
+{
+    /// A migrator into `store` from `source`, accepting cookies `cookies` verifies. The
+    /// legacy session's members (all but `cookie`) become the store's type through serde:
+    /// a `serde_json::Map` takes them as they are, a struct takes its fields from them.
+    /// [`Migrator::with_conversion`] sets another mapping.
+    pub fn new(store: Store<T, B>, source: LegacySource<L>, cookies: ExpressCookies) -> Self {
+        let convert = |session: LegacySession| {
+            serde_json::from_value(Value::Object(session.into_data()))
+                .map_err(|_| LegacyError::MalformedRecord { part: "data" })
+        };
+        Migrator::with_conversion(store, source, cookies, convert)
+    }
+}
+
+impl<T, B, L> Migrator<T, B, L>
+where
+    T: Send + Sync + 'static,
+    B: Backend,
+    L: Backend,
+{
+    /// A migrator that turns each legacy session into the store's type with `convert`. A
+    /// conversion that fails refuses the record (left in place, counted); return
+    /// [`LegacyError::MalformedRecord`] naming what did not fit.
+    pub fn with_conversion(
+        store: Store<T, B>,
+        source: LegacySource<L>,
+        cookies: ExpressCookies,
+        convert: impl Fn(LegacySession) -> Result<T, LegacyError> + Send + Sync + 'static,
+    ) -> Self {
+        Migrator {
+            inner: Arc::new(Inner {
+                store,
+                source,
+                cookies,
+                convert: Box::new(convert),
+                grace: AtomicU64::new(DEFAULT_GRACE.as_secs()),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// How long a legacy cookie keeps leading to its new session after the move, in whole
+    /// seconds, at least one (default [`DEFAULT_GRACE`]). Applies to clones too.
+    pub fn grace(self, grace: Duration) -> Self {
+        self.inner
+            .grace
+            .store(grace.as_secs().max(1), Ordering::Relaxed);
+        self
+    }
+
+    fn grace_period(&self) -> Duration {
+        Duration::from_secs(self.inner.grace.load(Ordering::Relaxed))
+    }
+
+    /// The cookie verifier.
+    pub fn cookies(&self) -> &ExpressCookies {
+        &self.inner.cookies
+    }
+
+    /// The legacy source.
+    pub fn source(&self) -> &LegacySource<L> {
+        &self.inner.source
+    }
+
+    /// The store sessions move into.
+    pub fn store(&self) -> &Store<T, B> {
+        &self.inner.store
+    }
+
+    /// What this migrator (and its clones) did so far.
+    pub fn stats(&self) -> MigrationStats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        MigrationStats {
+            migrated: get(&c.migrated),
+            followed: get(&c.followed),
+            refused: get(&c.refused),
+            expired: get(&c.expired),
+            missing: get(&c.missing),
+            cleanup_failed: get(&c.cleanup_failed),
+        }
+    }
+
+    /// Verifies a legacy cookie value (as sent, percent-encoded) and migrates its session.
+    /// `Ok(None)`: the cookie is valid but its session is gone (destroyed, expired, or
+    /// migrated longer ago than the grace period). A cookie that does not verify is
+    /// [`Error::Legacy`] and nothing is looked up.
+    pub async fn migrate_cookie(
+        &self,
+        cookie_value: &str,
+    ) -> Result<Option<Migrated<SessionId, T>>, Error> {
+        let sid = self.inner.cookies.verify(cookie_value)?;
+        self.migrate(&sid).await
+    }
+
+    /// Migrates the session of a verified legacy id (see [`Migrator::migrate_cookie`]).
+    pub async fn migrate(&self, sid: &LegacySid) -> Result<Option<Migrated<SessionId, T>>, Error> {
+        self.resolve(sid, &SessionIds).await
+    }
+
+    /// The key of `sid`'s entry in the store.
+    fn entry_key(&self, sid: &LegacySid) -> String {
+        format!("{}{}", self.inner.store.prefix(), compat::name_of(sid))
+    }
+
+    /// Reads and opens the entry under `key`.
+    pub(crate) async fn entry_at(&self, key: &str) -> Result<Option<(Entry, Origin)>, Error> {
+        let store = &self.inner.store;
+        let value = match store
+            .backend()
+            .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
+            .await?
+        {
+            Fetched::Value(value) => value,
+            Fetched::Missing => return Ok(None),
+            Fetched::TooLarge { .. } | Fetched::NotBytes => {
+                return Err(crate::error::RejectKind::Length.into());
+            }
+        };
+        let (opened, origin) = store.open_entry(key, value)?;
+        let entry = Entry::from_json(opened.plaintext()).ok_or(crate::error::RejectKind::Decode)?;
+        Ok(Some((entry, origin)))
+    }
+
+    /// The migration proper, for any kind of new id.
+    pub(crate) async fn resolve<I: NewIds<T, B>>(
+        &self,
+        sid: &LegacySid,
+        ids: &I,
+    ) -> Result<Option<Migrated<I::Id, T>>, Error> {
+        let inner = &*self.inner;
+        let store = &inner.store;
+        let counters = &inner.counters;
+        let entry_key = self.entry_key(sid);
+        for _ in 0..ATTEMPTS {
+            let entry = self.entry_at(&entry_key).await?;
+            if let Some((Entry::Moved(text), _)) = &entry {
+                // Moved by an earlier request: the same session, as long as it lives.
+                let id = ids.parse(text).ok_or(crate::error::RejectKind::Decode)?;
+                let Some(session) = store.load_at(&ids.key(store, &id)).await? else {
+                    bump(&counters.missing);
+                    return Ok(None);
+                };
+                bump(&counters.followed);
+                return Ok(Some(Migrated {
+                    id,
+                    session,
+                    fresh: false,
+                }));
+            }
+            // The legacy record decides: an imported entry stands for it only while it is
+            // the record the entry was made from.
+            let record = match inner.source.fetch(sid).await {
+                Ok(record) => record,
+                Err(e) => {
+                    if matches!(e, Error::Legacy(_)) {
+                        bump(&counters.refused);
+                    }
+                    return Err(e);
+                }
+            };
+            let (legacy, expect) = match (entry, record) {
+                (
+                    Some((
+                        Entry::Imported {
+                            session,
+                            record: digest,
+                        },
+                        origin,
+                    )),
+                    Some(record),
+                ) if digest == compat::record_digest(&record) => (session, Some(origin)),
+                (entry, Some(record)) => match inner.source.decode(&record) {
+                    Ok(session) => (session, entry.map(|(_, origin)| origin)),
+                    Err(e) => {
+                        bump(&counters.refused);
+                        return Err(e.into());
+                    }
+                },
+                (Some((Entry::Imported { .. }, origin)), None) => {
+                    // The legacy store destroyed or expired the session after the import:
+                    // the entry must not bring it back.
+                    match store
+                        .backend()
+                        .delete_if(&entry_key, origin.expect())
+                        .await?
+                    {
+                        Conditional::Changed => continue,
+                        Conditional::Done | Conditional::Missing => {
+                            bump(&counters.missing);
+                            return Ok(None);
+                        }
+                    }
+                }
+                (_, None) => {
+                    bump(&counters.missing);
+                    return Ok(None);
+                }
+            };
+            if legacy
+                .expires_at_secs()
+                .is_some_and(|at| at <= store.now_secs())
+            {
+                bump(&counters.expired);
+                return Ok(None);
+            }
+            let expires_at = legacy.expires_at_secs();
+            let data = match (inner.convert)(legacy) {
+                Ok(data) => data,
+                Err(e) => {
+                    bump(&counters.refused);
+                    return Err(e.into());
+                }
+            };
+            let (id, text) = ids.mint()?;
+            let new_key = ids.key(store, &id);
+            let session = store.create_at(&new_key, data, expires_at).await?;
+            let stored_until = session.expires_at_secs();
+            // The pointer never outlives the session it names.
+            let claimed = match self.claim(&entry_key, &text, stored_until, expect).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    let _ = store.backend().delete(&new_key).await;
+                    return Err(e);
+                }
+            };
+            if !claimed {
+                // Another request moved it first: follow its move instead.
+                let _ = store.backend().delete(&new_key).await;
+                continue;
+            }
+            // The new session is written and claimed: now the legacy record can go.
+            let legacy_key = inner.source.key(sid);
+            if inner.source.backend().delete(&legacy_key).await.is_err() {
+                bump(&counters.cleanup_failed);
+            }
+            bump(&counters.migrated);
+            return Ok(Some(Migrated {
+                id,
+                session,
+                fresh: true,
+            }));
+        }
+        Err(Error::Conflict)
+    }
+
+    /// Writes the pointer to the new session under the entry's key: only if there is none
+    /// (`expect` `None`) or it is still the imported entry that was read. Returns whether
+    /// this request won.
+    async fn claim(
+        &self,
+        entry_key: &str,
+        text: &Zeroizing<String>,
+        expires_at: u64,
+        expect: Option<Origin>,
+    ) -> Result<bool, Error> {
+        let store = &self.inner.store;
+        let plaintext = Entry::Moved(text.clone()).to_json();
+        let (value, _) = store.seal_entry(entry_key, expires_at, &plaintext)?;
+        let ttl = store.entry_ttl(expires_at, Some(self.grace_period()))?;
+        let backend = store.backend();
+        Ok(match expect {
+            None => {
+                backend
+                    .set(entry_key, &value, ttl, SetMode::CreateOnly)
+                    .await?
+            }
+            Some(origin) => matches!(
+                backend
+                    .set_if(entry_key, &value, ttl, origin.expect())
+                    .await?,
+                Conditional::Done
+            ),
+        })
+    }
+}
+
+impl<T, B, L> fmt::Debug for Migrator<T, B, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Migrator")
+            .field("source", &self.inner.source)
+            .field("cookies", &self.inner.cookies)
+            .field(
+                "grace",
+                &Duration::from_secs(self.inner.grace.load(Ordering::Relaxed)),
+            )
+            .finish_non_exhaustive()
+    }
+}
