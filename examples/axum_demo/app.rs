@@ -56,6 +56,19 @@ fn routes<St: Clone + Send + Sync + 'static>() -> Router<St> {
         .route("/logout", post(logout))
         .route("/prefs", post(set_pref))
         .route("/prefs/{name}", get(pref))
+        .route("/entry/{name}", get(entry))
+}
+
+/// One session entry as JSON (404 when absent): what a session migrated from Express
+/// carries, entry by entry.
+async fn entry(
+    session: Session,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<String, (StatusCode, String)> {
+    let value: Option<serde_json::Value> = session.get(&name).await.map_err(internal)?;
+    value
+        .map(|v| v.to_string())
+        .ok_or((StatusCode::NOT_FOUND, "not set".to_owned()))
 }
 
 /// The session entry of a preference.

@@ -1,4 +1,4 @@
-//! The axum demo: `cargo run --example axum_demo --features tower-sessions`.
+//! The axum demo: `cargo run --example axum_demo --features tower-sessions,express`.
 //!
 //! Sessions live in the embedded in-memory backend, or in Redis when `REDIS_URL` is set
 //! (`REDIS_URL=redis://127.0.0.1:6379/`). The key is generated at start-up, so sessions do
@@ -9,6 +9,14 @@
 //! Concurrent requests of one browser keep each other's changes (`merge_on_conflict`):
 //! two `POST /prefs` at once, with different names, both stick.
 //!
+//! Migration from Express: with `LEGACY_SECRET` set (express-session's secret, or a JSON
+//! array of them, first one signing), a request carrying express-session's cookie
+//! (`connect.sid`, or `LEGACY_COOKIE`) has its session moved from the Express app's Redis
+//! (`LEGACY_REDIS_URL`, else `REDIS_URL`) into this app, and gets this app's cookie.
+//! Records are connect-redis's, or connect-redis-crypto's when `LEGACY_CRYPTO_SECRET` (its
+//! store secret) is set; `LEGACY_PREFIX` is their prefix (default `sess:`). `GET
+//! /entry/{name}` shows one entry of the session as JSON.
+//!
 //! Log in under one name from two browsers: `/sessions` lists both (this device marked),
 //! a revoke in one logs the other out at its next request, and "Log out everywhere" ends
 //! them all.
@@ -17,7 +25,9 @@
 
 mod app;
 
-use sealed_session::integrations::tower_sessions::TowerSessionStore;
+use axum::Router;
+use sealed_session::integrations::tower_sessions::{ExpressMigrationLayer, TowerSessionStore};
+use sealed_session::migrate::{ConnectRedis, ConnectRedisCrypto, ExpressCookies, LegacySource};
 use sealed_session::{
     Backend, IndexKeys, KeyMaterial, Keyring, MemoryBackend, Owners, RedisBackend, Suite,
 };
@@ -43,6 +53,42 @@ fn store<B: Backend>(backend: B) -> TowerSessionStore<B> {
         .merge_on_conflict()
 }
 
+/// The router over `store`, with the Express migration in front when `LEGACY_SECRET` is set.
+async fn router<B: Backend>(store: TowerSessionStore<B>) -> Router {
+    let Ok(secret) = std::env::var("LEGACY_SECRET") else {
+        return app::app_with_sessions(store);
+    };
+    let secrets: Vec<String> = if secret.starts_with('[') {
+        serde_json::from_str(&secret).expect("LEGACY_SECRET: a JSON array of strings")
+    } else {
+        vec![secret]
+    };
+    let mut cookies = ExpressCookies::new(secrets).expect("LEGACY_SECRET: not empty");
+    if let Ok(name) = std::env::var("LEGACY_COOKIE") {
+        cookies = cookies.with_name(name);
+    }
+    let url = std::env::var("LEGACY_REDIS_URL")
+        .or_else(|_| std::env::var("REDIS_URL"))
+        .expect("LEGACY_REDIS_URL or REDIS_URL: the Express app's Redis");
+    let legacy = RedisBackend::connect(&url)
+        .await
+        .expect("connect to the Express app's Redis");
+    let prefix = std::env::var("LEGACY_PREFIX").unwrap_or_else(|_| "sess:".to_owned());
+    let source = match std::env::var("LEGACY_CRYPTO_SECRET") {
+        Ok(secret) => LegacySource::new(
+            legacy,
+            ConnectRedisCrypto::new(secret).expect("LEGACY_CRYPTO_SECRET: not empty"),
+        ),
+        Err(_) => LegacySource::new(legacy, ConnectRedis),
+    }
+    .with_prefix(prefix);
+    let migration = ExpressMigrationLayer::new(&store, source, cookies)
+        // As the demo's SessionManagerLayer: plain HTTP on localhost.
+        .with_secure(false);
+    println!("migrating express-session cookies from {url}");
+    app::app_with_sessions(store).layer(migration)
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt().init();
@@ -59,10 +105,10 @@ async fn main() {
             let backend = RedisBackend::connect(&url)
                 .await
                 .expect("connect to REDIS_URL");
-            (app::app_with_sessions(store(backend)), "Redis")
+            (router(store(backend)).await, "Redis")
         }
         Err(_) => (
-            app::app_with_sessions(store(MemoryBackend::new())),
+            router(store(MemoryBackend::new())).await,
             "the in-memory backend",
         ),
     };

@@ -142,8 +142,13 @@ use super::owner_field::{Bound, OwnerFields, label_of, owner_of};
 use super::remembered::Remembered;
 use crate::id::Owner;
 
+#[cfg(feature = "express")]
+mod legacy;
 #[cfg(feature = "bincode")]
 mod record;
+
+#[cfg(feature = "express")]
+pub use self::legacy::{DEFAULT_MAX_LIFETIME, ExpressMigration, ExpressMigrationLayer};
 
 #[cfg(feature = "bincode")]
 pub use self::record::RecordBincode;

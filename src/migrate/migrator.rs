@@ -84,6 +84,9 @@ struct Inner<T, B, L> {
     convert: Box<Conversion<T>>,
     /// Seconds.
     grace: AtomicU64,
+    /// Seconds from the migration that a migrated session may live at most; 0 for no cap
+    /// beyond the store's own lifetime.
+    lifetime_cap: AtomicU64,
     counters: Counters,
 }
 
@@ -245,6 +248,7 @@ where
                 cookies,
                 convert: Box::new(convert),
                 grace: AtomicU64::new(DEFAULT_GRACE.as_secs()),
+                lifetime_cap: AtomicU64::new(0),
                 counters: Counters::default(),
             }),
         }
@@ -257,6 +261,30 @@ where
             .grace
             .store(grace.as_secs().max(1), Ordering::Relaxed);
         self
+    }
+
+    /// Caps a migrated session's life at `lifetime` from its migration, whatever its
+    /// legacy cookie said, and gives a session whose legacy cookie had no expiry (a
+    /// browser-session cookie) that lifetime. For stores without an absolute lifetime of
+    /// their own (tower-sessions' store, where every record carries its expiry); a store's
+    /// own lifetime applies in any case. Applies to clones too.
+    pub fn max_lifetime(self, lifetime: Duration) -> Self {
+        self.inner
+            .lifetime_cap
+            .store(lifetime.as_secs().max(1), Ordering::Relaxed);
+        self
+    }
+
+    /// The expiry to migrate a session with: its cookie's, capped by `max_lifetime`.
+    fn expiry_of(&self, legacy: &LegacySession) -> Option<u64> {
+        let cap = match self.inner.lifetime_cap.load(Ordering::Relaxed) {
+            0 => None,
+            secs => Some(self.inner.store.now_secs().saturating_add(secs)),
+        };
+        match (legacy.expires_at_secs(), cap) {
+            (Some(at), Some(cap)) => Some(at.min(cap)),
+            (at, cap) => at.or(cap),
+        }
     }
 
     fn grace_period(&self) -> Duration {
@@ -415,7 +443,7 @@ where
                 bump(&counters.expired);
                 return Ok(None);
             }
-            let expires_at = legacy.expires_at_secs();
+            let expires_at = self.expiry_of(&legacy);
             let data = match (inner.convert)(legacy) {
                 Ok(data) => data,
                 Err(e) => {

@@ -73,9 +73,21 @@ let closeRedis;
 
 if (STORE === 'connect-redis') {
   // node-redis 6 (promise API), as required by connect-redis 11.
-  const client = createClient({ url: REDIS_URL });
+  // Fail fast if Redis is unreachable at startup; retry later disconnects.
+  let connected = false;
+  const client = createClient({
+    url: REDIS_URL,
+    socket: {
+      reconnectStrategy: (retries, cause) => (connected ? Math.min(retries * 50, 1000) : cause),
+    },
+  });
   client.on('error', (err) => log('redis error:', err.message));
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    fail(`cannot connect to redis at ${REDIS_URL}: ${err.message}`);
+  }
+  connected = true;
   store = new RedisStore({ client, prefix: PREFIX });
   closeRedis = async () => {
     await client.close();
@@ -88,6 +100,7 @@ if (STORE === 'connect-redis') {
   const CryptoRedisStore = connectRedisCrypto(session);
   const client = redis3.createClient({ url: REDIS_URL });
   client.on('error', (err) => log('redis error:', err.message));
+  // Fail fast if Redis is unreachable at startup.
   await new Promise((resolve, reject) => {
     const onReady = () => {
       client.removeListener('error', onError);
@@ -99,7 +112,7 @@ if (STORE === 'connect-redis') {
     };
     client.once('ready', onReady);
     client.once('error', onError);
-  });
+  }).catch((err) => fail(`cannot connect to redis at ${REDIS_URL}: ${err.message}`));
   // `secret` enables kruptein encryption with its defaults
   // (aes-256-gcm, pbkdf2/sha512, binary/latin1 encoding).
   store = new CryptoRedisStore({ client, prefix: PREFIX, secret: CRYPTO_SECRET });

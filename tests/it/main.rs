@@ -34,6 +34,8 @@ mod conformance_defaults;
 mod conformance_memory;
 #[cfg(all(feature = "conformance", feature = "redis"))]
 mod conformance_redis;
+#[cfg(all(feature = "express", feature = "tower-sessions", feature = "redis"))]
+mod express;
 mod keyring;
 #[cfg(feature = "config")]
 mod keyring_config;

@@ -3,7 +3,7 @@
 
 #[path = "../../examples/axum_demo/app.rs"]
 #[allow(dead_code)]
-mod app;
+pub(crate) mod app;
 
 use std::collections::HashMap;
 use std::sync::Arc;

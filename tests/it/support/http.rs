@@ -201,3 +201,90 @@ pub async fn two_browsers(addr: SocketAddr) {
         bobs.body
     );
 }
+
+/// A reply with every `Set-Cookie` header as sent.
+#[allow(dead_code)]
+pub struct RawReply {
+    pub status: u16,
+    pub set_cookies: Vec<String>,
+    pub body: String,
+}
+
+#[allow(dead_code)]
+impl RawReply {
+    /// The value a `Set-Cookie` of this reply gives cookie `name`, if one does.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.set_cookies.iter().find_map(|c| {
+            let pair = c.split(';').next()?;
+            let (n, v) = pair.split_once('=')?;
+            (n.trim() == name).then(|| v.trim())
+        })
+    }
+}
+
+/// One request with a whole `Cookie` header (any cookie names), reading every
+/// `Set-Cookie` of the reply.
+#[allow(dead_code)]
+pub async fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookies: Option<&str>,
+) -> RawReply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(cookies) = cookies {
+        head.push_str(&format!("Cookie: {cookies}\r\n"));
+    }
+    head.push_str("Content-Length: 0\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let set_cookies = head
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| value.trim().to_owned())
+        })
+        .collect();
+    // Express answers with chunked bodies: keep what is between the chunk sizes.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    RawReply {
+        status,
+        set_cookies,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
