@@ -4,8 +4,9 @@
 # and doctests; then the supply-chain checks (cargo-audit, cargo-deny, offline against the
 # RustSec snapshot in ../shared/advisory-db) and a short run of every fuzz target.
 # Works on a fresh Debian machine with the Rust toolchain; installs what else it needs
-# (redis-server, redis-tools, openssl with apt-get; cargo-audit, cargo-deny, cargo-fuzz with
-# cargo install).
+# (redis-server, redis-tools, openssl and, if missing, nodejs and npm with apt-get; the
+# Express fixture's packages with npm ci; cargo-audit, cargo-deny, cargo-fuzz with cargo
+# install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,19 @@ if [ -n "$avail_kb" ] && [ "$avail_kb" -lt 3000000 ]; then
     echo "warning: only $((avail_kb / 1024)) MiB free on $(df -P . | awk 'NR == 2 {print $6}');" \
         "a full run needs about 2.2 GB" >&2
 fi
+
+# The Express migration tests run a small Express app (tests/express) with the real
+# express-session, connect-redis and connect-redis-crypto packages, installed from the
+# committed lock file.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "installing nodejs and npm with apt-get"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+node --version
+(cd tests/express && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo test --all-features --locked
 bash scripts/supply-chain.sh

@@ -23,7 +23,8 @@ pub use self::cookie::{
     DEFAULT_COOKIE_NAME, DEFAULT_MAX_SID_LEN, ExpressCookies, LegacySid, MAX_COOKIE_VALUE_LEN,
 };
 pub use self::formats::{ConnectRedis, ConnectRedisCrypto, LegacyFormat};
-pub use self::import::{ImportOptions, ImportReport, Imported, Skip};
+pub use self::import::{ImportOptions, ImportReport, Imported, Importer, Skip};
+#[cfg(feature = "tower-sessions")]
 pub(crate) use self::migrator::NewIds;
 pub use self::migrator::{DEFAULT_GRACE, Migrated, MigrationStats, Migrator};
 pub use self::session::LegacySession;

@@ -20,7 +20,10 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{LegacySession, LegacySid};
+use crate::backend::{Backend, Fetched};
+use crate::error::{Error, RejectKind};
 use crate::id::hex_lower;
+use crate::store::{Origin, Store};
 
 /// What follows the store's prefix in the key of an entry.
 pub(crate) const INFIX: &str = "legacy.";
@@ -90,6 +93,30 @@ impl Entry {
             _ => None,
         }
     }
+}
+
+/// Reads and opens the entry under `key` of `store`: `None` when there is none; a value
+/// that does not open, or is not an entry, is refused as any envelope would be.
+pub(crate) async fn read<T, B>(
+    store: &Store<T, B>,
+    key: &str,
+) -> Result<Option<(Entry, Origin)>, Error>
+where
+    T: Send + Sync + 'static,
+    B: Backend,
+{
+    let value = match store
+        .backend()
+        .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
+        .await?
+    {
+        Fetched::Value(value) => value,
+        Fetched::Missing => return Ok(None),
+        Fetched::TooLarge { .. } | Fetched::NotBytes => return Err(RejectKind::Length.into()),
+    };
+    let (opened, origin) = store.open_entry(key, value)?;
+    let entry = Entry::from_json(opened.plaintext()).ok_or(RejectKind::Decode)?;
+    Ok(Some((entry, origin)))
 }
 
 #[cfg(test)]

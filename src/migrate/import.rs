@@ -13,10 +13,29 @@ use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
 use super::compat::{self, Entry};
-use super::{LegacyError, LegacySid, Migrator};
+use super::{LegacyError, LegacySid, LegacySource, Migrator};
 use crate::backend::{Backend, Conditional, ScanCursor, SetMode};
 use crate::error::Error;
 use crate::store::Store;
+
+/// The bulk import of a legacy store into a [`Store`]: what `sealed-session import` runs.
+///
+/// Needs no cookie secret and no session type of the application's: it keeps each session
+/// as the legacy JSON, sealed under the store's primary key, and the first request with the
+/// legacy cookie converts it ([`Migrator`]). Build it from the same store settings (prefix,
+/// keyring) as the application's store.
+pub struct Importer<'a, T, B, L> {
+    store: &'a Store<T, B>,
+    source: &'a LegacySource<L>,
+}
+
+impl<T, B, L> std::fmt::Debug for Importer<'_, T, B, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Importer")
+            .field("source", self.source)
+            .finish_non_exhaustive()
+    }
+}
 
 /// What the import did with one legacy key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,11 +125,28 @@ where
     B: Backend,
     L: Backend,
 {
+    /// The bulk import into this migrator's store from its source.
+    pub fn importer(&self) -> Importer<'_, T, B, L> {
+        Importer::new(self.store(), self.source())
+    }
+}
+
+impl<'a, T, B, L> Importer<'a, T, B, L>
+where
+    T: Send + Sync + 'static,
+    B: Backend,
+    L: Backend,
+{
+    /// An import into `store` from `source`.
+    pub fn new(store: &'a Store<T, B>, source: &'a LegacySource<L>) -> Self {
+        Importer { store, source }
+    }
+
     /// Imports the record of one legacy id: reads and verifies it and seals it into the
     /// entry of its id, unless that entry is already current. Writes nothing with `dry_run`.
     pub async fn import(&self, sid: &LegacySid, dry_run: bool) -> Result<Imported, Error> {
-        let store = self.store();
-        let source = self.source();
+        let store = self.store;
+        let source = self.source;
         let record = match source.fetch(sid).await {
             Ok(Some(record)) => record,
             Ok(None) => return Ok(Imported::Skipped(Skip::Gone)),
@@ -122,7 +158,7 @@ where
         }
         let entry_key = format!("{}{}", store.prefix(), compat::name_of(sid));
         let digest = compat::record_digest(&record);
-        let existing = self.entry_at(&entry_key).await?;
+        let existing = compat::read(store, &entry_key).await?;
         let expect = match &existing {
             Some((Entry::Moved(_), _)) => return Ok(Imported::AlreadyMigrated),
             Some((Entry::Imported { record, .. }, _)) if *record == digest => {
@@ -187,9 +223,9 @@ where
         options: &ImportOptions,
         mut progress: impl FnMut(&ImportReport),
     ) -> Result<ImportReport, Error> {
-        let source = self.source();
+        let source = self.source;
         let prefix = source.prefix().to_owned();
-        let own_prefix = self.store().prefix().to_owned();
+        let own_prefix = self.store.prefix().to_owned();
         let mut report = ImportReport::default();
         // A scan may list a key twice: 8 bytes per key seen, under a per-run hash key.
         let hasher = RandomState::new();

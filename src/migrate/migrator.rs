@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::compat::{self, Entry};
 use super::{ExpressCookies, LegacySession, LegacySid, LegacySource};
-use crate::backend::{Backend, Conditional, Fetched, SetMode};
+use crate::backend::{Backend, Conditional, SetMode};
 use crate::error::{Error, LegacyError};
 use crate::id::SessionId;
 use crate::store::{Origin, Session, Store};
@@ -342,25 +342,6 @@ where
         format!("{}{}", self.inner.store.prefix(), compat::name_of(sid))
     }
 
-    /// Reads and opens the entry under `key`.
-    pub(crate) async fn entry_at(&self, key: &str) -> Result<Option<(Entry, Origin)>, Error> {
-        let store = &self.inner.store;
-        let value = match store
-            .backend()
-            .get(key, crate::envelope::MAX_ENVELOPE_LEN_LIMIT)
-            .await?
-        {
-            Fetched::Value(value) => value,
-            Fetched::Missing => return Ok(None),
-            Fetched::TooLarge { .. } | Fetched::NotBytes => {
-                return Err(crate::error::RejectKind::Length.into());
-            }
-        };
-        let (opened, origin) = store.open_entry(key, value)?;
-        let entry = Entry::from_json(opened.plaintext()).ok_or(crate::error::RejectKind::Decode)?;
-        Ok(Some((entry, origin)))
-    }
-
     /// The migration proper, for any kind of new id.
     pub(crate) async fn resolve<I: NewIds<T, B>>(
         &self,
@@ -372,7 +353,7 @@ where
         let counters = &inner.counters;
         let entry_key = self.entry_key(sid);
         for _ in 0..ATTEMPTS {
-            let entry = self.entry_at(&entry_key).await?;
+            let entry = compat::read(store, &entry_key).await?;
             if let Some((Entry::Moved(text), _)) = &entry {
                 // Moved by an earlier request: the same session, as long as it lives.
                 let id = ids.parse(text).ok_or(crate::error::RejectKind::Decode)?;

@@ -58,7 +58,7 @@ fn json(out: &Output) -> serde_json::Value {
 #[test]
 fn every_command_has_help() {
     for command in [
-        "keygen", "derive", "check", "inspect", "stats", "rewrap", "sessions",
+        "keygen", "derive", "check", "inspect", "stats", "rewrap", "sessions", "import",
     ] {
         let out = run(&[command, "--help"]);
         expect(&out, 0);
@@ -767,4 +767,129 @@ async fn sessions_of_a_user_through_the_cli_on_a_cluster() {
         .await
         .unwrap();
     sessions_through_the_cli(cluster.urls(), true, backend).await;
+}
+
+/// The bulk import through the binary: connect-redis-crypto records verified and sealed
+/// under the primary key, a refused one counted (exit 4) and left in place, a re-run that
+/// changes nothing, and a request afterwards served from what the import sealed.
+#[tokio::test]
+async fn import_seals_express_sessions_ahead_of_the_switch() {
+    use sealed_session::migrate::{
+        ConnectRedisCrypto, ExpressCookies, LegacySid, LegacySource, Migrator,
+    };
+    use sealed_session::{Backend, Fetched, Json, SetMode, StoreBuilder};
+
+    const RECORD: &[u8] = include_bytes!("../fixtures/express/connect-redis-crypto.json");
+    const SECRET: &str = "correct horse battery staple";
+    let server = RedisServer::start();
+    let dir = support::temp_dir("cli-import");
+    let key = dir.join("key-1");
+    expect(
+        &run(&[
+            "keygen",
+            "--id",
+            "1",
+            "--secret-file",
+            key.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let path = config(&dir, &[(1, "primary")]);
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    for sid in ["one", "two"] {
+        backend
+            .set(&format!("sess:{sid}"), RECORD, None, SetMode::Upsert)
+            .await
+            .unwrap();
+    }
+    let tampered =
+        String::from_utf8(RECORD.to_vec())
+            .unwrap()
+            .replacen("\"ct\":\"", "\"ct\":\"x", 1);
+    backend
+        .set("sess:bad", tampered.as_bytes(), None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let url = server.url();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--from",
+            "connect-redis-crypto",
+            "--config",
+            path.to_str().unwrap(),
+            "--url",
+            &url,
+            "--prefix",
+            "app:",
+            "--legacy-secret-env",
+            "THE_LEGACY_SECRET",
+        ];
+        args.extend(extra);
+        bin()
+            .args(&args)
+            .env_remove("REDIS_URL")
+            .env("THE_LEGACY_SECRET", SECRET)
+            .output()
+            .unwrap()
+    };
+    let out = import(&["--dry-run", "--json"]);
+    expect(&out, 4);
+    assert_eq!(json(&out)["converted"], 2);
+    assert_eq!(json(&out)["refused"], 1);
+    assert_eq!(json(&out)["tampered"], 1);
+    let out = import(&[]);
+    expect(&out, 4);
+    let text = stdout(&out);
+    assert!(text.contains("converted: 2"), "{text}");
+    assert!(
+        text.contains("refused (left in place): 1, of which 1 failed"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET) && !stderr(&out).contains(SECRET));
+    let out = import(&["--json"]);
+    assert_eq!(json(&out)["already_migrated"], 2);
+    assert_eq!(json(&out)["converted"], 0);
+    assert_eq!(
+        backend.get("sess:bad", 1 << 20).await.unwrap(),
+        Fetched::Value(tampered.into_bytes())
+    );
+
+    // The application's store, on the same keyring and prefix, serves the imported session
+    // to its legacy cookie, here even with a secret that could not read the record.
+    let store: Store<serde_json::Map<String, serde_json::Value>, RedisBackend> =
+        StoreBuilder::with_codec(backend.clone(), Json)
+            .keyring(load_keyring(&path).unwrap())
+            .prefix("app:")
+            .build()
+            .unwrap();
+    let cookies = ExpressCookies::new(["cookie secret"]).unwrap();
+    let migrator = Migrator::new(
+        store,
+        LegacySource::new(backend.clone(), ConnectRedisCrypto::new("wrong").unwrap()),
+        cookies.clone(),
+    );
+    let cookie = cookies.sign(&LegacySid::from_stored("one"));
+    let migrated = migrator.migrate_cookie(&cookie).await.unwrap().unwrap();
+    assert_eq!(migrated.session().data["name"], "Zoë");
+
+    // Non-default kruptein options are refused by name; the secret never comes from argv.
+    let out = import(&["--legacy-options", r#"{"prefix":"x","use_asn1":true}"#]);
+    expect(&out, 2);
+    assert!(stderr(&out).contains("`use_asn1`"), "{}", stderr(&out));
+    let out = run(&[
+        "import",
+        "--from",
+        "connect-redis-crypto",
+        "--config",
+        path.to_str().unwrap(),
+        "--url",
+        &url,
+    ]);
+    expect(&out, 2);
+    assert!(
+        stderr(&out).contains("--legacy-secret-env VAR"),
+        "{}",
+        stderr(&out)
+    );
 }

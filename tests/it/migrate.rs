@@ -462,7 +462,11 @@ async fn the_import_is_safe_to_rerun_and_requests_use_what_it_sealed() {
 
     let mut dry_run = ImportOptions::default();
     dry_run.dry_run = true;
-    let dry = migrator.import_all(&dry_run, |_| {}).await.unwrap();
+    let dry = migrator
+        .importer()
+        .import_all(&dry_run, |_| {})
+        .await
+        .unwrap();
     assert_eq!(
         (dry.scanned, dry.converted, dry.refused, dry.tampered),
         (3, 2, 1, 1)
@@ -475,6 +479,7 @@ async fn the_import_is_safe_to_rerun_and_requests_use_what_it_sealed() {
 
     let mut pages = 0;
     let report = migrator
+        .importer()
         .import_all(&ImportOptions::default(), |_| pages += 1)
         .await
         .unwrap();
@@ -487,6 +492,7 @@ async fn the_import_is_safe_to_rerun_and_requests_use_what_it_sealed() {
     // Every legacy record is still there: the import changes nothing the legacy app reads.
     assert_eq!(keys(&backend, "sess:").await.len(), 3);
     let again = migrator
+        .importer()
         .import_all(&ImportOptions::default(), |_| {})
         .await
         .unwrap();
@@ -517,6 +523,7 @@ async fn the_import_is_safe_to_rerun_and_requests_use_what_it_sealed() {
     );
     assert_eq!(
         migrator
+            .importer()
             .import(&LegacySid::from_stored("crypto"), false)
             .await
             .unwrap(),
@@ -548,6 +555,7 @@ async fn the_legacy_record_outranks_an_imported_entry() {
             .unwrap();
     }
     let report = migrator
+        .importer()
         .import_all(&ImportOptions::default(), |_| {})
         .await
         .unwrap();

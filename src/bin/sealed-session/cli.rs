@@ -12,11 +12,13 @@ use sealed_session::{Argon2Params, Suite};
     name = "sealed-session",
     version,
     about = "Keys and stored sessions of sealed-session: generate and check keys, inspect \
-             envelopes, count them by key id and re-seal those under older keys.",
+             envelopes, count them by key id, re-seal those under older keys, and import the \
+             sessions of an Express application.",
     // The codes are those of `crate::exit::Exit` (a unit test there checks this text).
     after_help = "Exit codes: 0 success, 1 operation failed, 2 usage error, 3 invalid keyring \
                   configuration, 4 check failed (not an envelope; envelopes left under a key \
-                  given to --require-none; sessions a revocation could not verify)."
+                  given to --require-none; sessions a revocation could not verify; legacy \
+                  records an import refused)."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -46,6 +48,11 @@ pub(crate) enum Command {
     /// but one.
     #[command(subcommand)]
     Sessions(Sessions),
+    /// Import the sessions of an Express application (connect-redis or connect-redis-crypto
+    /// records) ahead of the switch: each is verified and sealed under the primary key,
+    /// under a hash of its legacy id. Never changes a legacy record; safe to interrupt and
+    /// to run again.
+    Import(Import),
 }
 
 #[derive(Subcommand)]
@@ -281,6 +288,72 @@ pub(crate) struct Rewrap {
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=sealed_session::MAX_LIFETIME.as_secs()))]
     pub(crate) absolute_lifetime: Option<u64>,
     /// Count what would be re-sealed; write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress bar (it is drawn only on a terminal anyway).
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}
+
+/// The legacy stores `import` reads.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum LegacyStore {
+    /// connect-redis (any version): `JSON.stringify(session)`.
+    ConnectRedis,
+    /// connect-redis-crypto 4.x: kruptein 2.x with its defaults.
+    ConnectRedisCrypto,
+}
+
+#[derive(Args)]
+pub(crate) struct Import {
+    /// The legacy store whose records are read.
+    #[arg(long, value_enum)]
+    pub(crate) from: LegacyStore,
+    #[command(flatten)]
+    pub(crate) redis: RedisArgs,
+    /// The keyring configuration: its primary key seals.
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// The store's key prefix (where the application's sessions live).
+    #[arg(long, default_value = "sess:")]
+    pub(crate) prefix: String,
+    /// The Express application's Redis (a single server), if not the one of --url. A
+    /// password belongs in LEGACY_REDIS_URL, not here.
+    #[arg(
+        long,
+        env = "LEGACY_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub(crate) legacy_url: Option<String>,
+    /// The legacy store's key prefix (its `prefix` option).
+    #[arg(long, default_value = "sess:")]
+    pub(crate) legacy_prefix: String,
+    /// connect-redis-crypto: read its `secret` option from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "legacy_secret_file")]
+    pub(crate) legacy_secret_env: Option<String>,
+    /// connect-redis-crypto: read its `secret` option from this file (one trailing newline
+    /// ignored).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) legacy_secret_file: Option<PathBuf>,
+    /// connect-redis-crypto: the options object the application gives the store, as JSON;
+    /// kruptein options other than its defaults are refused, by name.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) legacy_options: Option<String>,
+    /// Largest legacy record read, in bytes; longer ones are refused.
+    #[arg(long, default_value_t = sealed_session::migrate::DEFAULT_MAX_RECORD_LEN)]
+    pub(crate) max_record_len: usize,
+    /// The store's absolute lifetime in seconds: an imported session is kept until its
+    /// cookie's expiry, at most this long from now.
+    #[arg(long, value_name = "SECONDS", default_value_t = sealed_session::DEFAULT_ABSOLUTE_LIFETIME.as_secs(), value_parser = clap::value_parser!(u64).range(1..=sealed_session::MAX_LIFETIME.as_secs()))]
+    pub(crate) absolute_lifetime: u64,
+    /// Keys per scan page.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) batch: usize,
+    /// Verify and count; write nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
     /// Print JSON.

@@ -66,16 +66,29 @@ fn write_secret_file(path: &Path, secret: &[u8]) -> Result<(), Failure> {
         .map_err(io_failure(&what))
 }
 
-pub(crate) fn derive(args: &Derive, files: FilePermissions) -> Result<(), Failure> {
-    let derive_failure = |e: ConfigError| Failure::new(Exit::Config, e.to_string());
-    let passphrase = zeroize::Zeroizing::new(match (&args.passphrase_env, &args.passphrase_file) {
+/// Which secret [`read_secret`] reads, by its flags: `--{stem}-env`, `--{stem}-file`.
+pub(crate) struct SecretFlags {
+    pub(crate) env_flag: &'static str,
+    pub(crate) file_flag: &'static str,
+    pub(crate) what: &'static str,
+}
+
+/// A secret from an environment variable or a file, never from the command line.
+pub(crate) fn read_secret(
+    env: Option<&String>,
+    file: Option<&std::path::PathBuf>,
+    flags: &SecretFlags,
+    files: FilePermissions,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Failure> {
+    let config_failure = |e: ConfigError| Failure::new(Exit::Config, e.to_string());
+    Ok(zeroize::Zeroizing::new(match (env, file) {
         (Some(var), _) => std::env::var(var)
-            .map_err(|_| derive_failure(ConfigError::missing_env(var, "--passphrase-env")))?
+            .map_err(|_| config_failure(ConfigError::missing_env(var, flags.env_flag)))?
             .into_bytes(),
         (None, Some(path)) => {
             // A regular file of at most 64 KiB (a FIFO or `/dev/zero` is refused, not read).
             let mut bytes = sealed_session::config::read_secret_file_with(path, files)
-                .map_err(derive_failure)?;
+                .map_err(config_failure)?;
             if bytes.last() == Some(&b'\n') {
                 bytes.pop();
                 if bytes.last() == Some(&b'\r') {
@@ -87,10 +100,27 @@ pub(crate) fn derive(args: &Derive, files: FilePermissions) -> Result<(), Failur
         (None, None) => {
             return Err(Failure::new(
                 Exit::Usage,
-                "give the passphrase with --passphrase-env VAR or --passphrase-file PATH",
+                format!(
+                    "give the {} with {} VAR or {} PATH",
+                    flags.what, flags.env_flag, flags.file_flag
+                ),
             ));
         }
-    });
+    }))
+}
+
+pub(crate) fn derive(args: &Derive, files: FilePermissions) -> Result<(), Failure> {
+    let derive_failure = |e: ConfigError| Failure::new(Exit::Config, e.to_string());
+    let passphrase = read_secret(
+        args.passphrase_env.as_ref(),
+        args.passphrase_file.as_ref(),
+        &SecretFlags {
+            env_flag: "--passphrase-env",
+            file_flag: "--passphrase-file",
+            what: "passphrase",
+        },
+        files,
+    )?;
     if passphrase.is_empty() {
         return Err(derive_failure(ConfigError::EmptyPassphrase));
     }

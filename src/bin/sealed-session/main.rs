@@ -28,6 +28,7 @@ mod check;
 mod cli;
 mod connection;
 mod exit;
+mod import;
 mod inspect;
 mod keys;
 mod rewrap;
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
         Command::Sessions(Sessions::Revoke(args)) => {
             runtime().and_then(|rt| rt.block_on(sessions::revoke(&args, files)))
         }
+        Command::Import(args) => runtime().and_then(|rt| rt.block_on(import::import(&args, files))),
     };
     match result {
         Ok(()) => Exit::Success.into(),
