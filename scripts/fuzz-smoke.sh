@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_VERSION=0.13.2
-EXPECTED_TARGETS="codec_decode envelope_parse keyring_config open roundtrip session_id"
+EXPECTED_TARGETS="codec_decode connect_redis_crypto_record connect_redis_record envelope_parse express_cookie keyring_config open roundtrip session_id"
 seconds="${FUZZ_SMOKE_SECONDS:-20}"
 if ! [ "$seconds" -ge 1 ] 2>/dev/null; then
     echo "error: FUZZ_SMOKE_SECONDS must be a whole number of seconds, at least 1" >&2
