@@ -74,7 +74,13 @@ async fn fill(backend: &RedisBackend, prefix: &str, record: &[u8], n: usize) -> 
     sids
 }
 
-async fn import_rate(backend: &RedisBackend, format: impl LegacyFormat, record: &[u8], n: usize, label: &str) {
+async fn import_rate(
+    backend: &RedisBackend,
+    format: impl LegacyFormat,
+    record: &[u8],
+    n: usize,
+    label: &str,
+) {
     let legacy_prefix = format!("{label}:");
     fill(backend, &legacy_prefix, record, n).await;
     let store = store(backend.clone(), &format!("rs-{label}:"));
@@ -108,7 +114,10 @@ async fn first_requests(backend: &RedisBackend, m: usize) {
         let sids = fill(backend, &legacy_prefix, record, m).await;
         let store = store(backend.clone(), &format!("rs-fr-{tag}:"));
         let source = if crypto {
-            LegacySource::new(backend.clone(), ConnectRedisCrypto::new(CRYPTO_SECRET).unwrap())
+            LegacySource::new(
+                backend.clone(),
+                ConnectRedisCrypto::new(CRYPTO_SECRET).unwrap(),
+            )
         } else {
             LegacySource::new(backend.clone(), ConnectRedis)
         };
@@ -155,8 +164,22 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let backend = RedisBackend::connect(&server.url()).await.unwrap();
-        import_rate(&backend, ConnectRedis, PLAIN_RECORD, n * 10, "connect-redis").await;
-        import_rate(&backend, ConnectRedisCrypto::new(CRYPTO_SECRET).unwrap(), CRYPTO_RECORD, n, "connect-redis-crypto").await;
+        import_rate(
+            &backend,
+            ConnectRedis,
+            PLAIN_RECORD,
+            n * 10,
+            "connect-redis",
+        )
+        .await;
+        import_rate(
+            &backend,
+            ConnectRedisCrypto::new(CRYPTO_SECRET).unwrap(),
+            CRYPTO_RECORD,
+            n,
+            "connect-redis-crypto",
+        )
+        .await;
         first_requests(&backend, m).await;
     });
 }

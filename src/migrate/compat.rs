@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! {"imported": <the legacy session's JSON>, "record": "<hex SHA-256 of the legacy record>"}
-//! {"moved": "<the cookie value of the session it became>"}
+//! {"moved": "<the cookie value of the session it became>", "browser_session": <bool>}
 //! ```
 //!
 //! `imported` is written by the bulk import: the record, read and verified ahead of time,
@@ -15,12 +15,15 @@
 //! store, for a short grace period, so that concurrent requests carrying the same legacy
 //! cookie end up in the same session.
 
+use std::io::Write as _;
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{LegacySession, LegacySid};
 use crate::backend::{Backend, Fetched};
+use crate::codec::WipingWriter;
 use crate::error::{Error, RejectKind};
 use crate::id::hex_lower;
 use crate::store::{Origin, Store};
@@ -50,25 +53,53 @@ pub(crate) enum Entry {
         session: LegacySession,
         record: String,
     },
-    /// The legacy session became the session whose cookie value this is.
-    Moved(Zeroizing<String>),
+    /// The legacy session became the session whose cookie value this is; `browser_session`
+    /// when its legacy cookie had no expiry (so the new cookie should have none either).
+    Moved {
+        id: Zeroizing<String>,
+        browser_session: bool,
+    },
+}
+
+/// An entry as read: its content (`None` when it does not open or is not an entry, which
+/// a migration treats as absent but may only replace as it is) and the stored value's
+/// identity.
+pub(crate) struct Found {
+    pub(crate) entry: Option<Entry>,
+    pub(crate) origin: Origin,
 }
 
 impl Entry {
-    /// The plaintext to seal.
+    /// The plaintext to seal, written through a wiping writer (it holds a session, or the
+    /// new session's cookie value).
     pub(crate) fn to_json(&self) -> Zeroizing<Vec<u8>> {
-        let mut object = Map::new();
-        match self {
+        let mut out = Zeroizing::new(Vec::new());
+        let mut writer = WipingWriter::new(&mut out);
+        // Writing strings and JSON values into memory cannot fail.
+        let _ = match self {
             Entry::Imported { session, record } => {
+                let mut object = Map::new();
                 object.insert("imported".to_owned(), session.to_value());
                 object.insert("record".to_owned(), Value::String(record.clone()));
+                serde_json::to_writer(&mut writer, &Value::Object(object))
             }
-            Entry::Moved(text) => {
-                object.insert("moved".to_owned(), Value::String(text.to_string()));
-            }
-        }
-        // Serializing a map of strings and JSON values cannot fail.
-        Zeroizing::new(serde_json::to_vec(&Value::Object(object)).unwrap_or_default())
+            Entry::Moved {
+                id,
+                browser_session,
+            } => writer
+                .write_all(b"{\"moved\":")
+                .map_err(serde_json::Error::io)
+                .and_then(|()| serde_json::to_writer(&mut writer, id.as_str()))
+                .and_then(|()| {
+                    let tail: &[u8] = if *browser_session {
+                        b",\"browser_session\":true}"
+                    } else {
+                        b",\"browser_session\":false}"
+                    };
+                    writer.write_all(tail).map_err(serde_json::Error::io)
+                }),
+        };
+        out
     }
 
     /// Reads an opened plaintext; `None` for anything this module does not write.
@@ -76,31 +107,32 @@ impl Entry {
         let Value::Object(mut object) = serde_json::from_slice(plaintext).ok()? else {
             return None;
         };
-        match (
+        let entry = match (
             object.remove("moved"),
+            object.remove("browser_session"),
             object.remove("imported"),
             object.remove("record"),
         ) {
-            (Some(Value::String(text)), None, None) if object.is_empty() => {
-                Some(Entry::Moved(Zeroizing::new(text)))
+            (Some(Value::String(id)), Some(Value::Bool(browser_session)), None, None) => {
+                Entry::Moved {
+                    id: Zeroizing::new(id),
+                    browser_session,
+                }
             }
-            (None, Some(session), Some(Value::String(record))) if object.is_empty() => {
-                Some(Entry::Imported {
-                    session: LegacySession::from_value(session).ok()?,
-                    record,
-                })
-            }
-            _ => None,
-        }
+            (None, None, Some(session), Some(Value::String(record))) => Entry::Imported {
+                session: LegacySession::from_value(session).ok()?,
+                record,
+            },
+            _ => return None,
+        };
+        object.is_empty().then_some(entry)
     }
 }
 
-/// Reads and opens the entry under `key` of `store`: `None` when there is none; a value
-/// that does not open, or is not an entry, is refused as any envelope would be.
-pub(crate) async fn read<T, B>(
-    store: &Store<T, B>,
-    key: &str,
-) -> Result<Option<(Entry, Origin)>, Error>
+/// Reads the entry under `key` of `store`: `None` when there is none. A value that does not
+/// open (sealed under a key since retired, say) or is not an entry is found without
+/// content; something that is not a byte string, or too long to be one, is refused.
+pub(crate) async fn read<T, B>(store: &Store<T, B>, key: &str) -> Result<Option<Found>, Error>
 where
     T: Send + Sync + 'static,
     B: Backend,
@@ -114,9 +146,12 @@ where
         Fetched::Missing => return Ok(None),
         Fetched::TooLarge { .. } | Fetched::NotBytes => return Err(RejectKind::Length.into()),
     };
-    let (opened, origin) = store.open_entry(key, value)?;
-    let entry = Entry::from_json(opened.plaintext()).ok_or(RejectKind::Decode)?;
-    Ok(Some((entry, origin)))
+    let origin = store.identity_of(&value);
+    let entry = store
+        .open_entry(key, value)
+        .ok()
+        .and_then(|opened| Entry::from_json(opened.plaintext()));
+    Ok(Some(Found { entry, origin }))
 }
 
 #[cfg(test)]
@@ -147,13 +182,21 @@ mod tests {
             }
             _ => panic!("imported entry did not read back"),
         }
-        let moved = Entry::Moved(Zeroizing::new("new-id".to_owned()));
-        assert!(
-            matches!(Entry::from_json(&moved.to_json()), Some(Entry::Moved(t)) if *t == "new-id")
-        );
+        for browser_session in [true, false] {
+            let moved = Entry::Moved {
+                id: Zeroizing::new("new-id".to_owned()),
+                browser_session,
+            };
+            assert!(matches!(
+                Entry::from_json(&moved.to_json()),
+                Some(Entry::Moved { id, browser_session: b })
+                    if *id == "new-id" && b == browser_session
+            ));
+        }
         for bad in [
-            &br#"{"moved":"a","x":1}"#[..],
-            br#"{"moved":1}"#,
+            &br#"{"moved":"a","browser_session":true,"x":1}"#[..],
+            br#"{"moved":"a"}"#,
+            br#"{"moved":1,"browser_session":true}"#,
             br#"{"imported":{"cookie":{}}}"#,
             br#"{"imported":{"n":1},"record":"r"}"#,
             br#"{"moved":"a","imported":{"cookie":{}},"record":"r"}"#,

@@ -196,7 +196,7 @@ impl ExpressCookies {
         let signed = Zeroizing::new(format!(
             "s:{}.{}",
             sid.as_str(),
-            signature_of(secret, sid.as_str())
+            signature_of(secret, sid.as_str()).as_str()
         ));
         encode_uri_component(&signed)
     }
@@ -212,15 +212,18 @@ impl fmt::Debug for ExpressCookies {
     }
 }
 
-/// cookie-signature's signature: unpadded standard base64 of HMAC-SHA256(secret, sid).
-fn signature_of(secret: &[u8], sid: &str) -> String {
+/// cookie-signature's signature: unpadded standard base64 of HMAC-SHA256(secret, sid). A
+/// part of a bearer cookie, so wiped when dropped.
+fn signature_of(secret: &[u8], sid: &str) -> Zeroizing<String> {
     // HMAC takes keys of any length.
     let mut mac = match HmacSha256::new_from_slice(secret) {
         Ok(mac) => mac,
-        Err(_) => return String::new(),
+        Err(_) => return Zeroizing::new(String::new()),
     };
     mac.update(sid.as_bytes());
-    STANDARD_NO_PAD.encode(mac.finalize().into_bytes())
+    let mut out = Zeroizing::new(String::with_capacity(SIGNATURE_LEN));
+    STANDARD_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut out);
+    out
 }
 
 /// `decodeURIComponent`: `None` when there is nothing to decode or it fails (a `%` not
@@ -262,9 +265,11 @@ fn encode_uri_component(text: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
             out.push(char::from(b));
         } else {
+            // A nibble is below 16: always a digit of HEX.
+            let digit = |n: u8| char::from(HEX.get(usize::from(n)).copied().unwrap_or(b'0'));
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            out.push(digit(b >> 4));
+            out.push(digit(b & 0x0f));
         }
     }
     out
@@ -280,7 +285,7 @@ mod tests {
     #[test]
     fn the_signature_is_unpadded_base64_of_hmac_sha256() {
         let sig = signature_of(b"keyboard cat", "abc");
-        assert_eq!(sig, "BpxCrWRpvZMh/wk/djl34N+m+VQEU7K/5WenLwJCgFU");
+        assert_eq!(sig.as_str(), "BpxCrWRpvZMh/wk/djl34N+m+VQEU7K/5WenLwJCgFU");
         let c = ExpressCookies::new(["keyboard cat"]).unwrap();
         assert_eq!(
             c.sign(&LegacySid::from_stored("abc")),

@@ -95,32 +95,48 @@ impl ConnectRedisCrypto {
 
     /// Checks the options object the Express application gives connect-redis-crypto
     /// (`new RedisStore({ … })`, which passes it on to kruptein): the kruptein options must
-    /// be absent or kruptein's defaults. Anything else is refused naming the option:
-    /// `algorithm` other than `aes-256-gcm`, `hashing` other than `sha512`, `encodeas`
-    /// other than `binary`/`latin1`, `use_scrypt` or `use_asn1` true, or a changed
-    /// `_at_size`, `_iv_size` or `_key_size`. The store's own options (`prefix`, `ttl`, …)
-    /// are ignored.
+    /// be absent or mean kruptein's defaults, as kruptein reads them (a value JavaScript
+    /// counts as false, such as `null`, `0` or `""`, means the default). Anything else is
+    /// refused naming the option: `algorithm` other than `aes-256-gcm`, `hashing` other than
+    /// `sha512`, `encodeas` other than `binary`/`latin1`, `use_scrypt` or `use_asn1` set, a
+    /// changed `_at_size`, `_iv_size` or `_key_size`, or a `serializer` of the store's own
+    /// (which changes the record's outer format). The store's other options (`prefix`,
+    /// `ttl`, …) are ignored.
     pub fn check_options(options: &Map<String, Value>) -> Result<(), Error> {
-        let is = |name: &str, ok: &dyn Fn(&Value) -> bool| {
-            options.get(name).is_none_or(|v| v.is_null() || ok(v))
+        // What `options.name || default` leaves to the default in JavaScript.
+        let falsy = |v: &Value| match v {
+            Value::Null => true,
+            Value::Bool(b) => !b,
+            Value::Number(n) => n.as_f64() == Some(0.0),
+            Value::String(s) => s.is_empty(),
+            Value::Array(_) | Value::Object(_) => false,
         };
-        let checks: [(&'static str, bool); 8] = [
-            ("algorithm", is("algorithm", &|v| v == "aes-256-gcm")),
-            ("hashing", is("hashing", &|v| v == "sha512")),
-            (
-                "encodeas",
-                is("encodeas", &|v| v == "binary" || v == "latin1"),
-            ),
-            ("use_scrypt", is("use_scrypt", &|v| v == false)),
-            ("use_asn1", is("use_asn1", &|v| v == false)),
-            ("_at_size", is("_at_size", &|v| v == 16)),
-            ("_iv_size", is("_iv_size", &|v| v == 12)),
-            ("_key_size", is("_key_size", &|v| v == 32)),
+        // Node names hashes and encodings in any case.
+        let named = |v: &Value, names: &[&str]| {
+            v.as_str()
+                .is_some_and(|s| names.iter().any(|n| s.eq_ignore_ascii_case(n)))
+        };
+        type IsDefault<'a> = &'a dyn Fn(&Value) -> bool;
+        let checks: [(&'static str, IsDefault<'_>); 9] = [
+            ("algorithm", &|v| named(v, &["aes-256-gcm"])),
+            ("hashing", &|v| named(v, &["sha512"])),
+            ("encodeas", &|v| named(v, &["binary", "latin1"])),
+            ("use_scrypt", &|_| false),
+            ("use_asn1", &|_| false),
+            ("_at_size", &|v| v.as_f64() == Some(16.0)),
+            ("_iv_size", &|v| v.as_f64() == Some(12.0)),
+            ("_key_size", &|v| v.as_f64() == Some(32.0)),
+            ("serializer", &|_| false),
         ];
-        match checks.iter().find(|(_, ok)| !ok) {
-            Some((option, _)) => Err(LegacyError::UnsupportedOption { option }.into()),
-            None => Ok(()),
+        for (option, default) in checks {
+            if let Some(value) = options.get(option)
+                && !falsy(value)
+                && !default(value)
+            {
+                return Err(LegacyError::UnsupportedOption { option }.into());
+            }
         }
+        Ok(())
     }
 }
 
@@ -268,8 +284,9 @@ mod tests {
         let options = |v: Value| v.as_object().cloned().unwrap();
         assert!(
             ConnectRedisCrypto::check_options(&options(serde_json::json!({
-                "prefix": "app:", "ttl": 3600, "algorithm": "aes-256-gcm", "hashing": "sha512",
-                "encodeas": "binary", "use_scrypt": false, "use_asn1": null
+                "prefix": "app:", "ttl": 3600, "algorithm": "aes-256-gcm", "hashing": "SHA512",
+                "encodeas": "latin1", "use_scrypt": false, "use_asn1": null, "_at_size": 0,
+                "_iv_size": 12, "_key_size": "", "serializer": null
             })))
             .is_ok()
         );
@@ -280,6 +297,8 @@ mod tests {
             (serde_json::json!({"use_scrypt": true}), "use_scrypt"),
             (serde_json::json!({"use_asn1": true}), "use_asn1"),
             (serde_json::json!({"_iv_size": 16}), "_iv_size"),
+            (serde_json::json!({"use_scrypt": 1}), "use_scrypt"),
+            (serde_json::json!({"serializer": {}}), "serializer"),
         ] {
             assert!(matches!(
                 ConnectRedisCrypto::check_options(&options(bad)),
@@ -312,7 +331,7 @@ mod tests {
                 let data = buffer.get_mut("data").unwrap().as_array_mut().unwrap();
                 data[5] = Value::from(data[5].as_u64().unwrap() ^ 1);
             }
-            _ => unreachable!(),
+            other => panic!("{member} is {other}"),
         }
     }
 

@@ -12,11 +12,12 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
-use super::compat::{self, Entry};
+use super::compat::{self, Entry, Found};
+use super::session::Lifetime;
 use super::{LegacyError, LegacySid, LegacySource, Migrator};
 use crate::backend::{Backend, Conditional, ScanCursor, SetMode};
 use crate::error::Error;
-use crate::store::Store;
+use crate::store::{DEFAULT_ABSOLUTE_LIFETIME, Store};
 
 /// The bulk import of a legacy store into a [`Store`]: what `sealed-session import` runs.
 ///
@@ -64,7 +65,7 @@ pub enum Skip {
     NotLegacy,
 }
 
-/// Settings of [`Migrator::import_all`].
+/// Settings of [`Importer::import_all`] and [`Importer::import`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ImportOptions {
@@ -72,6 +73,9 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// Keys asked for per scan page. Default 500.
     pub batch: usize,
+    /// The Express application uses `rolling: true`: see [`Migrator::rolling`]. Default
+    /// `false`.
+    pub rolling: bool,
 }
 
 impl Default for ImportOptions {
@@ -79,6 +83,7 @@ impl Default for ImportOptions {
         ImportOptions {
             dry_run: false,
             batch: 500,
+            rolling: false,
         }
     }
 }
@@ -143,8 +148,13 @@ where
     }
 
     /// Imports the record of one legacy id: reads and verifies it and seals it into the
-    /// entry of its id, unless that entry is already current. Writes nothing with `dry_run`.
-    pub async fn import(&self, sid: &LegacySid, dry_run: bool) -> Result<Imported, Error> {
+    /// entry of its id, unless that entry is already current. Writes nothing with
+    /// `options.dry_run`.
+    pub async fn import(
+        &self,
+        sid: &LegacySid,
+        options: &ImportOptions,
+    ) -> Result<Imported, Error> {
         let store = self.store;
         let source = self.source;
         let record = match source.fetch(sid).await {
@@ -159,26 +169,37 @@ where
         let entry_key = format!("{}{}", store.prefix(), compat::name_of(sid));
         let digest = compat::record_digest(&record);
         let existing = compat::read(store, &entry_key).await?;
-        let expect = match &existing {
-            Some((Entry::Moved(_), _)) => return Ok(Imported::AlreadyMigrated),
-            Some((Entry::Imported { record, .. }, _)) if *record == digest => {
-                return Ok(Imported::AlreadyMigrated);
-            }
-            Some((Entry::Imported { .. }, origin)) => Some(origin),
+        let expect = match existing {
+            Some(Found {
+                entry: Some(Entry::Moved { .. }),
+                ..
+            }) => return Ok(Imported::AlreadyMigrated),
+            Some(Found {
+                entry: Some(Entry::Imported { record, .. }),
+                ..
+            }) if record == digest => return Ok(Imported::AlreadyMigrated),
+            // An older import, or an entry that no longer opens: replaced as it is.
+            Some(Found { origin, .. }) => Some(origin),
             None => None,
         };
         let session = match source.decode(&record) {
             Ok(session) => session,
             Err(e) => return Ok(Imported::Refused(e)),
         };
-        if session
-            .expires_at_secs()
-            .is_some_and(|at| at <= store.now_secs())
-        {
-            return Ok(Imported::Skipped(Skip::Expired));
-        }
-        let expires_at = store.expiry_for(session.expires_at_secs());
-        if dry_run {
+        let now = store.now_secs();
+        // An entry always expires: a session without an expiry of its own (a browser-session
+        // cookie, in a store without an absolute lifetime) keeps its entry for the default
+        // lifetime, after which its first request reads the legacy record instead.
+        let expires_at = match session.lifetime(now, options.rolling) {
+            Lifetime::Expired => return Ok(Imported::Skipped(Skip::Expired)),
+            Lifetime::BrowserSession => store.expiry_for(None),
+            Lifetime::Until(at) => store.expiry_for(Some(at)),
+        };
+        let expires_at = match expires_at {
+            0 => now.saturating_add(DEFAULT_ABSOLUTE_LIFETIME.as_secs()),
+            at => at,
+        };
+        if options.dry_run {
             return Ok(Imported::Converted);
         }
         let plaintext = Entry::Imported {
@@ -186,7 +207,15 @@ where
             record: digest,
         }
         .to_json();
-        let (value, _) = store.seal_entry(&entry_key, expires_at, &plaintext)?;
+        let value = match store.seal_entry(&entry_key, expires_at, &plaintext) {
+            Ok((value, _)) => value,
+            // Larger than the store's envelopes may be: the session cannot move (its first
+            // request will fail the same way), the record stays.
+            Err(Error::TooLarge { .. }) => {
+                return Ok(Imported::Refused(LegacyError::RecordTooLarge));
+            }
+            Err(e) => return Err(e),
+        };
         let ttl = match store.entry_ttl(expires_at, None) {
             Ok(ttl) => ttl,
             Err(Error::SessionExpired) => return Ok(Imported::Skipped(Skip::Expired)),
@@ -249,9 +278,7 @@ where
                     report.count(Imported::Skipped(Skip::NotLegacy));
                     continue;
                 }
-                let outcome = self
-                    .import(&LegacySid::from_stored(sid), options.dry_run)
-                    .await?;
+                let outcome = self.import(&LegacySid::from_stored(sid), options).await?;
                 report.count(outcome);
             }
             progress(&report);

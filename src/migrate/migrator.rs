@@ -3,18 +3,20 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::compat::{self, Entry};
+use super::compat::{self, Entry, Found};
+use super::session::Lifetime;
 use super::{ExpressCookies, LegacySession, LegacySid, LegacySource};
-use crate::backend::{Backend, Conditional, SetMode};
-use crate::error::{Error, LegacyError};
+use crate::backend::{Backend, Conditional, Expect, SetMode};
+use crate::error::{Error, LegacyError, RejectKind};
 use crate::id::SessionId;
+use crate::store::DEFAULT_ABSOLUTE_LIFETIME;
 use crate::store::{Origin, Session, Store};
 
 /// How long a legacy cookie keeps leading to the session it became, after its migration:
@@ -84,9 +86,10 @@ struct Inner<T, B, L> {
     convert: Box<Conversion<T>>,
     /// Seconds.
     grace: AtomicU64,
-    /// Seconds from the migration that a migrated session may live at most; 0 for no cap
-    /// beyond the store's own lifetime.
+    /// Seconds from the migration that a migrated session may live at most.
     lifetime_cap: AtomicU64,
+    /// See [`Migrator::rolling`].
+    rolling: AtomicBool,
     counters: Counters,
 }
 
@@ -103,6 +106,7 @@ pub struct Migrated<I, T> {
     id: I,
     session: Session<T>,
     fresh: bool,
+    browser_session: bool,
 }
 
 impl<I, T> Migrated<I, T> {
@@ -120,6 +124,13 @@ impl<I, T> Migrated<I, T> {
     /// earlier request within the grace period.
     pub fn is_fresh(&self) -> bool {
         self.fresh
+    }
+
+    /// Whether the legacy cookie had no expiry (a browser-session cookie): set the new
+    /// cookie without one too. The session itself still expires on the server
+    /// ([`Migrator::max_lifetime`]).
+    pub fn is_browser_session(&self) -> bool {
+        self.browser_session
     }
 
     /// The id and the session.
@@ -248,7 +259,8 @@ where
                 cookies,
                 convert: Box::new(convert),
                 grace: AtomicU64::new(DEFAULT_GRACE.as_secs()),
-                lifetime_cap: AtomicU64::new(0),
+                lifetime_cap: AtomicU64::new(DEFAULT_ABSOLUTE_LIFETIME.as_secs()),
+                rolling: AtomicBool::new(false),
                 counters: Counters::default(),
             }),
         }
@@ -265,9 +277,10 @@ where
 
     /// Caps a migrated session's life at `lifetime` from its migration, whatever its
     /// legacy cookie said, and gives a session whose legacy cookie had no expiry (a
-    /// browser-session cookie) that lifetime. For stores without an absolute lifetime of
-    /// their own (tower-sessions' store, where every record carries its expiry); a store's
-    /// own lifetime applies in any case. Applies to clones too.
+    /// browser-session cookie) that lifetime. Default [`DEFAULT_ABSOLUTE_LIFETIME`], so a
+    /// migrated session always expires, even in a store without an absolute lifetime of
+    /// its own (tower-sessions' store, where every record carries its expiry); a store's
+    /// own lifetime applies as well. Applies to clones too.
     pub fn max_lifetime(self, lifetime: Duration) -> Self {
         self.inner
             .lifetime_cap
@@ -275,16 +288,30 @@ where
         self
     }
 
-    /// The expiry to migrate a session with: its cookie's, capped by `max_lifetime`.
-    fn expiry_of(&self, legacy: &LegacySession) -> Option<u64> {
-        let cap = match self.inner.lifetime_cap.load(Ordering::Relaxed) {
-            0 => None,
-            secs => Some(self.inner.store.now_secs().saturating_add(secs)),
-        };
-        match (legacy.expires_at_secs(), cap) {
-            (Some(at), Some(cap)) => Some(at.min(cap)),
-            (at, cap) => at.or(cap),
-        }
+    /// The expiry to migrate a session with: its cookie's (`None` for a browser-session
+    /// cookie), capped by `max_lifetime` from now.
+    fn capped(&self, expires_at: Option<u64>) -> Option<u64> {
+        let cap = self
+            .inner
+            .store
+            .now_secs()
+            .saturating_add(self.inner.lifetime_cap.load(Ordering::Relaxed));
+        Some(expires_at.map_or(cap, |at| at.min(cap)))
+    }
+
+    /// Reads the legacy sessions as express-session's `rolling: true` leaves them: a stored
+    /// `cookie.expires` in the past does not mean the session ended (the browser's cookie
+    /// and the record's TTL moved on without the record being rewritten), so such a
+    /// session lives `originalMaxAge` from now. Without it (the default), the stored
+    /// expiry is trusted and a session past it is not migrated. Turn it on when the Express
+    /// application sets `rolling: true` without `resave: true`. Applies to clones too.
+    pub fn rolling(self, rolling: bool) -> Self {
+        self.inner.rolling.store(rolling, Ordering::Relaxed);
+        self
+    }
+
+    pub(crate) fn is_rolling(&self) -> bool {
+        self.inner.rolling.load(Ordering::Relaxed)
     }
 
     fn grace_period(&self) -> Duration {
@@ -352,11 +379,20 @@ where
         let store = &inner.store;
         let counters = &inner.counters;
         let entry_key = self.entry_key(sid);
+        let mut rechecked = false;
         for _ in 0..ATTEMPTS {
-            let entry = compat::read(store, &entry_key).await?;
-            if let Some((Entry::Moved(text), _)) = &entry {
+            let found = compat::read(store, &entry_key).await?;
+            if let Some(Found {
+                entry:
+                    Some(Entry::Moved {
+                        id: text,
+                        browser_session,
+                    }),
+                ..
+            }) = &found
+            {
                 // Moved by an earlier request: the same session, as long as it lives.
-                let id = ids.parse(text).ok_or(crate::error::RejectKind::Decode)?;
+                let id = ids.parse(text).ok_or(RejectKind::Decode)?;
                 let Some(session) = store.load_at(&ids.key(store, &id)).await? else {
                     bump(&counters.missing);
                     return Ok(None);
@@ -366,6 +402,7 @@ where
                     id,
                     session,
                     fresh: false,
+                    browser_session: *browser_session,
                 }));
             }
             // The legacy record decides: an imported entry stands for it only while it is
@@ -379,52 +416,66 @@ where
                     return Err(e);
                 }
             };
-            let (legacy, expect) = match (entry, record) {
-                (
-                    Some((
-                        Entry::Imported {
+            let Some(record) = record else {
+                match found {
+                    Some(Found { origin, .. }) => {
+                        // The legacy store destroyed or expired the session after the
+                        // import: the entry must not bring it back.
+                        match store
+                            .backend()
+                            .delete_if(&entry_key, origin.expect())
+                            .await?
+                        {
+                            Conditional::Changed => continue,
+                            Conditional::Done | Conditional::Missing => {
+                                bump(&counters.missing);
+                                return Ok(None);
+                            }
+                        }
+                    }
+                    // Another request may have moved it between our two reads (claimed,
+                    // then deleted the record): look at the entry once more.
+                    None if !rechecked => {
+                        rechecked = true;
+                        continue;
+                    }
+                    None => {
+                        bump(&counters.missing);
+                        return Ok(None);
+                    }
+                }
+            };
+            let (expect, imported) = match found {
+                Some(Found {
+                    entry:
+                        Some(Entry::Imported {
                             session,
                             record: digest,
-                        },
-                        origin,
-                    )),
-                    Some(record),
-                ) if digest == compat::record_digest(&record) => (session, Some(origin)),
-                (entry, Some(record)) => match inner.source.decode(&record) {
-                    Ok(session) => (session, entry.map(|(_, origin)| origin)),
+                        }),
+                    origin,
+                }) if digest == compat::record_digest(&record) => (Some(origin), Some(session)),
+                Some(Found { origin, .. }) => (Some(origin), None),
+                None => (None, None),
+            };
+            let legacy = match imported {
+                Some(session) => session,
+                None => match inner.source.decode(&record) {
+                    Ok(session) => session,
                     Err(e) => {
                         bump(&counters.refused);
                         return Err(e.into());
                     }
                 },
-                (Some((Entry::Imported { .. }, origin)), None) => {
-                    // The legacy store destroyed or expired the session after the import:
-                    // the entry must not bring it back.
-                    match store
-                        .backend()
-                        .delete_if(&entry_key, origin.expect())
-                        .await?
-                    {
-                        Conditional::Changed => continue,
-                        Conditional::Done | Conditional::Missing => {
-                            bump(&counters.missing);
-                            return Ok(None);
-                        }
-                    }
-                }
-                (_, None) => {
-                    bump(&counters.missing);
-                    return Ok(None);
-                }
             };
-            if legacy
-                .expires_at_secs()
-                .is_some_and(|at| at <= store.now_secs())
-            {
-                bump(&counters.expired);
-                return Ok(None);
-            }
-            let expires_at = self.expiry_of(&legacy);
+            let (expires_at, browser_session) =
+                match legacy.lifetime(store.now_secs(), self.is_rolling()) {
+                    Lifetime::Expired => {
+                        bump(&counters.expired);
+                        return Ok(None);
+                    }
+                    Lifetime::BrowserSession => (self.capped(None), true),
+                    Lifetime::Until(at) => (self.capped(Some(at)), false),
+                };
             let data = match (inner.convert)(legacy) {
                 Ok(data) => data,
                 Err(e) => {
@@ -435,51 +486,81 @@ where
             let (id, text) = ids.mint()?;
             let new_key = ids.key(store, &id);
             let session = store.create_at(&new_key, data, expires_at).await?;
-            let stored_until = session.expires_at_secs();
-            // The pointer never outlives the session it names.
-            let claimed = match self.claim(&entry_key, &text, stored_until, expect).await {
-                Ok(claimed) => claimed,
-                Err(e) => {
+            // The pointer never outlives the session it names. A claim that failed may
+            // still have been written (a reply lost on the way): the new session then stays,
+            // for the pointer's followers; if the claim was not written, nothing names it
+            // and it expires unused.
+            let pointer = match self
+                .claim(
+                    &entry_key,
+                    &text,
+                    session.expires_at_secs(),
+                    browser_session,
+                    expect,
+                )
+                .await?
+            {
+                Some(pointer) => pointer,
+                None => {
+                    // Another request moved it first: follow its move instead.
                     let _ = store.backend().delete(&new_key).await;
-                    return Err(e);
+                    continue;
                 }
             };
-            if !claimed {
-                // Another request moved it first: follow its move instead.
-                let _ = store.backend().delete(&new_key).await;
-                continue;
-            }
-            // The new session is written and claimed: now the legacy record can go.
+            // The new session is written and claimed: now the legacy record goes, if it is
+            // still the one that was read.
             let legacy_key = inner.source.key(sid);
-            if inner.source.backend().delete(&legacy_key).await.is_err() {
-                bump(&counters.cleanup_failed);
+            let still = Expect {
+                at: 0,
+                bytes: &record,
+            };
+            match inner.source.backend().delete_if(&legacy_key, still).await {
+                Ok(Conditional::Done) => {}
+                Ok(Conditional::Changed | Conditional::Missing) => {
+                    // The legacy application saved or destroyed the session meanwhile (a
+                    // log-out, say): its newer state wins. Undo the move and start again.
+                    let _ = store
+                        .backend()
+                        .delete_if(&entry_key, pointer.expect())
+                        .await;
+                    let _ = store.backend().delete(&new_key).await;
+                    continue;
+                }
+                // The move stands; the record is left to its TTL.
+                Err(_) => bump(&counters.cleanup_failed),
             }
             bump(&counters.migrated);
             return Ok(Some(Migrated {
                 id,
                 session,
                 fresh: true,
+                browser_session,
             }));
         }
         Err(Error::Conflict)
     }
 
     /// Writes the pointer to the new session under the entry's key: only if there is none
-    /// (`expect` `None`) or it is still the imported entry that was read. Returns whether
-    /// this request won.
+    /// (`expect` `None`) or it is still the value that was read. Returns the pointer's
+    /// identity when this request won.
     async fn claim(
         &self,
         entry_key: &str,
         text: &Zeroizing<String>,
         expires_at: u64,
+        browser_session: bool,
         expect: Option<Origin>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Origin>, Error> {
         let store = &self.inner.store;
-        let plaintext = Entry::Moved(text.clone()).to_json();
-        let (value, _) = store.seal_entry(entry_key, expires_at, &plaintext)?;
+        let plaintext = Entry::Moved {
+            id: text.clone(),
+            browser_session,
+        }
+        .to_json();
+        let (value, pointer) = store.seal_entry(entry_key, expires_at, &plaintext)?;
         let ttl = store.entry_ttl(expires_at, Some(self.grace_period()))?;
         let backend = store.backend();
-        Ok(match expect {
+        let written = match expect {
             None => {
                 backend
                     .set(entry_key, &value, ttl, SetMode::CreateOnly)
@@ -491,7 +572,8 @@ where
                     .await?,
                 Conditional::Done
             ),
-        })
+        };
+        Ok(written.then_some(pointer))
     }
 }
 

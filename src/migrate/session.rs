@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
+use zeroize::Zeroizing;
 
 use crate::error::LegacyError;
 
@@ -20,13 +21,35 @@ pub struct LegacySession {
     expires_at_ms: Option<u64>,
 }
 
+/// How long a legacy session lives, seen from now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lifetime {
+    /// Its cookie has expired.
+    Expired,
+    /// A browser-session cookie: no expiry of its own.
+    BrowserSession,
+    /// Until this Unix second.
+    Until(u64),
+}
+
 impl LegacySession {
     /// Parses the JSON text of a session, as `JSON.stringify(req.session)` wrote it: an
     /// object with a `cookie` object, whose `expires` is `null` (a browser-session cookie)
-    /// or a date in JavaScript's ISO-8601 form (`2026-12-04T21:20:16.123Z`).
+    /// (or `false`: a browser-session cookie) or a date in JavaScript's ISO-8601 form
+    /// (`2026-12-04T21:20:16.123Z`; a date before 1970 reads as long expired).
+    ///
+    /// A string holding half of a UTF-16 surrogate pair (`"\ud83e"`, what `JSON.stringify`
+    /// writes for a string cut inside an emoji, and `JSON.parse` reads back) cannot be a
+    /// Rust string: each such half is read as U+FFFD instead of refusing the session.
     pub fn from_json(json: &[u8]) -> Result<LegacySession, LegacyError> {
-        let value: Value = serde_json::from_slice(json)
-            .map_err(|_| LegacyError::MalformedRecord { part: "json" })?;
+        let malformed = || LegacyError::MalformedRecord { part: "json" };
+        let value: Value = match serde_json::from_slice(json) {
+            Ok(value) => value,
+            Err(_) => {
+                let fixed = lone_surrogates_replaced(json).ok_or_else(malformed)?;
+                serde_json::from_slice(&fixed).map_err(|_| malformed())?
+            }
+        };
         LegacySession::from_value(value)
     }
 
@@ -38,8 +61,10 @@ impl LegacySession {
         let Some(Value::Object(cookie)) = data.remove("cookie") else {
             return Err(LegacyError::MalformedRecord { part: "cookie" });
         };
+        // `null`, or `false` (what express-session's documentation suggests for a
+        // browser-session cookie): no expiry.
         let expires_at_ms = match cookie.get("expires") {
-            None | Some(Value::Null) => None,
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
             Some(Value::String(text)) => {
                 Some(parse_js_date(text).ok_or(LegacyError::MalformedRecord {
                     part: "cookie.expires",
@@ -84,6 +109,29 @@ impl LegacySession {
         self.expires_at_ms.map(|ms| ms / 1000)
     }
 
+    /// `cookie.originalMaxAge` in whole seconds, when it is a positive number.
+    fn max_age_secs(&self) -> Option<u64> {
+        let ms = self.cookie.get("originalMaxAge")?.as_f64()?;
+        // `as` saturates; a JavaScript number of milliseconds is finite.
+        (ms >= 1000.0).then(|| (ms / 1000.0) as u64)
+    }
+
+    /// How long the session lives from `now` (Unix seconds).
+    ///
+    /// With `rolling` (express-session's `rolling: true`), the stored `cookie.expires` may
+    /// be older than the browser's cookie: each response moves the cookie's expiry and the
+    /// store's TTL (connect-redis's `touch`) without rewriting the record. Express then
+    /// accepts the session for as long as its record exists, so a stored expiry in the past
+    /// counts as `now + originalMaxAge`, as the next response would have set it.
+    pub(crate) fn lifetime(&self, now: u64, rolling: bool) -> Lifetime {
+        match (self.expires_at_secs(), self.max_age_secs()) {
+            (None, _) => Lifetime::BrowserSession,
+            (Some(at), _) if at > now => Lifetime::Until(at),
+            (Some(_), Some(max_age)) if rolling => Lifetime::Until(now.saturating_add(max_age)),
+            (Some(_), _) => Lifetime::Expired,
+        }
+    }
+
     /// The session as JSON again, `cookie` included (the form a compatibility entry keeps).
     pub(crate) fn to_value(&self) -> Value {
         let mut all = self.data.clone();
@@ -102,29 +150,32 @@ impl fmt::Debug for LegacySession {
 }
 
 /// Milliseconds since the Unix epoch of a date as JavaScript's `Date.prototype.toJSON`
-/// writes it: `YYYY-MM-DDTHH:MM:SS.sssZ` (also without the milliseconds), years 1970 to
-/// 9999. `None` for anything else.
+/// writes it: `YYYY-MM-DDTHH:MM:SS.sssZ` (also without the milliseconds), with the year as
+/// four digits or, outside 0 to 9999, as a sign and six digits (`+010000`, `-000001`). A
+/// date before 1970 is 0 (long expired). `None` for anything else.
 fn parse_js_date(text: &str) -> Option<u64> {
     let b = text.as_bytes();
-    let (date, millis) = match b.len() {
-        24 if b.get(19) == Some(&b'.') && b.get(23) == Some(&b'Z') => {
-            (b.get(..19)?, digits(b.get(20..23)?)?)
+    let (negative, year, rest) = match b.first()? {
+        sign @ (b'+' | b'-') => (*sign == b'-', digits(b.get(1..7)?)?, b.get(7..)?),
+        _ => (false, digits(b.get(..4)?)?, b.get(4..)?),
+    };
+    let (time, millis) = match rest.len() {
+        20 if rest.get(15) == Some(&b'.') && rest.get(19) == Some(&b'Z') => {
+            (rest.get(..15)?, digits(rest.get(16..19)?)?)
         }
-        20 if b.get(19) == Some(&b'Z') => (b.get(..19)?, 0),
+        16 if rest.get(15) == Some(&b'Z') => (rest.get(..15)?, 0),
         _ => return None,
     };
-    let sep = |i: usize, c: u8| date.get(i) == Some(&c);
-    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
+    let sep = |i: usize, c: u8| time.get(i) == Some(&c);
+    if !(sep(0, b'-') && sep(3, b'-') && sep(6, b'T') && sep(9, b':') && sep(12, b':')) {
         return None;
     }
-    let year = digits(date.get(0..4)?)?;
-    let month = digits(date.get(5..7)?)?;
-    let day = digits(date.get(8..10)?)?;
-    let hour = digits(date.get(11..13)?)?;
-    let minute = digits(date.get(14..16)?)?;
-    let second = digits(date.get(17..19)?)?;
-    if year < 1970
-        || !(1..=12).contains(&month)
+    let month = digits(time.get(1..3)?)?;
+    let day = digits(time.get(4..6)?)?;
+    let hour = digits(time.get(7..9)?)?;
+    let minute = digits(time.get(10..12)?)?;
+    let second = digits(time.get(13..15)?)?;
+    if !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)
         || hour > 23
@@ -133,12 +184,70 @@ fn parse_js_date(text: &str) -> Option<u64> {
     {
         return None;
     }
+    if negative || year < 1970 {
+        return Some(0);
+    }
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3_600 + minute * 60 + second;
     secs.checked_mul(1000)?.checked_add(millis)
 }
 
-/// The value of ASCII decimal digits (at most four here, so no overflow).
+/// `json` with every `\uXXXX` escape of an unpaired UTF-16 surrogate replaced by
+/// `\ufffd`; `None` when it has none (so replacing cannot help). Every other byte, and
+/// every other escape, is kept as it is.
+fn lone_surrogates_replaced(json: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    /// The code unit of a `\uXXXX` escape at the start of `b`.
+    fn unit(b: &[u8]) -> Option<u16> {
+        let hex = b.strip_prefix(b"\\u")?.get(..4)?;
+        let text = std::str::from_utf8(hex).ok()?;
+        if !text.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u16::from_str_radix(text, 16).ok()
+    }
+    const HIGH: std::ops::RangeInclusive<u16> = 0xD800..=0xDBFF;
+    const LOW: std::ops::RangeInclusive<u16> = 0xDC00..=0xDFFF;
+    let mut out = Zeroizing::new(Vec::with_capacity(json.len()));
+    let mut changed = false;
+    let mut rest = json;
+    while let Some((&first, tail)) = rest.split_first() {
+        if first != b'\\' {
+            out.push(first);
+            rest = tail;
+            continue;
+        }
+        match unit(rest) {
+            Some(high) if HIGH.contains(&high) => {
+                let after = rest.get(6..).unwrap_or_default();
+                match unit(after) {
+                    // A pair: both halves as they are.
+                    Some(low) if LOW.contains(&low) => {
+                        out.extend_from_slice(rest.get(..12).unwrap_or_default());
+                        rest = rest.get(12..).unwrap_or_default();
+                    }
+                    _ => {
+                        out.extend_from_slice(b"\\ufffd");
+                        changed = true;
+                        rest = after;
+                    }
+                }
+            }
+            Some(low) if LOW.contains(&low) => {
+                out.extend_from_slice(b"\\ufffd");
+                changed = true;
+                rest = rest.get(6..).unwrap_or_default();
+            }
+            // Any other escape: the backslash and the character it escapes.
+            _ => {
+                out.extend_from_slice(rest.get(..2).unwrap_or(rest));
+                rest = rest.get(2..).unwrap_or_default();
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+/// The value of ASCII decimal digits (at most six here, so no overflow).
 fn digits(b: &[u8]) -> Option<u64> {
     b.iter().try_fold(0u64, |acc, &c| {
         c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
@@ -147,7 +256,9 @@ fn digits(b: &[u8]) -> Option<u64> {
 
 fn days_in_month(year: u64, month: u64) -> u64 {
     match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -180,19 +291,75 @@ mod tests {
         );
         assert_eq!(parse_js_date("1970-01-01T00:00:00.000Z"), Some(0));
         assert_eq!(parse_js_date("2000-02-29T23:59:59Z"), Some(951_868_799_000));
+        // `new Date(8.64e15).toJSON()`, the latest date JavaScript has, and years past 9999.
+        assert_eq!(
+            parse_js_date("+275760-09-13T00:00:00.000Z"),
+            Some(8_640_000_000_000_000)
+        );
+        assert_eq!(
+            parse_js_date("+010000-01-01T00:00:00.000Z"),
+            Some(253_402_300_800_000)
+        );
+        // Before 1970: long expired, not malformed.
+        for old in [
+            "1969-12-31T23:59:59.999Z",
+            "0000-01-01T00:00:00.000Z",
+            "-000001-01-01T00:00:00.000Z",
+        ] {
+            assert_eq!(parse_js_date(old), Some(0), "{old}");
+        }
         for bad in [
             "2026-12-04T21:20:16.123",
             "2026-12-04 21:20:16.123Z",
             "2026-02-29T00:00:00.000Z",
             "2026-13-01T00:00:00.000Z",
-            "1969-12-31T23:59:59.999Z",
             "+02026-12-04T21:20:16.12Z",
+            "+2026-12-04T21:20:16.123Z",
             "2026-12-04T24:00:00.000Z",
             "２026-12-04T21:20:16.123Z",
             "",
         ] {
             assert_eq!(parse_js_date(bad), None, "{bad}");
         }
+    }
+
+    /// `JSON.stringify({cookie: {expires: null}, name: "ab🦀".slice(0, 3)})` in Node, and
+    /// a lone low half; a whole pair is kept.
+    #[test]
+    fn half_a_surrogate_pair_reads_as_the_replacement_character() {
+        let cut = br#"{"cookie":{"expires":null},"name":"ab\ud83e","low":"\udd80x","pair":"\ud83e\udd80","esc":"\\ud83e"}"#;
+        assert!(serde_json::from_slice::<Value>(cut).is_err());
+        let s = LegacySession::from_json(cut).unwrap();
+        assert_eq!(s.data()["name"], "ab\u{fffd}");
+        assert_eq!(s.data()["low"], "\u{fffd}x");
+        assert_eq!(s.data()["pair"], "🦀");
+        assert_eq!(s.data()["esc"], "\\ud83e");
+        assert_eq!(
+            LegacySession::from_json(br#"{"cookie":{},"a":"\ud83e"#),
+            Err(LegacyError::MalformedRecord { part: "json" })
+        );
+    }
+
+    #[test]
+    fn a_rolling_session_lives_as_long_as_its_record() {
+        let at = |expires: &str, max_age: &str| {
+            LegacySession::from_json(
+                format!(r#"{{"cookie":{{"expires":{expires},"originalMaxAge":{max_age}}}}}"#)
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        // 1970-01-01T00:16:40Z is Unix second 1,000.
+        let stale = at(r#""1970-01-01T00:16:40.000Z""#, "3600000");
+        assert_eq!(stale.lifetime(999, false), Lifetime::Until(1_000));
+        assert_eq!(stale.lifetime(1_000, false), Lifetime::Expired);
+        assert_eq!(stale.lifetime(5_000, true), Lifetime::Until(8_600));
+        let no_max_age = at(r#""1970-01-01T00:16:40.000Z""#, "null");
+        assert_eq!(no_max_age.lifetime(5_000, true), Lifetime::Expired);
+        assert_eq!(
+            at("null", "null").lifetime(5_000, false),
+            Lifetime::BrowserSession
+        );
     }
 
     #[test]
@@ -206,14 +373,20 @@ mod tests {
         assert_eq!(s.data()["name"], "Zoë");
         assert_eq!(s.expires_at_secs(), Some(1_796_419_216));
         assert_eq!(s.cookie()["path"], "/");
-        let session_cookie =
-            LegacySession::from_json(br#"{"cookie":{"expires":null},"a":1}"#).unwrap();
-        assert_eq!(session_cookie.expires_at(), None);
+        for browser_session in [
+            &br#"{"cookie":{"expires":null},"a":1}"#[..],
+            br#"{"cookie":{"expires":false},"a":1}"#,
+            br#"{"cookie":{},"a":1}"#,
+        ] {
+            let s = LegacySession::from_json(browser_session).unwrap();
+            assert_eq!(s.expires_at(), None);
+        }
         for (bad, part) in [
             (&b"[1]"[..], "session"),
             (b"{\"a\":1}", "cookie"),
             (b"{\"cookie\":1}", "cookie"),
             (b"{\"cookie\":{\"expires\":5}}", "cookie.expires"),
+            (b"{\"cookie\":{\"expires\":true}}", "cookie.expires"),
             (b"{\"cookie\":{\"expires\":\"soon\"}}", "cookie.expires"),
             (b"{\"cookie\":{}", "json"),
         ] {

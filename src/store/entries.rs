@@ -1,7 +1,9 @@
 //! Sealed values that are not sessions of the store's type: what a migration keeps under
 //! its own keys (a legacy session imported ahead of its first request, a pointer from a
 //! legacy id to the session it became). Sealed with the store's sealer and bound to their
-//! key like every envelope, so a key rotation re-seals them with the sessions.
+//! key like every envelope. `sealed-session rewrap` (`rotation::rewrap`, which re-seals
+//! every envelope under the prefix) re-seals them with the sessions; `Store::rewrap` visits
+//! sessions only. An entry that no longer opens is treated as absent by the migration.
 
 use std::time::Duration;
 
@@ -33,8 +35,8 @@ where
     }
 
     /// The TTL of an entry that lasts until `expires_at` (0: no absolute expiry), capped by
-    /// `cap` (or, without one, by the store's fixed idle TTL). `None`: no TTL at all.
-    /// [`Error::SessionExpired`] when `expires_at` has passed.
+    /// `cap`. `None` (no TTL at all) only when there is neither: callers give every entry
+    /// one or the other. [`Error::SessionExpired`] when `expires_at` has passed.
     pub(crate) fn entry_ttl(
         &self,
         expires_at: u64,
@@ -46,10 +48,6 @@ where
             at if at > now => Some(Duration::from_secs(at - now)),
             _ => return Err(Error::SessionExpired),
         };
-        let cap = cap.or(match self.inner.settings.idle_ttl {
-            super::IdleTtl::Fixed(d) => Some(d),
-            _ => None,
-        });
         let ttl = match (cap, remaining) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -79,11 +77,14 @@ where
     }
 
     /// Opens an entry read from under `key` (the opening steps of every envelope, expiry
-    /// included); returns the plaintext and the stored value's identity.
-    pub(crate) fn open_entry(&self, key: &str, value: Vec<u8>) -> Result<(Opened, Origin), Error> {
-        let origin = self.origin_of(&value);
-        let opened = self.open_envelope(key, value, self.now_secs())?;
-        Ok((opened, origin))
+    /// included).
+    pub(crate) fn open_entry(&self, key: &str, value: Vec<u8>) -> Result<Opened, Error> {
+        self.open_envelope(key, value, self.now_secs())
+    }
+
+    /// The identity of a stored value, as an optimistic write of it compares.
+    pub(crate) fn identity_of(&self, value: &[u8]) -> Origin {
+        self.origin_of(value)
     }
 
     /// Whether `value` starts like an envelope of the format (version byte and a valid

@@ -874,9 +874,20 @@ async fn import_seals_express_sessions_ahead_of_the_switch() {
     assert_eq!(migrated.session().data["name"], "Zoë");
 
     // Non-default kruptein options are refused by name; the secret never comes from argv.
-    let out = import(&["--legacy-options", r#"{"prefix":"x","use_asn1":true}"#]);
+    let out = import(&["--legacy-options", r#"{"prefix":"sess:","use_asn1":true}"#]);
     expect(&out, 2);
     assert!(stderr(&out).contains("`use_asn1`"), "{}", stderr(&out));
+    let out = import(&["--legacy-options", r#"{"secret":"pasted by mistake"}"#]);
+    expect(&out, 2);
+    assert!(
+        stderr(&out).contains("leave `secret` out"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("pasted by mistake"));
+    let out = import(&["--legacy-options", r#"{"prefix":"other:"}"#]);
+    expect(&out, 2);
+    assert!(stderr(&out).contains("--legacy-prefix"), "{}", stderr(&out));
     let out = run(&[
         "import",
         "--from",

@@ -213,17 +213,31 @@ async fn users_move_from_express_to_axum(
     // is logged in with everything Express had.
     let (addr, migration) =
         serve_demo(backend.clone(), LegacySource::new(backend.clone(), format)).await;
-    for ((cookie, name, counter), whoami) in users.iter().zip(&seen) {
-        let first = raw_request(
-            addr,
-            "GET",
-            "/entry/name",
-            Some(&format!("connect.sid={cookie}")),
-        )
-        .await;
+    for (i, ((cookie, name, counter), whoami)) in users.iter().zip(&seen).enumerate() {
+        // The first user also sends a tower-sessions cookie that names no session (expired,
+        // or another application's): it does not hide the legacy one.
+        let header = if i == 0 {
+            format!("id=AAAAAAAAAAAAAAAAAAAAAA; connect.sid={cookie}")
+        } else {
+            format!("connect.sid={cookie}")
+        };
+        let first = raw_request(addr, "GET", "/entry/name", Some(&header)).await;
         assert_eq!(first.status, 200, "{}", first.body);
         assert_eq!(serde_json::from_str::<Value>(&first.body).unwrap(), *name);
         let id = first.cookie("id").expect("the new cookie").to_owned();
+        assert_ne!(id, "AAAAAAAAAAAAAAAAAAAAAA");
+        let set = first
+            .set_cookies
+            .iter()
+            .find(|c| c.starts_with("id="))
+            .unwrap();
+        // A browser-session legacy cookie stays one; otherwise the cookie lasts as long as
+        // the migrated session.
+        assert_eq!(
+            set.contains("Max-Age="),
+            max_age != Some("session"),
+            "{set}"
+        );
         let expired = first
             .set_cookies
             .iter()

@@ -432,7 +432,7 @@ async fn a_tampered_record_is_refused_and_left_in_place() {
 /// record) as long as the record is the one imported.
 #[tokio::test]
 async fn the_import_is_safe_to_rerun_and_requests_use_what_it_sealed() {
-    let (_server, backend) = redis().await;
+    let (server, backend) = redis().await;
     let store = store_on(backend.clone(), Duration::from_secs(7 * 86_400));
     backend
         .set("sess:crypto", CRYPTO_RECORD, None, SetMode::Upsert)
@@ -488,7 +488,15 @@ async fn the_import_is_safe_to_rerun_and_requests_use_what_it_sealed() {
         (report.converted, report.refused, report.already_migrated),
         (2, 1, 0)
     );
-    assert_eq!(keys(&backend, "app:legacy.").await.len(), 2);
+    let entries = keys(&backend, "app:legacy.").await;
+    assert_eq!(entries.len(), 2);
+    // Each entry lives as long as its session may: the cookie's expiry (2099 here) capped by
+    // the store's seven days, not the store's one-day idle TTL.
+    for entry in &entries {
+        let ttl = raw_command(server.port, &format!("TTL {entry}")).unwrap();
+        let secs: u64 = ttl.trim().trim_start_matches(':').parse().unwrap();
+        assert!((7 * 86_400 - 60..=7 * 86_400).contains(&secs), "{ttl}");
+    }
     // Every legacy record is still there: the import changes nothing the legacy app reads.
     assert_eq!(keys(&backend, "sess:").await.len(), 3);
     let again = migrator
@@ -524,7 +532,7 @@ async fn the_import_is_safe_to_rerun_and_requests_use_what_it_sealed() {
     assert_eq!(
         migrator
             .importer()
-            .import(&LegacySid::from_stored("crypto"), false)
+            .import(&LegacySid::from_stored("crypto"), &ImportOptions::default())
             .await
             .unwrap(),
         Imported::Skipped(Skip::Gone)
@@ -702,4 +710,376 @@ async fn the_application_chooses_its_session_type() {
         backend.get("sess:w", 1 << 20).await.unwrap(),
         Fetched::Value(_)
     ));
+}
+
+type Hook =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The legacy application's Redis, seen by one request: the first read of `key` runs
+/// `before` (another request, say) and then `after` (the legacy application writing) around
+/// the real read, to play an interleaving deterministically.
+#[derive(Clone)]
+struct Interleaved {
+    inner: MemoryBackend,
+    key: &'static str,
+    before: Option<Hook>,
+    after: Option<Hook>,
+    fired: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Interleaved {
+    fn new(inner: MemoryBackend, key: &'static str) -> Self {
+        Interleaved {
+            inner,
+            key,
+            before: None,
+            after: None,
+            fired: Arc::default(),
+        }
+    }
+}
+
+impl Backend for Interleaved {
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        mode: SetMode,
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.set(key, value, ttl, mode).await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<Fetched, sealed_session::BackendError> {
+        let first = key == self.key && !self.fired.swap(true, std::sync::atomic::Ordering::SeqCst);
+        if first && let Some(hook) = &self.before {
+            hook().await;
+        }
+        let fetched = self.inner.get(key, max_len).await;
+        if first && let Some(hook) = &self.after {
+            hook().await;
+        }
+        fetched
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, sealed_session::BackendError> {
+        self.inner.delete(key).await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, sealed_session::BackendError> {
+        self.inner.expire(key, ttl).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, sealed_session::BackendError> {
+        self.inner.compare_and_swap(key, expected, new).await
+    }
+
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        expect: sealed_session::Expect<'_>,
+    ) -> Result<sealed_session::Conditional, sealed_session::BackendError> {
+        self.inner.set_if(key, value, ttl, expect).await
+    }
+
+    async fn delete_if(
+        &self,
+        key: &str,
+        expect: sealed_session::Expect<'_>,
+    ) -> Result<sealed_session::Conditional, sealed_session::BackendError> {
+        self.inner.delete_if(key, expect).await
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        cursor: ScanCursor,
+        count: usize,
+    ) -> Result<sealed_session::ScanPage, sealed_session::BackendError> {
+        self.inner.scan(prefix, cursor, count).await
+    }
+}
+
+/// A request that found no entry, then no record, because another request moved the
+/// session in between (claimed it and deleted the record): it follows that move instead of
+/// ending without a session.
+#[tokio::test]
+async fn a_request_overtaken_between_its_two_reads_follows_the_move() {
+    let backend = MemoryBackend::new();
+    let store = store_on(backend.clone(), Duration::from_secs(86_400));
+    backend
+        .set(
+            "sess:r",
+            &plain_record("alice", None),
+            None,
+            SetMode::Upsert,
+        )
+        .await
+        .unwrap();
+    let first = Migrator::new(
+        store.clone(),
+        LegacySource::new(backend.clone(), ConnectRedis),
+        cookies(),
+    );
+    let moved_to = Arc::new(std::sync::Mutex::new(None));
+    let mut legacy = Interleaved::new(backend.clone(), "sess:r");
+    let (first_run, moved) = (first.clone(), Arc::clone(&moved_to));
+    legacy.before = Some(Arc::new(move || {
+        let (first, moved) = (first_run.clone(), Arc::clone(&moved));
+        Box::pin(async move {
+            let m = first
+                .migrate_cookie(&cookie_for("r"))
+                .await
+                .unwrap()
+                .unwrap();
+            *moved.lock().unwrap() = Some(m.id().clone());
+        })
+    }));
+    let second = Migrator::new(store, LegacySource::new(legacy, ConnectRedis), cookies());
+    let followed = second
+        .migrate_cookie(&cookie_for("r"))
+        .await
+        .unwrap()
+        .expect("the session the other request moved");
+    assert!(!followed.is_fresh());
+    assert_eq!(Some(followed.id().clone()), *moved_to.lock().unwrap());
+    assert_eq!(sessions(&backend).await, 1);
+}
+
+/// The legacy application logs the user out (destroys the record) or saves the session
+/// while a request migrates it: the legacy application's newer state wins.
+#[tokio::test]
+async fn a_legacy_write_during_the_move_wins_over_it() {
+    for destroy in [true, false] {
+        let backend = MemoryBackend::new();
+        let store = store_on(backend.clone(), Duration::from_secs(86_400));
+        backend
+            .set(
+                "sess:w",
+                &plain_record("before", None),
+                None,
+                SetMode::Upsert,
+            )
+            .await
+            .unwrap();
+        let mut legacy = Interleaved::new(backend.clone(), "sess:w");
+        let express = backend.clone();
+        legacy.after = Some(Arc::new(move || {
+            let express = express.clone();
+            Box::pin(async move {
+                if destroy {
+                    express.delete("sess:w").await.unwrap();
+                } else {
+                    let record = plain_record("after", None);
+                    express
+                        .set("sess:w", &record, None, SetMode::Upsert)
+                        .await
+                        .unwrap();
+                }
+            })
+        }));
+        let migrator = Migrator::new(store, LegacySource::new(legacy, ConnectRedis), cookies());
+        let outcome = migrator.migrate_cookie(&cookie_for("w")).await.unwrap();
+        if destroy {
+            assert!(outcome.is_none(), "a logged-out session came back");
+            assert_eq!(sessions(&backend).await, 0);
+            assert!(keys(&backend, "app:legacy.").await.is_empty());
+        } else {
+            assert_eq!(outcome.unwrap().session().data["user"], "after");
+            assert_eq!(sessions(&backend).await, 1);
+        }
+    }
+}
+
+/// express-session with `rolling: true` and `resave: false` leaves the stored
+/// `cookie.expires` behind the browser's cookie: such a session moves only when the
+/// migrator is told, and then lives `originalMaxAge` from now.
+#[tokio::test]
+async fn rolling_sessions_move_when_the_migrator_is_told() {
+    let backend = MemoryBackend::new();
+    let store = store_on(backend.clone(), Duration::from_secs(7 * 86_400));
+    let stale = plain_record("alice", Some(now_secs() - 600));
+    for sid in ["a", "b"] {
+        backend
+            .set(&format!("sess:{sid}"), &stale, None, SetMode::Upsert)
+            .await
+            .unwrap();
+    }
+    let strict = Migrator::new(
+        store.clone(),
+        LegacySource::new(backend.clone(), ConnectRedis),
+        cookies(),
+    );
+    assert!(
+        strict
+            .migrate_cookie(&cookie_for("a"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let rolling = Migrator::new(
+        store,
+        LegacySource::new(backend.clone(), ConnectRedis),
+        cookies(),
+    )
+    .rolling(true);
+    let before = now_secs();
+    let moved = rolling
+        .migrate_cookie(&cookie_for("b"))
+        .await
+        .unwrap()
+        .unwrap();
+    let at = moved
+        .session()
+        .expires_at()
+        .unwrap()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // originalMaxAge is an hour.
+    assert!((before + 3_600..=now_secs() + 3_600).contains(&at), "{at}");
+}
+
+/// A browser-session legacy cookie: the move says so (to every follower too), and the
+/// session still expires on the server, even in a store without a lifetime of its own.
+#[tokio::test]
+async fn a_browser_session_cookie_moves_as_one_and_still_expires() {
+    let backend = MemoryBackend::new();
+    let store: Store<Data, _> = StoreBuilder::with_codec(backend.clone(), Json)
+        .keyring(keyring())
+        .prefix("app:")
+        .no_absolute_lifetime()
+        .disable_ttl()
+        .build()
+        .unwrap();
+    backend
+        .set("sess:b", &plain_record("a", None), None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let migrator = Migrator::new(
+        store,
+        LegacySource::new(backend.clone(), ConnectRedis),
+        cookies(),
+    );
+    let before = now_secs();
+    let moved = migrator
+        .migrate_cookie(&cookie_for("b"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(moved.is_browser_session());
+    let at = moved
+        .session()
+        .expires_at()
+        .unwrap()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        (before + 7 * 86_400..=now_secs() + 7 * 86_400).contains(&at),
+        "{at}"
+    );
+    let again = migrator
+        .migrate_cookie(&cookie_for("b"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.is_browser_session() && !again.is_fresh());
+}
+
+/// An entry that no longer opens (sealed under a key since retired, or damaged) is read as
+/// no entry: the legacy record is migrated over it, and the import replaces it.
+#[tokio::test]
+async fn an_entry_that_no_longer_opens_does_not_block_the_move() {
+    let backend = MemoryBackend::new();
+    let store = store_on(backend.clone(), Duration::from_secs(86_400));
+    backend
+        .set(
+            "sess:e",
+            &plain_record("alice", None),
+            None,
+            SetMode::Upsert,
+        )
+        .await
+        .unwrap();
+    let migrator = Migrator::new(
+        store,
+        LegacySource::new(backend.clone(), ConnectRedis),
+        cookies(),
+    );
+    let report = migrator
+        .importer()
+        .import_all(&ImportOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.converted, 1);
+    let entry = keys(&backend, "app:legacy.").await.remove(0);
+    backend
+        .set(&entry, b"not an envelope", None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let again = migrator
+        .importer()
+        .import_all(&ImportOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.converted, 1, "the damaged entry is replaced");
+    backend
+        .set(&entry, b"not an envelope", None, SetMode::Upsert)
+        .await
+        .unwrap();
+    let moved = migrator
+        .migrate_cookie(&cookie_for("e"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.session().data["user"], "alice");
+}
+
+/// A session too large for the store's envelopes is refused by the import, which goes on
+/// with the others.
+#[tokio::test]
+async fn a_session_too_large_for_the_store_does_not_stop_the_import() {
+    let backend = MemoryBackend::new();
+    let store: Store<Data, _> = StoreBuilder::with_codec(backend.clone(), Json)
+        .keyring(keyring())
+        .prefix("app:")
+        .max_envelope_len(1024)
+        .build()
+        .unwrap();
+    backend
+        .set(
+            "sess:big",
+            &plain_record(&"x".repeat(4096), None),
+            None,
+            SetMode::Upsert,
+        )
+        .await
+        .unwrap();
+    backend
+        .set(
+            "sess:small",
+            &plain_record("a", None),
+            None,
+            SetMode::Upsert,
+        )
+        .await
+        .unwrap();
+    let source = LegacySource::new(backend.clone(), ConnectRedis);
+    let report = sealed_session::migrate::Importer::new(&store, &source)
+        .import_all(&ImportOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.converted, report.refused), (1, 1));
 }

@@ -339,10 +339,18 @@ pub(crate) struct Import {
     /// ignored).
     #[arg(long, value_name = "PATH")]
     pub(crate) legacy_secret_file: Option<PathBuf>,
-    /// connect-redis-crypto: the options object the application gives the store, as JSON;
-    /// kruptein options other than its defaults are refused, by name.
+    /// connect-redis-crypto: the options object the application gives the store, as JSON,
+    /// without its `secret`; kruptein options other than its defaults are refused, by name.
     #[arg(long, value_name = "JSON")]
     pub(crate) legacy_options: Option<String>,
+    /// The Express application sets `rolling: true` (and not `resave: true`): a stored
+    /// cookie expiry in the past does not mean the session ended.
+    #[arg(long)]
+    pub(crate) rolling: bool,
+    /// Largest envelope the store accepts, in bytes (its max_envelope_len); a session that
+    /// would not fit is refused.
+    #[arg(long, default_value_t = sealed_session::DEFAULT_MAX_ENVELOPE_LEN)]
+    pub(crate) max_envelope_len: usize,
     /// Largest legacy record read, in bytes; longer ones are refused.
     #[arg(long, default_value_t = sealed_session::migrate::DEFAULT_MAX_RECORD_LEN)]
     pub(crate) max_record_len: usize,

@@ -52,6 +52,7 @@ pub(crate) async fn import(args: &Import, files: FilePermissions) -> Result<(), 
             .keyring(keyring)
             .prefix(args.prefix.clone())
             .absolute_lifetime(Duration::from_secs(args.absolute_lifetime))
+            .max_envelope_len(args.max_envelope_len)
             .build()?;
     let source = match args.from {
         LegacyStore::ConnectRedis => {
@@ -69,6 +70,22 @@ pub(crate) async fn import(args: &Import, files: FilePermissions) -> Result<(), 
                 let options: Map<String, Value> = serde_json::from_str(options).map_err(|_| {
                     Failure::new(Exit::Usage, "--legacy-options must be a JSON object")
                 })?;
+                if options.contains_key("secret") {
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        "leave `secret` out of --legacy-options (the command line is visible \
+                         to other users); give it with --legacy-secret-env or \
+                         --legacy-secret-file",
+                    ));
+                }
+                if let Some(prefix) = options.get("prefix").and_then(Value::as_str)
+                    && prefix != args.legacy_prefix
+                {
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        "the store's `prefix` option differs from --legacy-prefix",
+                    ));
+                }
                 ConnectRedisCrypto::check_options(&options)
                     .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
             }
@@ -92,6 +109,7 @@ pub(crate) async fn import(args: &Import, files: FilePermissions) -> Result<(), 
     let mut options = ImportOptions::default();
     options.dry_run = args.dry_run;
     options.batch = args.batch;
+    options.rolling = args.rolling;
     let started = Instant::now();
     let verb = if args.dry_run {
         "to convert"

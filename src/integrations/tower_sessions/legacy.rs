@@ -40,8 +40,10 @@ pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(14 * 86_400);
 ///
 /// The new cookie is written with the attributes set here, which must match the
 /// `SessionManagerLayer`'s: by default tower-sessions' defaults (`id`, `Path=/`, `Secure`,
-/// `HttpOnly`, `SameSite=Strict`). tower-sessions' signed and private cookies are not
-/// supported.
+/// `HttpOnly`, `SameSite=Strict`); its name must differ from the legacy cookie's. It
+/// expires with the migrated session, or with the browser session when the legacy cookie
+/// did. A request that has both cookies is migrated only if its tower-sessions cookie names
+/// no stored session. tower-sessions' signed and private cookies are not supported.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), sealed_session::Error> {
@@ -129,6 +131,12 @@ impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
     /// See [`Migrator::grace`].
     pub fn grace(self, grace: Duration) -> Self {
         let migrator = self.migrator.clone().grace(grace);
+        ExpressMigrationLayer { migrator, ..self }
+    }
+
+    /// See [`Migrator::rolling`]: the Express application set `rolling: true`.
+    pub fn rolling(self, rolling: bool) -> Self {
+        let migrator = self.migrator.clone().rolling(rolling);
         ExpressMigrationLayer { migrator, ..self }
     }
 
@@ -261,7 +269,8 @@ impl<B: Backend> NewIds<RecordData, B> for TowerIds<'_, B> {
 enum Outcome {
     /// Not a legacy request: passed through untouched.
     Untouched,
-    /// Migrated (or followed): the new id and when its session expires.
+    /// Migrated (or followed): the new id, and when its cookie expires (`None`: a
+    /// browser-session cookie).
     Session(Zeroizing<String>, Option<SystemTime>),
     /// The legacy session is gone: expire the legacy cookie.
     Gone,
@@ -301,11 +310,8 @@ where
             .collect();
         Box::pin(async move {
             let outcome = layer.resolve(&cookies).await;
-            if let Outcome::Session(id, _) = &outcome
-                && let Ok(value) =
-                    HeaderValue::from_str(&format!("{}={}", layer.cookie.name, id.as_str()))
-            {
-                request.headers_mut().append(COOKIE, value);
+            if let Outcome::Session(id, _) = &outcome {
+                layer.replace_cookie(request.headers_mut(), &cookies, id);
             }
             let mut response = inner.call(request).await?;
             layer.finish(&mut response, outcome);
@@ -317,20 +323,41 @@ where
 impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
     /// Looks at the request's cookies and migrates its legacy session if it has one.
     async fn resolve(&self, cookies: &[Zeroizing<String>]) -> Outcome {
+        let legacy_name = self.migrator.cookies().name();
+        if self.cookie.name == legacy_name {
+            tracing::error!(
+                "the tower-sessions cookie and the legacy cookie have the same name; \
+                 legacy sessions are not migrated"
+            );
+            return Outcome::Untouched;
+        }
         let mut legacy = None;
+        let mut current = None;
         for header in cookies {
             let header = header.as_str();
-            if cookie_value(header, &self.cookie.name).is_some() {
-                // A session of this store already: nothing to migrate.
-                return Outcome::Untouched;
+            if current.is_none() {
+                current =
+                    cookie_value(header, &self.cookie.name).map(|v| Zeroizing::new(v.to_owned()));
             }
             if legacy.is_none() {
-                legacy = self.migrator.cookies().find(header).map(str::to_owned);
+                legacy = self
+                    .migrator
+                    .cookies()
+                    .find(header)
+                    .map(|v| Zeroizing::new(v.to_owned()));
             }
         }
-        let Some(legacy) = legacy.map(Zeroizing::new) else {
+        let Some(legacy) = legacy else {
             return Outcome::Untouched;
         };
+        // A session of this store already: nothing to migrate. A cookie of that name that
+        // names no session (expired, or another application's on a parent domain) does not
+        // hide the legacy one.
+        if let Some(current) = current
+            && self.has_session(&current).await
+        {
+            return Outcome::Untouched;
+        }
         let sid = match self.migrator.cookies().verify(&legacy) {
             Ok(sid) => sid,
             Err(e) => {
@@ -340,7 +367,9 @@ impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
         };
         match self.migrator.resolve(&sid, &TowerIds(&self.tower)).await {
             Ok(Some(migrated)) => {
-                let expires = migrated.session().expires_at();
+                let expires = (!migrated.is_browser_session())
+                    .then(|| migrated.session().expires_at())
+                    .flatten();
                 let (id, _) = migrated.into_parts();
                 Outcome::Session(Zeroizing::new(id.to_string()), expires)
             }
@@ -359,25 +388,77 @@ impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
         }
     }
 
-    /// Sets the new cookie (unless the response sets it already) and expires the legacy one.
-    fn finish<ResBody>(&self, response: &mut Response<ResBody>, outcome: Outcome) {
-        let (id, expires) = match outcome {
-            Outcome::Untouched => return,
-            Outcome::Gone => (None, None),
-            Outcome::Session(id, expires) => (Some(id), expires),
+    /// Whether the tower-sessions cookie value names a stored session (read without
+    /// copying the value out).
+    async fn has_session(&self, value: &str) -> bool {
+        let Ok(id) = value.parse::<Id>() else {
+            return false;
         };
-        let headers = response.headers_mut();
-        if let Some(id) = id {
-            let already = headers.get_all(SET_COOKIE).iter().any(|v| {
-                v.to_str().is_ok_and(|v| {
-                    cookie_value(v.split(';').next().unwrap_or(""), &self.cookie.name).is_some()
-                })
-            });
-            if !already && let Ok(value) = HeaderValue::from_str(&self.new_cookie(&id, expires)) {
-                headers.append(SET_COOKIE, value);
+        let key = self.tower.storage_key(&id);
+        !matches!(
+            self.tower.store().backend().get(&key, 0).await,
+            Ok(crate::backend::Fetched::Missing)
+        )
+    }
+
+    /// Replaces the request's tower-sessions cookie (if it had a stale one) with the new id.
+    fn replace_cookie(
+        &self,
+        headers: &mut http::HeaderMap,
+        cookies: &[Zeroizing<String>],
+        id: &str,
+    ) {
+        let name = self.cookie.name.as_str();
+        headers.remove(COOKIE);
+        for header in cookies {
+            let kept = Zeroizing::new(
+                header
+                    .split(';')
+                    .filter(|pair| pair.split_once('=').is_none_or(|(n, _)| n.trim() != name))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            );
+            if !kept.trim().is_empty()
+                && let Ok(value) = HeaderValue::from_str(&kept)
+            {
+                headers.append(COOKIE, value);
             }
         }
-        if let Ok(value) = HeaderValue::from_str(&self.expired_legacy_cookie()) {
+        if let Ok(value) = HeaderValue::from_str(&format!("{name}={id}")) {
+            headers.append(COOKIE, value);
+        }
+    }
+
+    /// Sets the new cookie (unless the response sets it already) and expires the legacy one
+    /// (only once the new one is set, or was set by tower-sessions).
+    fn finish<ResBody>(&self, response: &mut Response<ResBody>, outcome: Outcome) {
+        let headers = response.headers_mut();
+        let replaced = match outcome {
+            Outcome::Untouched => return,
+            Outcome::Gone => true,
+            Outcome::Session(id, expires) => {
+                let already = headers.get_all(SET_COOKIE).iter().any(|v| {
+                    v.to_str().is_ok_and(|v| {
+                        cookie_value(v.split(';').next().unwrap_or(""), &self.cookie.name).is_some()
+                    })
+                });
+                already
+                    || match HeaderValue::from_str(&self.new_cookie(&id, expires)) {
+                        Ok(value) => {
+                            headers.append(SET_COOKIE, value);
+                            true
+                        }
+                        Err(_) => {
+                            tracing::error!(
+                                "the new session cookie's attributes cannot be sent in a header; \
+                                 legacy cookie kept"
+                            );
+                            false
+                        }
+                    }
+            }
+        };
+        if replaced && let Ok(value) = HeaderValue::from_str(&self.expired_legacy_cookie()) {
             headers.append(SET_COOKIE, value);
         }
     }
