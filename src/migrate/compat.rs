@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! {"imported": <the legacy session's JSON>, "record": "<hex SHA-256 of the legacy record>"}
-//! {"moved": "<the cookie value of the session it became>", "browser_session": <bool>}
+//! {"moved": "<the cookie value of the session it became>", "browser_session": <bool>,
+//!  "record": "<hex SHA-256 of the legacy record it was made from>"}
 //! ```
 //!
 //! `imported` is written by the bulk import: the record, read and verified ahead of time,
@@ -54,10 +55,13 @@ pub(crate) enum Entry {
         record: String,
     },
     /// The legacy session became the session whose cookie value this is; `browser_session`
-    /// when its legacy cookie had no expiry (so the new cookie should have none either).
+    /// when its legacy cookie had no expiry (so the new cookie should have none either);
+    /// `record` the digest of the legacy record it was made from (what an operator can
+    /// match a pointer against).
     Moved {
         id: Zeroizing<String>,
         browser_session: bool,
+        record: String,
     },
 }
 
@@ -86,18 +90,21 @@ impl Entry {
             Entry::Moved {
                 id,
                 browser_session,
+                record,
             } => writer
                 .write_all(b"{\"moved\":")
                 .map_err(serde_json::Error::io)
                 .and_then(|()| serde_json::to_writer(&mut writer, id.as_str()))
                 .and_then(|()| {
-                    let tail: &[u8] = if *browser_session {
-                        b",\"browser_session\":true}"
+                    let flag: &[u8] = if *browser_session {
+                        b",\"browser_session\":true,\"record\":"
                     } else {
-                        b",\"browser_session\":false}"
+                        b",\"browser_session\":false,\"record\":"
                     };
-                    writer.write_all(tail).map_err(serde_json::Error::io)
-                }),
+                    writer.write_all(flag).map_err(serde_json::Error::io)
+                })
+                .and_then(|()| serde_json::to_writer(&mut writer, record.as_str()))
+                .and_then(|()| writer.write_all(b"}").map_err(serde_json::Error::io)),
         };
         out
     }
@@ -113,12 +120,16 @@ impl Entry {
             object.remove("imported"),
             object.remove("record"),
         ) {
-            (Some(Value::String(id)), Some(Value::Bool(browser_session)), None, None) => {
-                Entry::Moved {
-                    id: Zeroizing::new(id),
-                    browser_session,
-                }
-            }
+            (
+                Some(Value::String(id)),
+                Some(Value::Bool(browser_session)),
+                None,
+                Some(Value::String(record)),
+            ) => Entry::Moved {
+                id: Zeroizing::new(id),
+                browser_session,
+                record,
+            },
             (None, None, Some(session), Some(Value::String(record))) => Entry::Imported {
                 session: LegacySession::from_value(session).ok()?,
                 record,
@@ -186,15 +197,17 @@ mod tests {
             let moved = Entry::Moved {
                 id: Zeroizing::new("new-id".to_owned()),
                 browser_session,
+                record: record_digest(b"r"),
             };
             assert!(matches!(
                 Entry::from_json(&moved.to_json()),
-                Some(Entry::Moved { id, browser_session: b })
-                    if *id == "new-id" && b == browser_session
+                Some(Entry::Moved { id, browser_session: b, record })
+                    if *id == "new-id" && b == browser_session && record == record_digest(b"r")
             ));
         }
         for bad in [
-            &br#"{"moved":"a","browser_session":true,"x":1}"#[..],
+            &br#"{"moved":"a","browser_session":true,"record":"r","x":1}"#[..],
+            br#"{"moved":"a","browser_session":true}"#,
             br#"{"moved":"a"}"#,
             br#"{"moved":1,"browser_session":true}"#,
             br#"{"imported":{"cookie":{}}}"#,

@@ -17,7 +17,7 @@ use super::session::Lifetime;
 use super::{LegacyError, LegacySid, LegacySource, Migrator};
 use crate::backend::{Backend, Conditional, ScanCursor, SetMode};
 use crate::error::Error;
-use crate::store::{DEFAULT_ABSOLUTE_LIFETIME, Store};
+use crate::store::{DEFAULT_ABSOLUTE_LIFETIME, MAX_LIFETIME, Store};
 
 /// The bulk import of a legacy store into a [`Store`]: what `sealed-session import` runs.
 ///
@@ -187,17 +187,20 @@ where
             Err(e) => return Ok(Imported::Refused(e)),
         };
         let now = store.now_secs();
-        // An entry always expires: a session without an expiry of its own (a browser-session
-        // cookie, in a store without an absolute lifetime) keeps its entry for the default
-        // lifetime, after which its first request reads the legacy record instead.
+        // An entry always expires: at the cookie's expiry, at most the store's lifetime (or,
+        // for a store without one, the default lifetime) from now, after which the first
+        // request reads the legacy record instead.
+        let cap = now.saturating_add(
+            store
+                .absolute_lifetime()
+                .unwrap_or(DEFAULT_ABSOLUTE_LIFETIME)
+                .min(MAX_LIFETIME)
+                .as_secs(),
+        );
         let expires_at = match session.lifetime(now, options.rolling) {
             Lifetime::Expired => return Ok(Imported::Skipped(Skip::Expired)),
-            Lifetime::BrowserSession => store.expiry_for(None),
-            Lifetime::Until(at) => store.expiry_for(Some(at)),
-        };
-        let expires_at = match expires_at {
-            0 => now.saturating_add(DEFAULT_ABSOLUTE_LIFETIME.as_secs()),
-            at => at,
+            Lifetime::BrowserSession => cap,
+            Lifetime::Until(at) => at.min(cap),
         };
         if options.dry_run {
             return Ok(Imported::Converted);

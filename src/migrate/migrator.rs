@@ -16,7 +16,7 @@ use super::{ExpressCookies, LegacySession, LegacySid, LegacySource};
 use crate::backend::{Backend, Conditional, Expect, SetMode};
 use crate::error::{Error, LegacyError, RejectKind};
 use crate::id::SessionId;
-use crate::store::DEFAULT_ABSOLUTE_LIFETIME;
+use crate::store::{DEFAULT_ABSOLUTE_LIFETIME, MAX_LIFETIME};
 use crate::store::{Origin, Session, Store};
 
 /// How long a legacy cookie keeps leading to the session it became, after its migration:
@@ -280,11 +280,10 @@ where
     /// browser-session cookie) that lifetime. Default [`DEFAULT_ABSOLUTE_LIFETIME`], so a
     /// migrated session always expires, even in a store without an absolute lifetime of
     /// its own (tower-sessions' store, where every record carries its expiry); a store's
-    /// own lifetime applies as well. Applies to clones too.
+    /// own lifetime applies as well. At most [`MAX_LIFETIME`]. Applies to clones too.
     pub fn max_lifetime(self, lifetime: Duration) -> Self {
-        self.inner
-            .lifetime_cap
-            .store(lifetime.as_secs().max(1), Ordering::Relaxed);
+        let secs = lifetime.min(MAX_LIFETIME).as_secs().max(1);
+        self.inner.lifetime_cap.store(secs, Ordering::Relaxed);
         self
     }
 
@@ -380,6 +379,8 @@ where
         let counters = &inner.counters;
         let entry_key = self.entry_key(sid);
         let mut rechecked = false;
+        // A pointer whose session was found missing: seen again, the session really is gone.
+        let mut dead_pointer: Option<Origin> = None;
         for _ in 0..ATTEMPTS {
             let found = compat::read(store, &entry_key).await?;
             if let Some(Found {
@@ -387,15 +388,22 @@ where
                     Some(Entry::Moved {
                         id: text,
                         browser_session,
+                        ..
                     }),
-                ..
+                origin,
             }) = &found
             {
                 // Moved by an earlier request: the same session, as long as it lives.
                 let id = ids.parse(text).ok_or(RejectKind::Decode)?;
                 let Some(session) = store.load_at(&ids.key(store, &id)).await? else {
-                    bump(&counters.missing);
-                    return Ok(None);
+                    // Logged out of meanwhile, or being undone by the request that moved
+                    // it (the legacy application changed the record): look once more.
+                    if dead_pointer.as_ref() == Some(origin) {
+                        bump(&counters.missing);
+                        return Ok(None);
+                    }
+                    dead_pointer = Some(origin.clone());
+                    continue;
                 };
                 bump(&counters.followed);
                 return Ok(Some(Migrated {
@@ -407,16 +415,7 @@ where
             }
             // The legacy record decides: an imported entry stands for it only while it is
             // the record the entry was made from.
-            let record = match inner.source.fetch(sid).await {
-                Ok(record) => record,
-                Err(e) => {
-                    if matches!(e, Error::Legacy(_)) {
-                        bump(&counters.refused);
-                    }
-                    return Err(e);
-                }
-            };
-            let Some(record) = record else {
+            let Some(record) = self.fetch(sid).await? else {
                 match found {
                     Some(Found { origin, .. }) => {
                         // The legacy store destroyed or expired the session after the
@@ -459,30 +458,13 @@ where
             };
             let legacy = match imported {
                 Some(session) => session,
-                None => match inner.source.decode(&record) {
-                    Ok(session) => session,
-                    Err(e) => {
-                        bump(&counters.refused);
-                        return Err(e.into());
-                    }
-                },
+                None => self.decode(&record)?,
             };
-            let (expires_at, browser_session) =
-                match legacy.lifetime(store.now_secs(), self.is_rolling()) {
-                    Lifetime::Expired => {
-                        bump(&counters.expired);
-                        return Ok(None);
-                    }
-                    Lifetime::BrowserSession => (self.capped(None), true),
-                    Lifetime::Until(at) => (self.capped(Some(at)), false),
-                };
-            let data = match (inner.convert)(legacy) {
-                Ok(data) => data,
-                Err(e) => {
-                    bump(&counters.refused);
-                    return Err(e.into());
-                }
+            let Some((expires_at, browser_session)) = self.lifetime_of(&legacy) else {
+                bump(&counters.expired);
+                return Ok(None);
             };
+            let data = self.convert(legacy)?;
             let (id, text) = ids.mint()?;
             let new_key = ids.key(store, &id);
             let session = store.create_at(&new_key, data, expires_at).await?;
@@ -490,54 +472,139 @@ where
             // still have been written (a reply lost on the way): the new session then stays,
             // for the pointer's followers; if the claim was not written, nothing names it
             // and it expires unused.
-            let pointer = match self
-                .claim(
-                    &entry_key,
-                    &text,
-                    session.expires_at_secs(),
-                    browser_session,
-                    expect,
-                )
+            let digest = compat::record_digest(&record);
+            let Some(pointer) = self
+                .claim(&entry_key, &text, &session, browser_session, digest, expect)
+                .await?
+            else {
+                // Another request moved it first: follow its move instead.
+                let _ = store.backend().delete(&new_key).await;
+                continue;
+            };
+            return match self
+                .settle(sid, &entry_key, &pointer, &new_key, session, record)
                 .await?
             {
-                Some(pointer) => pointer,
+                Some(session) => {
+                    bump(&counters.migrated);
+                    Ok(Some(Migrated {
+                        id,
+                        session,
+                        fresh: true,
+                        browser_session,
+                    }))
+                }
                 None => {
-                    // Another request moved it first: follow its move instead.
-                    let _ = store.backend().delete(&new_key).await;
-                    continue;
+                    bump(&counters.missing);
+                    Ok(None)
                 }
             };
-            // The new session is written and claimed: now the legacy record goes, if it is
-            // still the one that was read.
-            let legacy_key = inner.source.key(sid);
+        }
+        Err(Error::Conflict)
+    }
+
+    /// Reads the legacy record, counting a refusal.
+    async fn fetch(&self, sid: &LegacySid) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.source.fetch(sid).await.inspect_err(|e| {
+            if matches!(e, Error::Legacy(_)) {
+                bump(&self.inner.counters.refused);
+            }
+        })
+    }
+
+    /// Decodes a legacy record, counting a refusal.
+    fn decode(&self, record: &[u8]) -> Result<LegacySession, Error> {
+        self.inner.source.decode(record).map_err(|e| {
+            bump(&self.inner.counters.refused);
+            e.into()
+        })
+    }
+
+    /// Converts a legacy session to the store's type, counting a refusal.
+    fn convert(&self, legacy: LegacySession) -> Result<T, Error> {
+        (self.inner.convert)(legacy).map_err(|e| {
+            bump(&self.inner.counters.refused);
+            e.into()
+        })
+    }
+
+    /// The expiry to migrate a session with and whether its cookie is a browser-session
+    /// one; `None` when it has expired.
+    fn lifetime_of(&self, legacy: &LegacySession) -> Option<(Option<u64>, bool)> {
+        match legacy.lifetime(self.inner.store.now_secs(), self.is_rolling()) {
+            Lifetime::Expired => None,
+            Lifetime::BrowserSession => Some((self.capped(None), true)),
+            Lifetime::Until(at) => Some((self.capped(Some(at)), false)),
+        }
+    }
+
+    /// Deletes the legacy record the move was made from, if it is still the record that was
+    /// read. If the legacy application saved the session meanwhile, the new session takes
+    /// the newer data under the same id (requests may already have followed the move to
+    /// it); if it destroyed it (a log-out), the move is undone and there is no session.
+    async fn settle(
+        &self,
+        sid: &LegacySid,
+        entry_key: &str,
+        pointer: &Origin,
+        new_key: &str,
+        mut session: Session<T>,
+        mut record: Vec<u8>,
+    ) -> Result<Option<Session<T>>, Error> {
+        let inner = &*self.inner;
+        let legacy_key = inner.source.key(sid);
+        for _ in 0..ATTEMPTS {
             let still = Expect {
                 at: 0,
                 bytes: &record,
             };
             match inner.source.backend().delete_if(&legacy_key, still).await {
-                Ok(Conditional::Done) => {}
-                Ok(Conditional::Changed | Conditional::Missing) => {
-                    // The legacy application saved or destroyed the session meanwhile (a
-                    // log-out, say): its newer state wins. Undo the move and start again.
-                    let _ = store
-                        .backend()
-                        .delete_if(&entry_key, pointer.expect())
-                        .await;
-                    let _ = store.backend().delete(&new_key).await;
-                    continue;
-                }
+                Ok(Conditional::Done) => return Ok(Some(session)),
                 // The move stands; the record is left to its TTL.
-                Err(_) => bump(&counters.cleanup_failed),
+                Err(_) => {
+                    bump(&inner.counters.cleanup_failed);
+                    return Ok(Some(session));
+                }
+                Ok(Conditional::Missing) => break,
+                Ok(Conditional::Changed) => {}
             }
-            bump(&counters.migrated);
-            return Ok(Some(Migrated {
-                id,
-                session,
-                fresh: true,
-                browser_session,
-            }));
+            let Some(newer) = self.fetch(sid).await? else {
+                break;
+            };
+            let legacy = match self.decode(&newer) {
+                Ok(legacy) => legacy,
+                Err(e) => {
+                    self.undo(entry_key, pointer, new_key).await?;
+                    return Err(e);
+                }
+            };
+            let Some((expires_at, _)) = self.lifetime_of(&legacy) else {
+                break;
+            };
+            let data = match self.convert(legacy) {
+                Ok(data) => data,
+                Err(e) => {
+                    self.undo(entry_key, pointer, new_key).await?;
+                    return Err(e);
+                }
+            };
+            match inner.store.replace_at(new_key, data, expires_at).await? {
+                Some(replaced) => session = replaced,
+                // Logged out of already: nothing left to update.
+                None => return Ok(None),
+            }
+            record = newer;
         }
-        Err(Error::Conflict)
+        self.undo(entry_key, pointer, new_key).await?;
+        Ok(None)
+    }
+
+    /// Removes the pointer (if it is still this one) and then the new session.
+    async fn undo(&self, entry_key: &str, pointer: &Origin, new_key: &str) -> Result<(), Error> {
+        let backend = self.inner.store.backend();
+        backend.delete_if(entry_key, pointer.expect()).await?;
+        backend.delete(new_key).await?;
+        Ok(())
     }
 
     /// Writes the pointer to the new session under the entry's key: only if there is none
@@ -547,14 +614,17 @@ where
         &self,
         entry_key: &str,
         text: &Zeroizing<String>,
-        expires_at: u64,
+        session: &Session<T>,
         browser_session: bool,
+        record: String,
         expect: Option<Origin>,
     ) -> Result<Option<Origin>, Error> {
         let store = &self.inner.store;
+        let expires_at = session.expires_at_secs();
         let plaintext = Entry::Moved {
             id: text.clone(),
             browser_session,
+            record,
         }
         .to_json();
         let (value, pointer) = store.seal_entry(entry_key, expires_at, &plaintext)?;

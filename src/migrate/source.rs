@@ -48,9 +48,10 @@ impl<L: Backend> LegacySource<L> {
         self
     }
 
-    /// Refuses records longer than `len` bytes (default [`DEFAULT_MAX_RECORD_LEN`]).
+    /// Refuses records longer than `len` bytes (default [`DEFAULT_MAX_RECORD_LEN`]; at most
+    /// 1 MiB, what a backend's conditional delete compares).
     pub fn max_record_len(mut self, len: usize) -> Self {
-        self.max_record_len = len;
+        self.max_record_len = len.min(crate::envelope::MAX_ENVELOPE_LEN_LIMIT);
         self
     }
 

@@ -29,11 +29,6 @@ where
         self.inner.settings.clock.now_secs()
     }
 
-    /// The expiry a session stored now with `stored` would get (see `effective_expiry`).
-    pub(crate) fn expiry_for(&self, stored: Option<u64>) -> u64 {
-        self.effective_expiry(stored, self.now_secs())
-    }
-
     /// The TTL of an entry that lasts until `expires_at` (0: no absolute expiry), capped by
     /// `cap`. `None` (no TTL at all) only when there is neither: callers give every entry
     /// one or the other. [`Error::SessionExpired`] when `expires_at` has passed.
@@ -108,14 +103,40 @@ where
         data: T,
         expires_at: Option<u64>,
     ) -> Result<Session<T>, Error> {
-        let written = self
-            .write_data(key, &data, expires_at, WriteMode::CreateOnly, None, None)
+        self.write_at(key, data, expires_at, WriteMode::CreateOnly)
             .await?
-            .ok_or(Error::AlreadyExists)?;
+            .ok_or(Error::AlreadyExists)
+    }
+
+    /// Replaces the session under `key` with `data`, expiring at `expires_at` as
+    /// [`Store::create_at`] does; `None` when there is no session under `key` any more.
+    pub(crate) async fn replace_at(
+        &self,
+        key: &str,
+        data: T,
+        expires_at: Option<u64>,
+    ) -> Result<Option<Session<T>>, Error> {
+        self.write_at(key, data, expires_at, WriteMode::UpdateOnly)
+            .await
+    }
+
+    async fn write_at(
+        &self,
+        key: &str,
+        data: T,
+        expires_at: Option<u64>,
+        mode: WriteMode,
+    ) -> Result<Option<Session<T>>, Error> {
+        let Some(written) = self
+            .write_data(key, &data, expires_at, mode, None, None)
+            .await?
+        else {
+            return Ok(None);
+        };
         let mut session = Session::new(data);
         session.expires_at = Some(written.expires_at);
         session.origin = Some(written.origin);
-        Ok(session)
+        Ok(Some(session))
     }
 }
 

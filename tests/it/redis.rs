@@ -954,6 +954,9 @@ async fn an_expiry_that_cannot_be_written_back_refuses_the_session() {
         .await
         .unwrap();
     let limited: RedisStore = Store::builder(backend).keyring(keyring(1)).build().unwrap();
+    // A session that is not there is no session, without scripts too.
+    let unknown = SessionId::generate().unwrap();
+    assert!(limited.load(&unknown).await.unwrap().is_none());
     let err = limited.load(&id).await.unwrap_err();
     assert_eq!(err.rejection_kind(), Some(RejectKind::Expired), "{err:?}");
     assert_eq!(limited.reseal_stats().failed, 1);
@@ -1271,4 +1274,45 @@ async fn a_server_killed_between_index_and_session_write_leaves_no_unindexed_ses
     assert_eq!(listed[0].storage_id, store.storage_id(&earlier));
     assert_eq!(store.revoke_all(&alice).await.unwrap().revoked, 1);
     assert!(store.load(&earlier).await.unwrap().is_none());
+}
+
+/// A key created while it is read is read as missing or as its value, never as an empty
+/// value: the bounded read's `GETRANGE` answers "" for a missing key, and the `EXISTS` that
+/// tells that apart from an empty value may come after another client's `SET`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_created_during_a_read_is_never_read_as_an_empty_value() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    let writer = {
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            for _ in 0..3_000 {
+                backend
+                    .set("flip", b"a value", None, SetMode::Upsert)
+                    .await
+                    .unwrap();
+                backend.delete("flip").await.unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() {
+        for fetched in [
+            backend.get("flip", 1024).await.unwrap(),
+            backend
+                .get_many(&["flip".to_owned()], 1024)
+                .await
+                .unwrap()
+                .remove(0),
+        ] {
+            assert!(
+                matches!(&fetched, Fetched::Missing)
+                    || fetched == Fetched::Value(b"a value".to_vec()),
+                "read as {fetched:?}"
+            );
+            reads += 1;
+        }
+    }
+    writer.await.unwrap();
+    assert!(reads > 100);
 }

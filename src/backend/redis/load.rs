@@ -7,14 +7,25 @@ use redis::{Cmd, Value};
 
 use super::deadline::deadline_op;
 use super::errors::{map_err, task_failed, unexpected};
+use super::lua::{Lua, server_error};
 use super::{Conn, RedisBackend};
 use crate::backend::Fetched;
-use crate::error::BackendError;
+use crate::error::{BackendError, BackendErrorKind};
 
 /// The largest string a Redis server stores by default (`proto-max-bulk-len`, which the
 /// server's configuration can raise). It also keeps GETRANGE's end well inside the signed
 /// 64-bit range the server parses it in.
 const MAX_REDIS_STRING: usize = 512 * 1024 * 1024;
+
+/// `ARGV`: the range's end. GETRANGE and, when that reads "", EXISTS, in one step: the
+/// value read (never empty), or 0 for no key, 1 for an empty value, -1 for a key of another
+/// type.
+const EMPTY_OR_MISSING_SCRIPT: &str = "local v = redis.pcall('GETRANGE', KEYS[1], 0, ARGV[1]) \
+if type(v) == 'table' then return -1 end \
+if v ~= '' then return v end \
+return redis.call('EXISTS', KEYS[1])";
+
+static EMPTY_OR_MISSING: Lua = Lua::new(EMPTY_OR_MISSING_SCRIPT);
 
 impl RedisBackend {
     /// `get`: one deadline for the whole operation, retry and follow-up included.
@@ -67,6 +78,11 @@ impl RedisBackend {
     }
 
     /// Bytes `0..=end` of the value under `key`; longer than `max_len` is `TooLarge`.
+    ///
+    /// GETRANGE answers "" both for a missing key and for an empty value. An EXISTS sent
+    /// after it could see a key another client created in between, and report a value
+    /// that was never stored; so an empty answer is settled by one script that reads the
+    /// range again and asks EXISTS in the same step (a round trip on this path only).
     async fn get_range(
         &self,
         key: &str,
@@ -81,16 +97,36 @@ impl RedisBackend {
             other => other?,
         };
         if value.is_empty() {
-            // GETRANGE answers "" both for a missing key and for an empty value; only the
-            // latter is a (refused) stored value. One more round trip, on this path only.
-            let mut exists = redis::cmd("EXISTS");
-            exists.arg(key);
-            let found: u64 = self.read(|| self.query(&exists)).await?;
-            return Ok(if found == 0 {
-                Fetched::Missing
-            } else {
-                Fetched::Value(value)
-            });
+            let script = self
+                .read(|| {
+                    self.run_script(&EMPTY_OR_MISSING, key, |cmd| {
+                        cmd.arg(end);
+                    })
+                })
+                .await;
+            let reply = match script {
+                Ok(reply) => reply,
+                // A user whose ACL refuses scripts gets the two-step answer, in which a key
+                // created between the two reads looks empty (and is then refused).
+                Err(e) if e.kind() == BackendErrorKind::Server => {
+                    let mut exists = redis::cmd("EXISTS");
+                    exists.arg(key);
+                    let found: i64 = self.read(|| self.query(&exists)).await?;
+                    Value::Int(found.min(1))
+                }
+                Err(e) => return Err(e),
+            };
+            match reply {
+                Value::Int(0) => return Ok(Fetched::Missing),
+                Value::Int(1) => return Ok(Fetched::Value(Vec::new())),
+                Value::Int(-1) => return Ok(Fetched::NotBytes),
+                Value::BulkString(bytes) => value = bytes,
+                other => {
+                    return Err(
+                        server_error(&other).unwrap_or_else(|| unexpected("GETRANGE", &other))
+                    );
+                }
+            }
         }
         if value.len() > max_len {
             // Only max_len + 1 bytes were transferred; the rest stays on the server.
@@ -153,11 +189,21 @@ impl RedisBackend {
                             }
                         }
                     }
-                    ranges
+                    let mut out: Vec<Fetched> = ranges
                         .iter()
                         .zip(&exists)
                         .map(|(range, exists)| fetched_from(range, exists, max_len))
-                        .collect()
+                        .collect::<Result<_, _>>()?;
+                    // Read "" yet existing: created between the two pipelines (or truly
+                    // empty), settled one by one as a single read settles it.
+                    for i in empty {
+                        if let (Some(slot @ Fetched::Value(_)), Some(key)) =
+                            (out.get_mut(i), keys.get(i))
+                        {
+                            *slot = self.get_range(key, end, max_len).await?;
+                        }
+                    }
+                    Ok(out)
                 };
                 deadline_op(self.response_timeout, batch).await
             }

@@ -311,7 +311,7 @@ where
         Box::pin(async move {
             let outcome = layer.resolve(&cookies).await;
             if let Outcome::Session(id, _) = &outcome {
-                layer.replace_cookie(request.headers_mut(), &cookies, id);
+                layer.replace_cookie(request.headers_mut(), id);
             }
             let mut response = inner.call(request).await?;
             layer.finish(&mut response, outcome);
@@ -332,13 +332,12 @@ impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
             return Outcome::Untouched;
         }
         let mut legacy = None;
-        let mut current = None;
+        let mut current = Vec::new();
         for header in cookies {
             let header = header.as_str();
-            if current.is_none() {
-                current =
-                    cookie_value(header, &self.cookie.name).map(|v| Zeroizing::new(v.to_owned()));
-            }
+            current.extend(
+                cookie_values(header, &self.cookie.name).map(|v| Zeroizing::new(v.to_owned())),
+            );
             if legacy.is_none() {
                 legacy = self
                     .migrator
@@ -352,11 +351,12 @@ impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
         };
         // A session of this store already: nothing to migrate. A cookie of that name that
         // names no session (expired, or another application's on a parent domain) does not
-        // hide the legacy one.
-        if let Some(current) = current
-            && self.has_session(&current).await
-        {
-            return Outcome::Untouched;
+        // hide the legacy one. Every cookie of that name counts, whichever the cookie jar
+        // below keeps.
+        for value in &current {
+            if self.has_session(value).await {
+                return Outcome::Untouched;
+            }
         }
         let sid = match self.migrator.cookies().verify(&legacy) {
             Ok(sid) => sid,
@@ -402,18 +402,22 @@ impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
     }
 
     /// Replaces the request's tower-sessions cookie (if it had a stale one) with the new id.
-    fn replace_cookie(
-        &self,
-        headers: &mut http::HeaderMap,
-        cookies: &[Zeroizing<String>],
-        id: &str,
-    ) {
+    /// Cookie headers without one are kept byte for byte.
+    fn replace_cookie(&self, headers: &mut http::HeaderMap, id: &str) {
         let name = self.cookie.name.as_str();
+        let old: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
         headers.remove(COOKIE);
-        for header in cookies {
+        for value in old {
+            let Some(text) = value
+                .to_str()
+                .ok()
+                .filter(|text| cookie_value(text, name).is_some())
+            else {
+                headers.append(COOKIE, value);
+                continue;
+            };
             let kept = Zeroizing::new(
-                header
-                    .split(';')
+                text.split(';')
                     .filter(|pair| pair.split_once('=').is_none_or(|(n, _)| n.trim() != name))
                     .collect::<Vec<_>>()
                     .join(";"),
@@ -496,13 +500,26 @@ impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
         if let Some(domain) = &c.legacy_domain {
             out.push_str(&format!("; Domain={domain}"));
         }
+        // Browsers accept these names only from a Secure cookie, removal included.
+        let name = self.migrator.cookies().name();
+        if name.starts_with("__Secure-") || name.starts_with("__Host-") {
+            out.push_str("; Secure");
+        }
         out
     }
 }
 
 /// The value of cookie `name` in a `Cookie` header (or the first pair of a `Set-Cookie`).
 fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
-    header.split(';').find_map(|pair| {
+    cookie_values(header, name).next()
+}
+
+/// Every value of cookie `name` in a `Cookie` header.
+fn cookie_values<'h, 'n>(
+    header: &'h str,
+    name: &'n str,
+) -> impl Iterator<Item = &'h str> + use<'h, 'n> {
+    header.split(';').filter_map(move |pair| {
         let (n, v) = pair.split_once('=')?;
         (n.trim() == name).then(|| v.trim())
     })
