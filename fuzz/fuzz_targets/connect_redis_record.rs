@@ -5,7 +5,7 @@
 //! surrogate pairs are read as U+FFFD where serde_json refuses them), and then the
 //! session's data is that object without `cookie`, its cookie is that object, and it has an
 //! expiry exactly when `cookie.expires` is a string; other JSON that does not parse is
-//! refused as `json`; `Debug` never shows a string of the data.
+//! refused as `json`; `Debug` shows the number of members and the expiry only.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,10 +17,10 @@ fuzz_target!(|data: &[u8]| {
     let decoded = ConnectRedis.decode(data);
     let reference: Option<Value> = serde_json::from_slice(data).ok();
     let Some(reference) = reference else {
-        // Escapes of half a surrogate pair, which serde_json refuses, read as U+FFFD.
-        if decoded.is_ok() {
-            assert!(data.windows(2).any(|w| w == b"\\u"), "accepted JSON serde_json refuses");
-        } else {
+        // Escapes of half a surrogate pair, which serde_json refuses, are read as U+FFFD, and
+        // the record is then judged as any other; without `\u` escapes, JSON serde_json
+        // refuses is refused as `json`.
+        if !data.windows(2).any(|w| w == b"\\u") {
             assert_eq!(decoded, Err(LegacyError::MalformedRecord { part: "json" }));
         }
         return;
@@ -40,12 +40,13 @@ fuzz_target!(|data: &[u8]| {
         session.expires_at().is_some(),
         matches!(cookie.get("expires"), Some(Value::String(_)))
     );
-    let debug = format!("{session:?}");
-    for value in object.values() {
-        if let Value::String(s) = value
-            && s.len() >= 4
-        {
-            assert!(!debug.contains(s.as_str()), "Debug showed session data");
-        }
-    }
+    // `Debug` shows the number of members and the expiry, nothing of the data.
+    assert_eq!(
+        format!("{session:?}"),
+        format!(
+            "LegacySession {{ members: {}, expires_at: {:?} }}",
+            object.len(),
+            session.expires_at()
+        )
+    );
 });
