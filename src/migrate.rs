@@ -19,6 +19,8 @@ mod migrator;
 mod session;
 mod source;
 
+#[cfg(feature = "tower-sessions")]
+pub(crate) use self::cookie::cookie_values;
 pub use self::cookie::{
     DEFAULT_COOKIE_NAME, DEFAULT_MAX_SID_LEN, ExpressCookies, LegacySid, MAX_COOKIE_VALUE_LEN,
 };

@@ -134,19 +134,7 @@ impl ExpressCookies {
     /// are removed. The value is still percent-encoded: give it to
     /// [`ExpressCookies::verify`].
     pub fn find<'h>(&self, header: &'h str) -> Option<&'h str> {
-        header.split(';').find_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            if name.trim_matches([' ', '\t']) != self.name {
-                return None;
-            }
-            let value = value.trim_matches([' ', '\t']);
-            Some(
-                value
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(value),
-            )
-        })
+        cookie_values(header, &self.name).next()
     }
 
     /// Verifies a cookie value as express-session would and returns the session id in it.
@@ -210,6 +198,29 @@ impl fmt::Debug for ExpressCookies {
             .field("max_sid_len", &self.max_sid_len)
             .finish()
     }
+}
+
+/// Every value of cookie `name` in a `Cookie` header, in order, by the `cookie` package's
+/// rules: pairs split at `;`, names and values trimmed of spaces and tabs, one pair of
+/// double quotes around a value removed. (The first pair of a `Set-Cookie` header reads the
+/// same way.)
+pub(crate) fn cookie_values<'h, 'n>(
+    header: &'h str,
+    name: &'n str,
+) -> impl Iterator<Item = &'h str> + use<'h, 'n> {
+    header.split(';').filter_map(move |pair| {
+        let (n, value) = pair.split_once('=')?;
+        if n.trim_matches([' ', '\t']) != name {
+            return None;
+        }
+        let value = value.trim_matches([' ', '\t']);
+        Some(
+            value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value),
+        )
+    })
 }
 
 /// cookie-signature's signature: unpadded standard base64 of HMAC-SHA256(secret, sid). A

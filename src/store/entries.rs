@@ -11,7 +11,6 @@ use super::session::Session;
 use super::{Error, Origin, Store, WriteMode};
 use crate::backend::Backend;
 use crate::codec::CodecId;
-use crate::envelope::Header;
 use crate::sealer::{Opened, SealContext};
 
 impl<T, B> Store<T, B>
@@ -80,13 +79,6 @@ where
     /// The identity of a stored value, as an optimistic write of it compares.
     pub(crate) fn identity_of(&self, value: &[u8]) -> Origin {
         self.origin_of(value)
-    }
-
-    /// Whether `value` starts like an envelope of the format (version byte and a valid
-    /// header), without opening it: how a scan of a shared prefix tells this store's values
-    /// from a legacy store's.
-    pub(crate) fn looks_sealed(value: &[u8]) -> bool {
-        Header::parse(value).is_ok()
     }
 
     /// Loads the session under an exact key.

@@ -17,7 +17,9 @@ use zeroize::Zeroizing;
 use super::{RecordData, TowerSessionStore};
 use crate::backend::Backend;
 use crate::error::{Error, LegacyError};
-use crate::migrate::{ExpressCookies, LegacySession, LegacySource, Migrator, NewIds};
+use crate::migrate::{
+    ExpressCookies, LegacySession, LegacySource, Migrator, NewIds, cookie_values,
+};
 use crate::store::Store;
 
 /// tower-sessions' default expiry: a migrated session whose legacy cookie had none lives
@@ -512,15 +514,4 @@ impl<B: Backend, L: Backend> ExpressMigrationLayer<B, L> {
 /// The value of cookie `name` in a `Cookie` header (or the first pair of a `Set-Cookie`).
 fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
     cookie_values(header, name).next()
-}
-
-/// Every value of cookie `name` in a `Cookie` header.
-fn cookie_values<'h, 'n>(
-    header: &'h str,
-    name: &'n str,
-) -> impl Iterator<Item = &'h str> + use<'h, 'n> {
-    header.split(';').filter_map(move |pair| {
-        let (n, v) = pair.split_once('=')?;
-        (n.trim() == name).then(|| v.trim())
-    })
 }

@@ -14,7 +14,7 @@ pub struct Reply {
 }
 
 /// Sends one request (a form body makes it `application/x-www-form-urlencoded`) and reads
-/// the whole reply, failing the test if it takes more than ten seconds.
+/// the whole reply, failing the test if it takes more than twenty seconds.
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -71,7 +71,6 @@ pub async fn request_from(
     form: Option<&str>,
     agent: Option<&str>,
 ) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(agent) = agent {
         head.push_str(&format!("User-Agent: {agent}\r\n"));
@@ -84,31 +83,11 @@ pub async fn request_from(
         head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answers in time")
-        .unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let cookie = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        if !name.eq_ignore_ascii_case("set-cookie") {
-            return None;
-        }
-        let pair = value.trim().split(';').next()?;
-        pair.strip_prefix("id=").map(str::to_owned)
-    });
+    let reply = exchange(addr, &head).await;
     Reply {
-        status,
-        cookie,
-        body: body.to_owned(),
+        status: reply.status,
+        cookie: reply.cookie("id").map(str::to_owned),
+        body: reply.body,
     }
 }
 
@@ -231,13 +210,19 @@ pub async fn raw_request(
     path: &str,
     cookies: Option<&str>,
 ) -> RawReply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(cookies) = cookies {
         head.push_str(&format!("Cookie: {cookies}\r\n"));
     }
     head.push_str("Content-Length: 0\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
+    exchange(addr, &head).await
+}
+
+/// Sends a whole request over a fresh connection and reads the whole reply, failing the
+/// test if it takes more than twenty seconds.
+async fn exchange(addr: SocketAddr, request: &str) -> RawReply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
         .await
